@@ -1,0 +1,241 @@
+"""The agent itself, as a plain class: testable without Ray.
+
+:class:`Agent` holds the lifecycle, goals, behaviours, observed state and task
+slots; it answers calls for proposals, votes and runs tasks.  The actor shell
+in :mod:`agents.actor` only adds Ray plumbing (heartbeats, GPU ids).
+
+Example:
+    >>> import asyncio
+    >>> from agents.model import AgentSpec
+    >>> a = Agent(AgentSpec("a1", capabilities=["execution"], max_tasks=2))
+    >>> a.start()
+    >>> asyncio.run(a.run_task({"task_id": "t1", "kind": "echo", "args": {"value": 7}}))
+    7
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import inspect
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from cachetools import LRUCache
+
+from agents.errors import LifecycleError, UnknownTaskKindError
+from agents.model import AgentGoal, AgentSpec, Behavior, LifecycleState
+from agents.registry import resolve_task, resolve_voter
+
+__all__ = ["TRANSITIONS", "Agent"]
+
+logger = logging.getLogger(__name__)
+
+S = LifecycleState
+#: Allowed lifecycle moves; anything else raises LifecycleError.
+TRANSITIONS: dict[LifecycleState, frozenset[LifecycleState]] = {
+    S.CREATED: frozenset({S.IDLE, S.STOPPING, S.FAILED}),
+    S.IDLE: frozenset({S.BUSY, S.STOPPING, S.FAILED}),
+    S.BUSY: frozenset({S.IDLE, S.STOPPING, S.FAILED}),
+    S.STOPPING: frozenset({S.STOPPED, S.FAILED}),
+    S.STOPPED: frozenset(),
+    S.FAILED: frozenset(),
+}
+
+
+class Agent:
+    """An autonomous agent: lifecycle, goals, behaviours, bids, votes and task slots."""
+
+    def __init__(self, spec: AgentSpec, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.spec = spec
+        self.state = LifecycleState.CREATED
+        self.world: dict[str, Any] = {}
+        self._goals: list[AgentGoal] = []
+        self.behaviors: list[Behavior] = []
+        self._clock = clock
+        self._inflight: dict[str, asyncio.Future[Any]] = {}
+        # results of recent tasks by id: a repeated call for a task that ran returns its result
+        self._done: LRUCache[str, Any] = LRUCache(maxsize=4096)
+        self._durations: dict[str, float] = {}
+        self.completed = 0
+        self.failed = 0
+
+    # -- identity and load -------------------------------------------------
+    @property
+    def agent_id(self) -> str:
+        return self.spec.agent_id
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return frozenset(self.spec.capabilities)
+
+    @property
+    def load(self) -> int:
+        return len(self._inflight)
+
+    @property
+    def free_slots(self) -> int:
+        return max(0, self.spec.task_limit - self.load)
+
+    # -- lifecycle -----------------------------------------------------------
+    def transition(self, new: LifecycleState) -> None:
+        """Move to ``new``; raises :class:`LifecycleError` for a move not in TRANSITIONS."""
+        if new == self.state:
+            return
+        if new not in TRANSITIONS[self.state]:
+            raise LifecycleError(
+                f"agent {self.agent_id!r} cannot go from {self.state.value} to {new.value}"
+            )
+        self.state = new
+
+    def start(self) -> None:
+        self.transition(LifecycleState.IDLE)
+
+    async def stop(self) -> None:
+        """Stop taking work, let running tasks finish, then stop."""
+        if self.state in (LifecycleState.STOPPED, LifecycleState.FAILED):
+            return
+        self.transition(LifecycleState.STOPPING)
+        if self._inflight:
+            await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+        self.transition(LifecycleState.STOPPED)
+
+    # -- goals and behaviours ------------------------------------------------
+    def set_goal(self, goal: AgentGoal) -> None:
+        """Adopt a goal; goals are pursued highest priority first."""
+        heapq.heappush(self._goals, goal)
+
+    @property
+    def goals(self) -> list[AgentGoal]:
+        return sorted(self._goals)
+
+    def current_goal(self) -> AgentGoal | None:
+        """The highest-priority goal not yet satisfied by the observed state."""
+        for goal in sorted(self._goals):
+            if not goal.satisfied_by(self.world):
+                return goal
+        return None
+
+    def add_behavior(self, behavior: Behavior) -> None:
+        self.behaviors.append(behavior)
+
+    def observe(self, observation: Mapping[str, Any]) -> list[Behavior]:
+        """Merge ``observation`` into the world state; return behaviours now applicable."""
+        self.world.update(observation)
+        return [b for b in self.behaviors if b.applies(self.world)]
+
+    async def execute_behavior(self, behavior: Behavior) -> list[Any]:
+        """Run a behaviour's actions in order if its condition holds; [] if it does not."""
+        if not behavior.applies(self.world):
+            return []
+        if behavior.on_start is not None:
+            behavior.on_start(self.world)
+        results: list[Any] = []
+        previous: Any = None
+        for i, action in enumerate(behavior.actions):
+            args = {**behavior.args, "state": dict(self.world), "previous": previous}
+            task = {"task_id": f"{self.agent_id}:{behavior.name}:{i}:{time.time_ns()}",
+                    "kind": action, "args": args}
+            previous = await self.run_task(task)
+            results.append(previous)
+        if behavior.on_end is not None:
+            behavior.on_end(self.world, results)
+        return results
+
+    # -- contract net --------------------------------------------------------
+    def propose(self, cfps: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        """Answer calls for proposals.
+
+        Returns ``("propose", task_id, cost, eta_s, load)`` or
+        ``("refuse", task_id, reason)`` / ``("not-understood", task_id, reason)``
+        tuples: compact, because one call carries a whole round.
+        """
+        replies: list[tuple[Any, ...]] = []
+        if self.state not in (LifecycleState.IDLE, LifecycleState.BUSY):
+            return [("refuse", c["task_id"], f"agent is {self.state.value}") for c in cfps]
+        free = self.free_slots
+        utilisation = self.load / self.spec.task_limit
+        caps = self.capabilities
+        for cfp in cfps:
+            task_id = cfp["task_id"]
+            missing = set(cfp.get("required_capabilities", ())) - caps
+            if missing:
+                replies.append(("refuse", task_id, f"lacks {sorted(missing)}"))
+                continue
+            try:
+                resolve_task(cfp.get("kind", "noop"))
+            except UnknownTaskKindError as exc:
+                replies.append(("not-understood", task_id, str(exc)))
+                continue
+            if free <= 0:
+                replies.append(("refuse", task_id, "at capacity"))
+                continue
+            eta = self._durations.get(cfp.get("kind", "noop"), 0.0) * (1 + utilisation)
+            replies.append(("propose", task_id, utilisation + eta, eta, utilisation))
+        return replies
+
+    def vote(self, ballot: Mapping[str, Any]) -> Any:
+        """Vote on ``ballot`` with this agent's registered voter."""
+        voter = resolve_voter(self.spec.voter)
+        return voter(ballot, self.describe())
+
+    # -- running tasks -------------------------------------------------------
+    async def run_task(self, task: Mapping[str, Any]) -> Any:
+        """Run a task once; a repeated call with the same id joins or returns the first run."""
+        task_id = task["task_id"]
+        if task_id in self._done:
+            return self._done[task_id]
+        running = self._inflight.get(task_id)
+        if running is not None:
+            return await asyncio.shield(running)
+        if self.state not in (LifecycleState.IDLE, LifecycleState.BUSY):
+            raise LifecycleError(f"agent {self.agent_id!r} is {self.state.value}")
+        fn = resolve_task(task.get("kind", "noop"))
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._inflight[task_id] = fut
+        self.transition(LifecycleState.BUSY)
+        started = self._clock()
+        try:
+            result = await self._call(fn, dict(task.get("args") or {}))
+        except BaseException as exc:
+            self.failed += 1
+            fut.set_exception(exc)
+            fut.exception()  # mark retrieved: joiners re-raise it, nobody else must
+            raise
+        else:
+            self.completed += 1
+            self._done[task_id] = result
+            fut.set_result(result)
+            return result
+        finally:
+            kind = task.get("kind", "noop")
+            took = self._clock() - started
+            self._durations[kind] = 0.8 * self._durations.get(kind, took) + 0.2 * took
+            del self._inflight[task_id]
+            if not self._inflight and self.state == LifecycleState.BUSY:
+                self.transition(LifecycleState.IDLE)
+
+    @staticmethod
+    async def _call(fn: Callable[..., Any], args: dict[str, Any]) -> Any:
+        if inspect.iscoroutinefunction(fn):
+            return await fn(**args)
+        if getattr(fn, "__raymas_inline__", False):
+            return fn(**args)
+        return await asyncio.to_thread(fn, **args)
+
+    def describe(self) -> dict[str, Any]:
+        """A snapshot for the Supervisor, the CLI and voters."""
+        return {
+            "agent_id": self.agent_id,
+            "agent_type": self.spec.agent_type.value,
+            "capabilities": sorted(self.capabilities),
+            "state": self.state.value,
+            "load": self.load,
+            "capacity": self.spec.task_limit,
+            "completed": self.completed,
+            "failed": self.failed,
+            "goals": [{"name": g.name, "priority": g.priority} for g in self.goals],
+        }
+

@@ -1,0 +1,100 @@
+"""Task kinds every agent knows, used by the default config, tests and benchmarks."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from agents.errors import RaymasError
+from agents.registry import task, voter
+
+__all__: list[str] = []
+
+
+class InjectedFailure(RaymasError):
+    """Raised by the ``fail`` task kind, for tests of retries and failure reports."""
+
+
+@task("noop", inline=True)
+def noop(**_: Any) -> None:
+    """Do nothing; the unit of allocation benchmarks."""
+    return None
+
+
+@task("echo", inline=True)
+def echo(value: Any = None, **_: Any) -> Any:
+    """Return ``value`` unchanged."""
+    return value
+
+
+@task("count_primes")
+def count_primes(n: int = 10_000, **_: Any) -> int:
+    """Count primes below ``n`` with a sieve of Eratosthenes."""
+    if n < 3:
+        return 0
+    sieve = bytearray([1]) * n
+    sieve[0:2] = b"\x00\x00"
+    for i in range(2, math.isqrt(n - 1) + 1):
+        if sieve[i]:
+            sieve[i * i :: i] = bytearray(len(range(i * i, n, i)))
+    return sum(sieve)
+
+
+@task("sha256_chain")
+def sha256_chain(seed: str = "raymas", rounds: int = 10_000, **_: Any) -> str:
+    """Hash ``seed`` ``rounds`` times; a deterministic CPU-bound job."""
+    digest = seed.encode()
+    for _ in range(rounds):
+        digest = hashlib.sha256(digest).digest()
+    return digest.hex()
+
+
+@task("matrix_trace")
+def matrix_trace(size: int = 128, seed: int = 0, **_: Any) -> float:
+    """Trace of ``A @ A.T`` for a seeded random ``size`` by ``size`` matrix."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((size, size))
+    return float(np.trace(a @ a.T))
+
+
+@task("sum_results")
+def sum_results(values: Sequence[float] = (), **_: Any) -> float:
+    """Sum a list of numbers (a reduce step)."""
+    return float(sum(values))
+
+
+@task("fail", inline=True)
+def fail(message: str = "injected failure", **_: Any) -> None:
+    """Always raise; for tests of failure reporting."""
+    raise InjectedFailure(message)
+
+
+@voter("least_loaded")
+def vote_least_loaded(ballot: Mapping[str, Any], me: Mapping[str, Any]) -> Any:
+    """Vote for the option with the lowest ``load`` (ties: first in order).
+
+    Options are mappings with an ``id`` and optionally a ``load``; plain values
+    are voted for in the order given.
+    """
+    options = list(ballot["options"])
+    if not options:
+        return None
+
+    def key(item: tuple[int, Any]) -> tuple[float, int]:
+        idx, opt = item
+        load = opt.get("load", 0.0) if isinstance(opt, Mapping) else 0.0
+        return (float(load), idx)
+
+    _, best = min(enumerate(options), key=key)
+    return best["id"] if isinstance(best, Mapping) else best
+
+
+@voter("first")
+def vote_first(ballot: Mapping[str, Any], me: Mapping[str, Any]) -> Any:
+    """Vote for the first option."""
+    options = list(ballot["options"])
+    return options[0] if options else None

@@ -1,0 +1,276 @@
+"""The Supervisor's task ledger: every transition, every result, every agent and vote.
+
+One class, two SQL back ends: SQLite (default, a file next to the head node)
+and PostgreSQL (``postgresql://`` URLs, via psycopg).  Results are keyed by
+task id and written with ``ON CONFLICT DO NOTHING``: however often a task is
+retried or re-run after a crash, the first result stands and no second one is
+recorded.
+
+Example:
+    >>> led = Ledger.open("sqlite:///:memory:")
+    >>> led.add_tasks([("t1", {"kind": "noop"})])
+    ['t1']
+    >>> led.record([Transition("t1", "done", "a1")])
+    >>> led.save_result("t1", True, b"x", None, "a1"), led.save_result("t1", True, b"y", None, "a2")
+    (True, False)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.errors import ConfigError
+
+__all__ = ["Ledger", "StoredResult", "Transition"]
+
+logger = logging.getLogger(__name__)
+
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS raymas_tasks (
+        task_id TEXT PRIMARY KEY, spec TEXT NOT NULL, state TEXT NOT NULL,
+        agent_id TEXT, attempts INTEGER NOT NULL DEFAULT 0, updated_at DOUBLE PRECISION)""",
+    """CREATE TABLE IF NOT EXISTS raymas_transitions (
+        task_id TEXT NOT NULL, state TEXT NOT NULL, agent_id TEXT, detail TEXT,
+        ts DOUBLE PRECISION NOT NULL)""",
+    """CREATE INDEX IF NOT EXISTS raymas_transitions_task ON raymas_transitions (task_id)""",
+    """CREATE TABLE IF NOT EXISTS raymas_results (
+        task_id TEXT PRIMARY KEY, ok INTEGER NOT NULL, value BYTEA, error TEXT,
+        agent_id TEXT, ts DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS raymas_agents (
+        agent_id TEXT PRIMARY KEY, spec TEXT NOT NULL, status TEXT NOT NULL,
+        updated_at DOUBLE PRECISION)""",
+    """CREATE TABLE IF NOT EXISTS raymas_votes (
+        proposal_id TEXT NOT NULL, voter TEXT NOT NULL, choice TEXT, weight DOUBLE PRECISION,
+        decision TEXT, ts DOUBLE PRECISION NOT NULL)""",
+]
+
+
+@dataclass
+class Transition:
+    """One state change of one task."""
+
+    task_id: str
+    state: str
+    agent_id: str | None = None
+    detail: str = ""
+    ts: float = field(default_factory=time.time)
+    attempts: int | None = None
+
+
+@dataclass
+class StoredResult:
+    task_id: str
+    ok: bool
+    value: bytes | None
+    error: str | None
+    agent_id: str | None
+
+
+class Ledger:
+    """SQL ledger over a DB-API connection; use :meth:`open` with a URL."""
+
+    def __init__(self, conn: Any, *, placeholder: str, url: str) -> None:
+        self._conn = conn
+        self._ph = placeholder
+        self.url = url
+        cur = conn.cursor()
+        for stmt in _SCHEMA:
+            cur.execute(stmt.replace("BYTEA", "BLOB") if placeholder == "?" else stmt)
+        conn.commit()
+
+    @classmethod
+    def open(cls, url: str) -> Ledger:
+        """Open ``sqlite:///path``, ``sqlite:///:memory:`` or ``postgresql://...``."""
+        if url.startswith("sqlite:///"):
+            path = url[len("sqlite:///") :]
+            if path != ":memory:":
+                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            conn = sqlite3.connect(path, check_same_thread=False, isolation_level="DEFERRED")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            return cls(conn, placeholder="?", url=url)
+        if url.startswith(("postgresql://", "postgres://")):
+            try:
+                import psycopg
+            except ImportError as exc:  # pragma: no cover - psycopg is a core dependency
+                raise ConfigError("ledger.url", [("ledger.url", "pip install psycopg")]) from exc
+            try:
+                conn = psycopg.connect(url)
+            except psycopg.OperationalError as exc:
+                raise ConfigError(
+                    "ledger.url", [("ledger.url", f"cannot connect to {url}: {exc}")]
+                ) from exc
+            return cls(conn, placeholder="%s", url=url)
+        raise ConfigError(
+            "ledger.url",
+            [("ledger.url", f"expected sqlite:///<path> or postgresql://..., got {url!r}")],
+        )
+
+    def _sql(self, text: str) -> str:
+        return text if self._ph == "?" else text.replace("?", "%s")
+
+    def _many(self, text: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._conn.cursor().executemany(self._sql(text), rows)
+
+    def _query(self, text: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cur = self._conn.cursor()
+        cur.execute(self._sql(text), tuple(args))
+        return list(cur.fetchall())
+
+    # -- tasks ---------------------------------------------------------------
+    def add_tasks(self, tasks: Iterable[tuple[str, dict[str, Any]]]) -> list[str]:
+        """Insert new tasks (state ``submitted``); return the ids that were not known yet."""
+        tasks = list(tasks)
+        if not tasks:
+            return []
+        ids = [t for t, _ in tasks]
+        known = set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            known |= {r[0] for r in self._query(
+                f"SELECT task_id FROM raymas_tasks WHERE task_id IN ({marks})", chunk)}
+        now = time.time()
+        fresh = [(t, spec) for t, spec in tasks if t not in known]
+        self._many(
+            "INSERT INTO raymas_tasks (task_id, spec, state, attempts, updated_at) "
+            "VALUES (?, ?, 'submitted', 0, ?) ON CONFLICT (task_id) DO NOTHING",
+            [(t, json.dumps(spec), now) for t, spec in fresh],
+        )
+        self._many(
+            "INSERT INTO raymas_transitions (task_id, state, agent_id, detail, ts) "
+            "VALUES (?, 'submitted', NULL, '', ?)",
+            [(t, now) for t, _ in fresh],
+        )
+        self._conn.commit()
+        return [t for t, _ in fresh]
+
+    def record(self, transitions: Sequence[Transition]) -> None:
+        """Append transitions and move each task's current state; one transaction."""
+        if not transitions:
+            return
+        self._many(
+            "INSERT INTO raymas_transitions (task_id, state, agent_id, detail, ts) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(t.task_id, t.state, t.agent_id, t.detail, t.ts) for t in transitions],
+        )
+        self._many(
+            "UPDATE raymas_tasks SET state = ?, agent_id = ?, updated_at = ?, "
+            "attempts = COALESCE(?, attempts) WHERE task_id = ?",
+            [(t.state, t.agent_id, t.ts, t.attempts, t.task_id) for t in transitions],
+        )
+        self._conn.commit()
+
+    def save_result(
+        self, task_id: str, ok: bool, value: bytes | None, error: str | None, agent_id: str | None
+    ) -> bool:
+        """Store a task's result; False if one was already stored (the first one stands)."""
+        return self.save_results([(task_id, ok, value, error, agent_id)])[0]
+
+    def save_results(
+        self,
+        rows: Sequence[tuple[str, bool, bytes | None, str | None, str | None]],
+        transitions: Sequence[Transition] = (),
+    ) -> list[bool]:
+        """Store results and transitions in one transaction; per row, whether it was first."""
+        cur = self._conn.cursor()
+        sql = self._sql(
+            "INSERT INTO raymas_results (task_id, ok, value, error, agent_id, ts) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (task_id) DO NOTHING"
+        )
+        now = time.time()
+        first = []
+        for task_id, ok, value, error, agent_id in rows:
+            cur.execute(sql, (task_id, int(ok), value, error, agent_id, now))
+            first.append(cur.rowcount == 1)
+        self.record(transitions)  # commits
+        if not transitions:
+            self._conn.commit()
+        return first
+
+    def result(self, task_id: str) -> StoredResult | None:
+        rows = self._query(
+            "SELECT task_id, ok, value, error, agent_id FROM raymas_results WHERE task_id = ?",
+            (task_id,),
+        )
+        if not rows:
+            return None
+        t, ok, value, error, agent = rows[0]
+        return StoredResult(t, bool(ok), bytes(value) if value is not None else None, error, agent)
+
+    def unfinished(self) -> list[tuple[str, dict[str, Any], int, str]]:
+        """Tasks not done or failed: ``(task_id, spec, attempts, state)``, for reload."""
+        rows = self._query(
+            "SELECT task_id, spec, attempts, state FROM raymas_tasks "
+            "WHERE state NOT IN ('done', 'failed') ORDER BY updated_at"
+        )
+        return [(t, json.loads(spec), int(att), st) for t, spec, att, st in rows]
+
+    def task_states(self) -> dict[str, str]:
+        return {t: s for t, s in self._query("SELECT task_id, state FROM raymas_tasks")}
+
+    def history(self, task_id: str) -> list[tuple[str, str | None, str]]:
+        """``(state, agent_id, detail)`` of every transition of one task, in order."""
+        rows = self._query(
+            "SELECT state, agent_id, detail FROM raymas_transitions WHERE task_id = ? ORDER BY ts",
+            (task_id,),
+        )
+        return [(s, a, d) for s, a, d in rows]
+
+    def counts(self) -> dict[str, int]:
+        return {s: int(n) for s, n in self._query(
+            "SELECT state, COUNT(*) FROM raymas_tasks GROUP BY state")}
+
+    # -- agents and votes ------------------------------------------------------
+    def upsert_agent(self, agent_id: str, spec: dict[str, Any], status: str) -> None:
+        cur = self._conn.cursor()
+        cur.execute(
+            self._sql(
+                "INSERT INTO raymas_agents (agent_id, spec, status, updated_at) "
+                "VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (agent_id) DO UPDATE SET spec = excluded.spec, "
+                "status = excluded.status, updated_at = excluded.updated_at"
+            ),
+            (agent_id, json.dumps(spec), status, time.time()),
+        )
+        self._conn.commit()
+
+    def agents(self) -> list[tuple[str, dict[str, Any], str]]:
+        rows = self._query("SELECT agent_id, spec, status FROM raymas_agents ORDER BY agent_id")
+        return [(a, json.loads(spec), status) for a, spec, status in rows]
+
+    def record_votes(
+        self, proposal_id: str, votes: Sequence[tuple[str, Any, float]], decision: str
+    ) -> None:
+        now = time.time()
+        self._many(
+            "INSERT INTO raymas_votes (proposal_id, voter, choice, weight, decision, ts) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(proposal_id, v, json.dumps(c), w, decision, now) for v, c, w in votes],
+        )
+        self._conn.commit()
+
+    def votes(self, proposal_id: str) -> list[tuple[str, Any, float, str]]:
+        rows = self._query(
+            "SELECT voter, choice, weight, decision FROM raymas_votes WHERE proposal_id = ?",
+            (proposal_id,),
+        )
+        return [(v, json.loads(c), float(w), d) for v, c, w, d in rows]
+
+    def clear(self) -> None:
+        """Delete everything (a fresh run)."""
+        for table in ("raymas_tasks", "raymas_transitions", "raymas_results",
+                      "raymas_agents", "raymas_votes"):
+            self._conn.cursor().execute(f"DELETE FROM {table}")
+        self._conn.commit()
+
+    def close(self) -> None:
+        self._conn.close()

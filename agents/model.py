@@ -1,0 +1,234 @@
+"""Plain data types shared by agents, the Supervisor and the protocols.
+
+Dataclasses, not pydantic models: agent actors import this module, and an idle
+agent should stay small (pydantic is only loaded where config is parsed).
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "DEFAULT_TASK_LIMITS",
+    "AgentGoal",
+    "AgentSpec",
+    "AgentType",
+    "Behavior",
+    "Capability",
+    "LifecycleState",
+    "TaskAllocation",
+    "TaskState",
+]
+
+
+class AgentType(enum.StrEnum):
+    """What an agent is for; sets its default concurrent task limit."""
+
+    COORDINATOR = "coordinator"
+    TASK_EXECUTOR = "task_executor"
+    MONITOR = "monitor"
+    ANALYZER = "analyzer"
+    SWARM_MEMBER = "swarm_member"
+
+
+#: Concurrent tasks an agent runs at once unless its spec says otherwise.
+DEFAULT_TASK_LIMITS: dict[AgentType, int] = {
+    AgentType.COORDINATOR: 5,
+    AgentType.TASK_EXECUTOR: 20,
+    AgentType.MONITOR: 5,
+    AgentType.ANALYZER: 10,
+    AgentType.SWARM_MEMBER: 10,
+}
+
+
+class Capability(enum.StrEnum):
+    """The built-in capabilities; agents may add free-form skills as plain strings."""
+
+    PLANNING = "planning"
+    LEARNING = "learning"
+    COMMUNICATION = "communication"
+    COLLABORATION = "collaboration"
+    ADAPTATION = "adaptation"
+    EXECUTION = "execution"
+
+
+class LifecycleState(enum.StrEnum):
+    """created → idle → busy → stopping → stopped, or failed from anywhere."""
+
+    CREATED = "created"
+    IDLE = "idle"
+    BUSY = "busy"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+class TaskState(enum.StrEnum):
+    """States a task goes through in the Supervisor's ledger."""
+
+    SUBMITTED = "submitted"
+    ANNOUNCED = "announced"
+    AWARDED = "awarded"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    REASSIGNED = "reassigned"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (TaskState.DONE, TaskState.FAILED)
+
+
+_goal_seq = itertools.count()
+
+
+@dataclass(order=True)
+class AgentGoal:
+    """A goal an agent pursues; higher ``priority`` is pursued first.
+
+    Example:
+        >>> AgentGoal("keep-cpu-low", priority=5, target={"cpu_high": False}).name
+        'keep-cpu-low'
+    """
+
+    sort_key: tuple[int, int] = field(init=False, repr=False, compare=True)
+    name: str = field(compare=False)
+    priority: int = field(default=1, compare=False)
+    target: dict[str, Any] = field(default_factory=dict, compare=False)
+    deadline: float | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        self.sort_key = (-self.priority, next(_goal_seq))
+
+    def satisfied_by(self, state: Mapping[str, Any]) -> bool:
+        """True when every key of ``target`` has its wanted value in ``state``."""
+        return all(state.get(k) == v for k, v in self.target.items())
+
+
+Condition = Callable[[Mapping[str, Any]], bool]
+
+
+@dataclass
+class Behavior:
+    """A condition over the agent's observed state and the actions it triggers.
+
+    ``condition`` is a callable or a dict of wanted key/values; ``actions`` are
+    names of registered task callables run in order, each given the state and
+    the previous action's result.  ``on_start``/``on_end`` hooks are optional.
+    """
+
+    name: str
+    actions: list[str]
+    condition: Condition | dict[str, Any] | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+    on_start: Callable[[Mapping[str, Any]], None] | None = None
+    on_end: Callable[[Mapping[str, Any], list[Any]], None] | None = None
+
+    def applies(self, state: Mapping[str, Any]) -> bool:
+        """Whether the behaviour's condition holds in ``state``."""
+        if self.condition is None:
+            return True
+        if callable(self.condition):
+            return bool(self.condition(state))
+        return all(state.get(k) == v for k, v in self.condition.items())
+
+
+@dataclass
+class TaskAllocation:
+    """A unit of work for the Supervisor to allocate.
+
+    ``kind`` names a callable registered with :func:`agents.registry.task`;
+    ``args`` are passed to it as keyword arguments.  ``task_id`` keys the
+    result: submitting the same id twice does not run the task twice.
+
+    Example:
+        >>> t = TaskAllocation(task_id="t1", required_capabilities=["execution"], priority=1)
+        >>> t.kind
+        'noop'
+    """
+
+    task_id: str
+    required_capabilities: list[str] = field(default_factory=list)
+    priority: int = 1
+    kind: str = "noop"
+    args: dict[str, Any] = field(default_factory=dict)
+    strategy: str | None = None
+    max_attempts: int = 3
+    goal: str | None = None
+    submitted_at: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task_id,
+            "required_capabilities": list(self.required_capabilities),
+            "priority": self.priority,
+            "kind": self.kind,
+            "args": dict(self.args),
+            "strategy": self.strategy,
+            "max_attempts": self.max_attempts,
+            "goal": self.goal,
+            "submitted_at": self.submitted_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TaskAllocation:
+        return cls(**dict(data))
+
+
+@dataclass
+class AgentSpec:
+    """Everything needed to start one agent actor.
+
+    Resources follow Ray's names: ``num_cpus``, ``num_gpus`` (fractions allowed,
+    or ``"auto"`` for a GPU only where the cluster has one), ``memory`` in
+    bytes and free-form ``resources``.
+    """
+
+    agent_id: str
+    agent_type: AgentType = AgentType.TASK_EXECUTOR
+    capabilities: list[str] = field(default_factory=lambda: ["execution"])
+    max_tasks: int | None = None
+    num_cpus: float = 0.0
+    num_gpus: float | str = 0.0
+    memory: int | None = None
+    resources: dict[str, float] = field(default_factory=dict)
+    max_restarts: int = 0
+    heartbeat_interval_s: float = 1.0
+    voter: str = "least_loaded"
+    #: Ray scheduling strategy name, e.g. ``"SPREAD"`` to spread agents over nodes.
+    scheduling: str | None = None
+
+    def __post_init__(self) -> None:
+        self.agent_type = AgentType(self.agent_type)
+        if self.max_tasks is None:
+            self.max_tasks = DEFAULT_TASK_LIMITS[self.agent_type]
+
+    @property
+    def task_limit(self) -> int:
+        assert self.max_tasks is not None  # set in __post_init__
+        return self.max_tasks
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "agent_id": self.agent_id,
+            "agent_type": self.agent_type.value,
+            "capabilities": list(self.capabilities),
+            "max_tasks": self.max_tasks,
+            "num_cpus": self.num_cpus,
+            "num_gpus": self.num_gpus,
+            "memory": self.memory,
+            "resources": dict(self.resources),
+            "max_restarts": self.max_restarts,
+            "heartbeat_interval_s": self.heartbeat_interval_s,
+            "voter": self.voter,
+            "scheduling": self.scheduling,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AgentSpec:
+        return cls(**dict(data))

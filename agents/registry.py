@@ -1,0 +1,103 @@
+"""Named callables: the task kinds agents run and the voters they vote with.
+
+Register with the decorators; name them in config or in a
+:class:`~agents.model.TaskAllocation`.  A kind of the form ``"module:function"``
+is imported on first use, so an agent on another node resolves it without the
+driver having registered anything.
+
+Example:
+    >>> from agents.registry import task, resolve_task
+    >>> @task("double")
+    ... def double(x: int) -> int:
+    ...     return 2 * x
+    >>> resolve_task("double")(x=21)
+    42
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from agents.errors import UnknownTaskKindError
+
+__all__ = ["known_tasks", "resolve_task", "resolve_voter", "task", "voter"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_TASKS: dict[str, Callable[..., Any]] = {}
+_VOTERS: dict[str, Callable[..., Any]] = {}
+_BUILTINS_LOADED = False
+
+
+def task(name: str, *, inline: bool = False) -> Callable[[F], F]:
+    """Register a task callable under ``name``; it receives the task's args as kwargs.
+
+    Plain functions run in a worker thread so the agent keeps answering
+    (heartbeats, proposals) while they run; ``inline=True`` runs a trivial
+    function on the agent's event loop instead, saving the thread hop.
+    """
+
+    def register(fn: F) -> F:
+        if inline:
+            fn.__raymas_inline__ = True  # type: ignore[attr-defined]
+        _TASKS[name] = fn
+        return fn
+
+    return register
+
+
+def voter(name: str) -> Callable[[F], F]:
+    """Register a voter: ``fn(ballot, agent_view) -> option``."""
+
+    def register(fn: F) -> F:
+        _VOTERS[name] = fn
+        return fn
+
+    return register
+
+
+def _load_builtins() -> None:
+    global _BUILTINS_LOADED
+    if not _BUILTINS_LOADED:
+        _BUILTINS_LOADED = True
+        importlib.import_module("agents.builtin_tasks")
+
+
+def _import_path(path: str) -> Callable[..., Any] | None:
+    module_name, _, attr = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+        fn = getattr(module, attr)
+    except (ImportError, AttributeError):
+        return None
+    return fn if callable(fn) else None
+
+
+def resolve_task(kind: str) -> Callable[..., Any]:
+    """The callable for ``kind``; raises :class:`UnknownTaskKindError` naming close matches."""
+    _load_builtins()
+    fn = _TASKS.get(kind)
+    if fn is None and ":" in kind:
+        fn = _import_path(kind)
+        if fn is not None:
+            _TASKS[kind] = fn
+    if fn is None:
+        raise UnknownTaskKindError(kind, sorted(_TASKS))
+    return fn
+
+
+def known_tasks() -> list[str]:
+    """Names of every registered task kind."""
+    _load_builtins()
+    return sorted(_TASKS)
+
+
+def resolve_voter(name: str) -> Callable[..., Any]:
+    """The voter registered as ``name`` (or a ``module:function`` path)."""
+    _load_builtins()
+    fn = _VOTERS.get(name) or (_import_path(name) if ":" in name else None)
+    if fn is None:
+        raise UnknownTaskKindError(name, sorted(_VOTERS))
+    return fn

@@ -1,0 +1,244 @@
+"""The one configuration file, typed and validated once at the edge.
+
+:func:`load_config` reads YAML, applies ``RAYMAS_<SECTION>__<KEY>`` and
+``RAY_ADDRESS`` overrides from the environment, and validates everything with
+pydantic.  Any problem raises :class:`~agents.errors.ConfigError` listing each
+bad key path with what was expected, never a trace from deep inside.
+
+Example:
+    >>> cfg = parse_config({"agents": [{"id": "w", "count": 2}]}, env={})
+    >>> [s.agent_id for s in cfg.agent_specs()]
+    ['w-1', 'w-2']
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, model_validator
+
+from agents.errors import ConfigError
+from agents.model import AgentSpec, AgentType, TaskAllocation
+
+__all__ = [
+    "AgentGroup",
+    "ClusterSection",
+    "GoalSection",
+    "RaymasConfig",
+    "load_config",
+    "parse_config",
+]
+
+Strategy = Literal["contract_net", "first_price", "vickrey", "consensus", "least_loaded",
+                   "power_of_two"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class ClusterSection(_Section):
+    address: str | None = Field(None, description="Ray address to join; none starts Ray here")
+    namespace: str = Field("raymas", min_length=1)
+    num_cpus: int | None = Field(2, ge=1, description="CPUs of an embedded Ray (bounded)")
+    num_gpus: int | None = Field(None, ge=0)
+    dashboard: bool = True
+    object_store_memory: ByteSize | None = None
+
+
+class SupervisorSection(_Section):
+    name: str = Field("raymas-supervisor", min_length=1)
+    strategy: Strategy = "contract_net"
+    heartbeat_interval_s: float = Field(1.0, gt=0)
+    heartbeat_timeout_s: float = Field(5.0, gt=0)
+    bid_timeout_s: float = Field(2.0, gt=0)
+    batch_size: int = Field(256, ge=1, le=100_000)
+    seed: int = 0
+    agent_start_timeout_s: float = Field(60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _timeout_exceeds_interval(self) -> SupervisorSection:
+        if self.heartbeat_timeout_s <= self.heartbeat_interval_s:
+            raise ValueError(
+                f"heartbeat_timeout_s ({self.heartbeat_timeout_s}) must exceed "
+                f"heartbeat_interval_s ({self.heartbeat_interval_s})"
+            )
+        return self
+
+
+class LedgerSection(_Section):
+    url: str = Field("sqlite:///.raymas/ledger.db", pattern=r"^(sqlite:///|postgres(ql)?://)")
+    fresh: bool = Field(True, description="start a run with an empty ledger")
+
+
+class AgentGroup(_Section):
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    count: int = Field(1, ge=1, le=10_000)
+    type: AgentType = AgentType.TASK_EXECUTOR
+    capabilities: list[str] = Field(default_factory=lambda: ["execution"])
+    max_tasks: int | None = Field(None, ge=1, le=1000)
+    num_cpus: float = Field(0.0, ge=0)
+    num_gpus: float | Literal["auto"] = 0.0
+    memory: ByteSize | None = None
+    resources: dict[str, float] = Field(default_factory=dict)
+    max_restarts: int = Field(0, ge=-1)
+    scheduling: Literal["DEFAULT", "SPREAD"] | None = None
+    voter: str = "least_loaded"
+
+    @model_validator(mode="after")
+    def _gpus_non_negative(self) -> AgentGroup:
+        if isinstance(self.num_gpus, float) and self.num_gpus < 0:
+            raise ValueError(f"num_gpus must be >= 0 or 'auto', got {self.num_gpus}")
+        return self
+
+
+class TaskGroup(_Section):
+    kind: str = Field(min_length=1)
+    count: int = Field(1, ge=1, le=1_000_000)
+    args: dict[str, Any] = Field(default_factory=dict)
+    capabilities: list[str] = Field(default_factory=lambda: ["execution"])
+    priority: int | None = None
+    strategy: Strategy | None = None
+    max_attempts: int = Field(3, ge=1)
+
+
+class GoalSection(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    priority: int = 1
+    strategy: Strategy | None = None
+    tasks: list[TaskGroup] = Field(min_length=1)
+
+    def allocations(self) -> list[TaskAllocation]:
+        """The goal's tasks, ids ``<goal>/<kind>-<n>``."""
+        out = []
+        for gi, group in enumerate(self.tasks):
+            for i in range(group.count):
+                out.append(TaskAllocation(
+                    task_id=f"{self.name}/{gi}-{group.kind}-{i}",
+                    required_capabilities=list(group.capabilities),
+                    priority=group.priority if group.priority is not None else self.priority,
+                    kind=group.kind,
+                    args=dict(group.args),
+                    strategy=group.strategy or self.strategy,
+                    max_attempts=group.max_attempts,
+                    goal=self.name,
+                ))
+        return out
+
+
+class TasksSection(_Section):
+    modules: list[str] = Field(default_factory=list, description="imported to register tasks")
+
+
+class ReportSection(_Section):
+    path: str = "reports/run.json"
+
+
+class RaymasConfig(_Section):
+    cluster: ClusterSection = Field(default_factory=ClusterSection)  # type: ignore[arg-type]
+    supervisor: SupervisorSection = Field(default_factory=SupervisorSection)  # type: ignore[arg-type]
+    ledger: LedgerSection = Field(default_factory=LedgerSection)  # type: ignore[arg-type]
+    agents: list[AgentGroup] = Field(min_length=1)
+    tasks: TasksSection = Field(default_factory=TasksSection)
+    goals: list[GoalSection] = Field(default_factory=list)
+    report: ReportSection = Field(default_factory=ReportSection)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> RaymasConfig:
+        for what, names in (("agents[].id", [a.id for a in self.agents]),
+                            ("goals[].name", [g.name for g in self.goals])):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{what} must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    def agent_specs(self) -> list[AgentSpec]:
+        """One :class:`AgentSpec` per agent (groups with ``count > 1`` get ``-1``, ``-2``…)."""
+        specs = []
+        for g in self.agents:
+            ids = [g.id] if g.count == 1 else [f"{g.id}-{i + 1}" for i in range(g.count)]
+            for agent_id in ids:
+                specs.append(AgentSpec(
+                    agent_id=agent_id, agent_type=g.type, capabilities=list(g.capabilities),
+                    max_tasks=g.max_tasks, num_cpus=g.num_cpus, num_gpus=g.num_gpus,
+                    memory=int(g.memory) if g.memory else None, resources=dict(g.resources),
+                    max_restarts=g.max_restarts,
+                    heartbeat_interval_s=self.supervisor.heartbeat_interval_s,
+                    voter=g.voter, scheduling=g.scheduling,
+                ))
+        return specs
+
+    def supervisor_settings(self) -> dict[str, Any]:
+        s = self.supervisor
+        return {"name": s.name, "namespace": self.cluster.namespace, "strategy": s.strategy,
+                "ledger_url": self.ledger.url, "heartbeat_timeout_s": s.heartbeat_timeout_s,
+                "bid_timeout_s": s.bid_timeout_s, "batch_size": s.batch_size, "seed": s.seed,
+                "agent_start_timeout_s": s.agent_start_timeout_s, "fresh": self.ledger.fresh}
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("function-after", "literal") or str(part).startswith(("function-", "lax-")):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str], source: str) -> None:
+    if env.get("RAY_ADDRESS"):
+        data.setdefault("cluster", {})["address"] = env["RAY_ADDRESS"]
+    for name, raw in env.items():
+        if not name.startswith("RAYMAS_") or "__" not in name:
+            continue
+        keys = name[len("RAYMAS_"):].lower().split("__")
+        node = data
+        for key in keys[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise ConfigError(source, [(name, f"{key} is not a section")])
+            node = child
+        node[keys[-1]] = yaml.safe_load(raw) if raw else None
+
+
+def parse_config(
+    data: Mapping[str, Any] | None, *, env: Mapping[str, str] | None = None,
+    source: str = "<config>",
+) -> RaymasConfig:
+    """Validate a config mapping (with environment overrides) into :class:`RaymasConfig`."""
+    merged: dict[str, Any] = {k: (dict(v) if isinstance(v, Mapping) else v)
+                              for k, v in (data or {}).items()}
+    _apply_env(merged, os.environ if env is None else env, source)
+    try:
+        return RaymasConfig.model_validate(merged)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            got = err.get("input")
+            shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
+            problems.append((_path(tuple(err["loc"])), f"{err['msg']}{shown}"))
+        raise ConfigError(source, problems) from None
+
+
+def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None
+                ) -> RaymasConfig:
+    """Read and validate a YAML config file."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError(str(p), [("(file)", f"cannot read: {exc.strerror}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(p), [("(yaml)", str(exc).replace("\n", " "))]) from None
+    if data is not None and not isinstance(data, Mapping):
+        raise ConfigError(str(p), [("(top level)", "expected a mapping of sections")])
+    return parse_config(data, env=env, source=str(p))
