@@ -1,1 +1,66 @@
-__all__: list[str] = []
+"""Agents as Ray actors, the Supervisor and its coordination protocols.
+
+Importing this package does not import Ray; the Ray-facing names
+(:class:`SupervisorClient`, :class:`Coordinator`, :func:`start_supervisor`)
+load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from agents.agent import Agent
+from agents.errors import (
+    AllocationError,
+    ConfigError,
+    LifecycleError,
+    RaymasError,
+    ResourceUnavailableError,
+    TaskFailedError,
+    UnknownTaskKindError,
+)
+from agents.model import (
+    AgentGoal,
+    AgentSpec,
+    AgentType,
+    Behavior,
+    Capability,
+    LifecycleState,
+    TaskAllocation,
+    TaskState,
+)
+from agents.registry import task, voter
+
+__all__ = [
+    "Agent",
+    "AgentGoal",
+    "AgentSpec",
+    "AgentType",
+    "AllocationError",
+    "Behavior",
+    "Capability",
+    "ConfigError",
+    "Coordinator",
+    "LifecycleError",
+    "LifecycleState",
+    "RaymasError",
+    "ResourceUnavailableError",
+    "SupervisorClient",
+    "TaskAllocation",
+    "TaskFailedError",
+    "TaskState",
+    "UnknownTaskKindError",
+    "get_supervisor",
+    "start_supervisor",
+    "task",
+    "voter",
+]
+
+_LAZY = {"Coordinator", "SupervisorClient", "get_supervisor", "start_supervisor"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module("agents.client"), name)
+    raise AttributeError(f"module 'agents' has no attribute {name!r}")

@@ -69,6 +69,7 @@ class _Task:
     agent_id: str | None = None
     token: int = 0
     awarded_at: float | None = None
+    finished_at: float | None = None
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     awarded: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -290,7 +291,21 @@ class Supervisor:
                                                ("done" if cached[0] else "failed"))
         ok, value, error, agent = cached or (False, None, None, task.agent_id if task else None)
         return {"task_id": task_id, "state": state, "ok": ok, "value": value, "error": error,
-                "agent_id": agent, "attempts": task.attempts if task else None}
+                "agent_id": agent, "attempts": task.attempts if task else None,
+                "submitted_at": task.spec.submitted_at if task else None,
+                "awarded_at": task.awarded_at if task else None,
+                "finished_at": task.finished_at if task else None}
+
+    async def progress(self, task_ids: Sequence[str], timeout_s: float) -> dict[str, int]:
+        """Wait up to ``timeout_s`` for the tasks; count how many are done and failed."""
+        await self.wait(task_ids, timeout_s)
+        self._flush()
+        counts = {"total": len(task_ids), "done": 0, "failed": 0}
+        for t in task_ids:
+            task = self.tasks.get(t)
+            if task is not None and task.state.terminal:
+                counts[task.state.value] += 1
+        return counts
 
     def history(self, task_id: str) -> list[tuple[str, str | None, str]]:
         self._flush()
@@ -440,6 +455,7 @@ class Supervisor:
             ok, value, error, blob = False, None, f"result not picklable: {exc}", b""
         task.state = TaskState.DONE if ok else TaskState.FAILED
         task.agent_id = rec.spec.agent_id
+        task.finished_at = time.time()
         rec.done += 1
         self._result_buf.append((task.spec.task_id, ok, blob, error, rec.spec.agent_id))
         self._journal.append(Transition(task.spec.task_id, task.state.value, rec.spec.agent_id,

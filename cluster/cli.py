@@ -1,0 +1,122 @@
+"""The ``raymas`` command line.  Imports stay inside the commands: ``--help`` is instant."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="raymas", description="A multi-agent system on Ray.")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start the Supervisor and agents, run the configured goals")
+    run.add_argument("config", nargs="?", default="config.yaml", help="config file")
+    run.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    run.add_argument("--keep", action="store_true",
+                     help="leave the Supervisor and agents running (on a cluster)")
+    for name, text in (("status", "show the running Supervisor's state"),
+                       ("agents", "list the registered agents")):
+        s = sub.add_parser(name, help=text)
+        s.add_argument("config", nargs="?", default="config.yaml")
+        s.add_argument("--address", help="Ray address (default: config, RAY_ADDRESS, 'auto')")
+        s.add_argument("--json", action="store_true")
+    return p
+
+
+def _load(path: str) -> Any:
+    from pathlib import Path
+
+    from cluster.config import load_config, parse_config
+
+    return load_config(path) if Path(path).exists() or path != "config.yaml" else \
+        parse_config({"agents": [{"id": "agent"}]}, source="(defaults)")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.table import Table
+
+    from cluster.runner import run
+
+    cfg = _load(args.config)
+    err = Console(stderr=True)
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                  disable=args.json) as bar:
+        job = bar.add_task("tasks", total=None)
+        report = run(cfg, keep=args.keep,
+                     on_progress=lambda done, total: bar.update(job, completed=done, total=total))
+    if args.json:
+        print(json.dumps(report, default=str))
+        return 0 if report["ok"] else 1
+    out = Console()
+    table = Table(title="goals")
+    for col in ("goal", "tasks", "done", "failed", "seconds"):
+        table.add_column(col)
+    for g in report["goals"]:
+        table.add_row(*(str(g[c]) for c in ("goal", "tasks", "done", "failed", "seconds")))
+    out.print(table)
+    agents = Table(title="who did what")
+    for col in ("agent", "type", "node", "tasks done"):
+        agents.add_column(col)
+    for a in report["agents"]:
+        agents.add_row(a["agent_id"], a["agent_type"], (a["node_id"] or "")[:8],
+                       str(a["tasks_done"]))
+    out.print(agents)
+    for f in report["failures"]:
+        out.print(f"[red]failed[/red] {f['task_id']} after {f['attempts']} attempt(s): "
+                  f"{f['error']}")
+    t = report["timings"]
+    out.print(f"{report['done']}/{report['tasks']} tasks done; spawn {t.get('spawn_s')}s, "
+              f"run {t.get('run_s')}s; report: {report['report_path']}")
+    return 0 if report["ok"] else 1
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    import ray
+
+    from agents.client import SupervisorClient
+
+    cfg = _load(args.config)
+    address = args.address or cfg.cluster.address or "auto"
+    try:
+        ray.init(address=address, namespace=cfg.cluster.namespace, log_to_driver=False,
+                 configure_logging=False)
+    except ConnectionError as exc:
+        print(f"raymas: no Ray cluster at {address!r}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        client = SupervisorClient(name=cfg.supervisor.name, namespace=cfg.cluster.namespace)
+    except ValueError:
+        print(f"raymas: no Supervisor {cfg.supervisor.name!r} is running at {address}",
+              file=sys.stderr)
+        return 1
+    data: Any = client.status() if args.command == "status" else client.list_agents()
+    print(json.dumps(data, indent=None if args.json else 2, default=str))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from agents.errors import RaymasError
+
+    try:
+        if args.command == "run":
+            return _cmd_run(args)
+        return _cmd_inspect(args)
+    except RaymasError as exc:
+        print(f"raymas: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""The main job: ``raymas run`` — agents up, goals allocated and executed, a report.
+
+The runner only wires things together: config → Ray → Supervisor → agents →
+goal tasks → wait with a progress bar → summary and JSON report.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agents.errors import ConfigError, UnknownTaskKindError
+from agents.registry import resolve_task
+from cluster.config import RaymasConfig
+
+__all__ = ["build_report", "check_task_kinds", "run"]
+
+
+def check_task_kinds(cfg: RaymasConfig) -> None:
+    """Import ``tasks.modules`` and make sure every goal's task kind resolves."""
+    problems = []
+    for i, module in enumerate(cfg.tasks.modules):
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            problems.append((f"tasks.modules[{i}]", f"cannot import {module!r}: {exc}"))
+    for gi, goal in enumerate(cfg.goals):
+        for ti, group in enumerate(goal.tasks):
+            try:
+                resolve_task(group.kind)
+            except UnknownTaskKindError as exc:
+                problems.append((f"goals[{gi}].tasks[{ti}].kind", str(exc)))
+    if problems:
+        raise ConfigError("config", problems)
+
+
+def build_report(cfg: RaymasConfig, results: dict[str, dict[str, Any]],
+                 timings: dict[str, float], agents: list[dict[str, Any]],
+                 status: dict[str, Any]) -> dict[str, Any]:
+    """The JSON report: per goal, per agent, failures, timings and Supervisor stats."""
+    goals = []
+    for goal in cfg.goals:
+        mine = [r for t, r in results.items() if t.startswith(f"{goal.name}/")]
+        starts = [r["submitted_at"] for r in mine if r.get("submitted_at")]
+        ends = [r["finished_at"] for r in mine if r.get("finished_at")]
+        goals.append({
+            "goal": goal.name, "tasks": len(mine),
+            "done": sum(r["state"] == "done" for r in mine),
+            "failed": sum(r["state"] == "failed" for r in mine),
+            "seconds": round(max(ends) - min(starts), 3) if starts and ends else None,
+        })
+    by_agent = Counter(r["agent_id"] for r in results.values() if r["state"] == "done")
+    failures = [{"task_id": t, "error": r["error"], "attempts": r["attempts"]}
+                for t, r in results.items() if r["state"] != "done"]
+    return {
+        "ok": not failures,
+        "tasks": len(results),
+        "done": sum(r["state"] == "done" for r in results.values()),
+        "failed": len(failures),
+        "goals": goals,
+        "agents": [{**a, "tasks_done": by_agent.get(a["agent_id"], 0)} for a in agents],
+        "failures": failures,
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+        "supervisor": status,
+    }
+
+
+def run(cfg: RaymasConfig, *, keep: bool = False,
+        on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Run the configured goals to completion and return the report (also written to disk)."""
+    import ray
+
+    from agents.client import SupervisorClient, start_supervisor
+    from cluster.connect import connect
+
+    check_task_kinds(cfg)
+    t0 = time.perf_counter()
+    info = connect(cfg.cluster)
+    timings = {"connect_s": time.perf_counter() - t0}
+    sup = start_supervisor(cfg.supervisor_settings())
+    client = SupervisorClient(sup)
+    try:
+        t1 = time.perf_counter()
+        client.spawn([s.to_dict() for s in cfg.agent_specs()])
+        timings["spawn_s"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        ids = [t for goal in cfg.goals for t in client.submit(goal.allocations())]
+        while True:
+            counts = ray.get(sup.progress.remote(ids, 0.5))
+            finished = counts["done"] + counts["failed"]
+            if on_progress is not None:
+                on_progress(finished, len(ids))
+            if finished >= len(ids):
+                break
+        timings["run_s"] = time.perf_counter() - t2
+        results = client.wait(ids)
+        report = build_report(cfg, results, timings, client.list_agents(), client.status())
+        report["cluster"] = {"address": info.address, "embedded": info.embedded,
+                             "dashboard": info.dashboard_url, "resources": info.resources}
+    finally:
+        if not keep:
+            client.shutdown()
+            if info.embedded:
+                ray.shutdown()
+    path = Path(cfg.report.path)
+    os.makedirs(path.parent, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str))
+    report["report_path"] = str(path)
+    return report

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from agents.agent import Agent
+from agents.errors import LifecycleError, UnknownTaskKindError
+from agents.model import (
+    DEFAULT_TASK_LIMITS,
+    AgentGoal,
+    AgentSpec,
+    AgentType,
+    Behavior,
+    LifecycleState,
+)
+from agents.registry import resolve_task, task
+
+
+@task("test_add")
+def _add(a: int = 0, b: int = 0, **_: object) -> int:
+    return a + b
+
+
+def _agent(**kw: object) -> Agent:
+    a = Agent(AgentSpec("a1", **kw))  # type: ignore[arg-type]
+    a.start()
+    return a
+
+
+def test_task_limits_by_type() -> None:
+    assert AgentSpec("x", agent_type="coordinator").task_limit == 5
+    assert AgentSpec("x", agent_type=AgentType.TASK_EXECUTOR).task_limit == 20
+    assert AgentSpec("x", agent_type="monitor", max_tasks=7).task_limit == 7
+    assert set(DEFAULT_TASK_LIMITS.values()) <= set(range(5, 21))
+
+
+def test_lifecycle_transitions_are_checked() -> None:
+    a = Agent(AgentSpec("a1"))
+    assert a.state is LifecycleState.CREATED
+    with pytest.raises(LifecycleError, match="created to busy"):
+        a.transition(LifecycleState.BUSY)
+    a.start()
+    asyncio.run(a.stop())
+    assert a.state is LifecycleState.STOPPED
+    with pytest.raises(LifecycleError):
+        a.transition(LifecycleState.IDLE)
+
+
+def test_busy_while_running_then_idle() -> None:
+    a = _agent()
+
+    async def go() -> list[object]:
+        gate = asyncio.Event()
+
+        @task("test_wait")
+        async def wait(**_: object) -> str:
+            await gate.wait()
+            return "ok"
+
+        run = asyncio.create_task(a.run_task({"task_id": "w", "kind": "test_wait"}))
+        await asyncio.sleep(0)
+        states = [a.state, a.load]
+        gate.set()
+        states.append(await run)
+        states.append(a.state)
+        return states
+
+    assert asyncio.run(go()) == [LifecycleState.BUSY, 1, "ok", LifecycleState.IDLE]
+
+
+def test_repeated_task_id_runs_once() -> None:
+    calls: list[int] = []
+
+    @task("test_count")
+    def count(**_: object) -> int:
+        calls.append(1)
+        return len(calls)
+
+    a = _agent()
+
+    async def go() -> list[int]:
+        t = {"task_id": "same", "kind": "test_count"}
+        return list(await asyncio.gather(a.run_task(t), a.run_task(t))) + [await a.run_task(t)]
+
+    assert asyncio.run(go()) == [1, 1, 1] and calls == [1]
+
+
+def test_goals_by_priority_and_satisfaction() -> None:
+    a = _agent()
+    a.set_goal(AgentGoal("low", priority=1, target={"x": 1}))
+    a.set_goal(AgentGoal("high", priority=9, target={"y": 2}))
+    assert a.current_goal().name == "high"  # type: ignore[union-attr]
+    a.observe({"y": 2})
+    assert a.current_goal().name == "low"  # type: ignore[union-attr]
+    a.observe({"x": 1})
+    assert a.current_goal() is None
+
+
+def test_behaviour_runs_when_condition_holds() -> None:
+    a = _agent()
+    b = Behavior("sum", actions=["test_add", "echo"], condition={"ready": True},
+                 args={"a": 2, "b": 3})
+    a.add_behavior(b)
+    assert a.observe({"ready": False}) == []
+    assert asyncio.run(a.execute_behavior(b)) == []
+    assert a.observe({"ready": True}) == [b]
+    assert asyncio.run(a.execute_behavior(b)) == [5, None]
+
+
+def test_proposals_refusals_and_not_understood() -> None:
+    a = _agent(capabilities=["execution"], max_tasks=1)
+    replies = a.propose([
+        {"task_id": "ok", "kind": "noop", "required_capabilities": ["execution"]},
+        {"task_id": "cap", "kind": "noop", "required_capabilities": ["gpu"]},
+        {"task_id": "kind", "kind": "no_such_kind"},
+    ])
+    assert replies[0][:2] == ("propose", "ok")
+    assert replies[1] == ("refuse", "cap", "lacks ['gpu']")
+    assert replies[2][0] == "not-understood" and "no_such_kind" in replies[2][2]
+
+
+def test_stopping_agent_refuses() -> None:
+    a = _agent()
+    asyncio.run(a.stop())
+    assert a.propose([{"task_id": "t"}]) == [("refuse", "t", "agent is stopped")]
+
+
+def test_unknown_kind_suggests() -> None:
+    with pytest.raises(UnknownTaskKindError, match="did you mean 'count_primes'"):
+        resolve_task("count_prime")
+    assert resolve_task("agents.builtin_tasks:count_primes")(n=30) == 10
+
+
+def test_vote_uses_registered_voter() -> None:
+    a = _agent(voter="least_loaded")
+    ballot = {"options": [{"id": "x", "load": 0.5}, {"id": "y", "load": 0.1}]}
+    assert a.vote(ballot) == "y"

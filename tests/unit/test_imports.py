@@ -1,0 +1,42 @@
+"""The import surface is pinned, and importing raymas never starts Ray or loads torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import agents
+import agents.protocols
+
+
+def test_public_surface() -> None:
+    assert {"Agent", "AgentGoal", "Behavior", "TaskAllocation", "SupervisorClient",
+            "Coordinator", "RaymasError"} <= set(agents.__all__)
+    for pkg in (agents, agents.protocols):
+        for name in pkg.__all__:
+            assert getattr(pkg, name) is not None
+
+
+def test_import_is_light_and_cli_help_works() -> None:
+    code = (
+        "import sys, agents, agents.supervisor, cluster, cluster.cli, messaging, swarm, "
+        "learning, interfaces\n"
+        "heavy = [m for m in ('torch', 'tensorflow') if m in sys.modules]\n"
+        "import ray; assert not ray.is_initialized(), 'ray started on import'\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    out = subprocess.run([sys.executable, "-m", "cluster.cli", "--help"], check=True,
+                         capture_output=True, text=True).stdout
+    assert "run" in out and "status" in out and "agents" in out
+
+
+def test_cli_reports_config_errors_without_trace(tmp_path: object) -> None:
+    import pathlib
+
+    bad = pathlib.Path(str(tmp_path)) / "c.yaml"
+    bad.write_text("agents:\n  - id: a\n    num_cpu: 1\n")
+    proc = subprocess.run([sys.executable, "-m", "cluster.cli", "run", str(bad)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "agents[0].num_cpu" in proc.stderr and "Traceback" not in proc.stderr
