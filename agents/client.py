@@ -28,8 +28,13 @@ __all__ = ["Coordinator", "SupervisorClient", "get_supervisor", "start_superviso
 
 def start_supervisor(settings: Mapping[str, Any] | None = None) -> Any:
     """Create the Supervisor actor (or return the running one of that name)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
     cfg = SupervisorSettings(**dict(settings or {}))
+    # near the driver (the head node, where a SQLite ledger lives); elsewhere if it dies
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
     handle = ray.remote(Supervisor).options(  # type: ignore[attr-defined]
+        scheduling_strategy=here,
         name=cfg.name,
         namespace=cfg.namespace,
         lifetime="detached",

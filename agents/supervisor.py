@@ -109,7 +109,12 @@ class Supervisor:
                 continue
             try:
                 handle = ray.get_actor(agent_actor_name(agent_id), namespace=self.cfg.namespace)
-            except ValueError:
+            except ValueError:  # died while the Supervisor was down: keep it on the record
+                parsed = AgentSpec.from_dict(spec)
+                view = AgentView(agent_id, frozenset(parsed.capabilities), parsed.task_limit,
+                                 alive=False)
+                self.agents[agent_id] = _Agent(parsed, None, view, time.monotonic(),
+                                               death="gone when the Supervisor restarted")
                 self.ledger.upsert_agent(agent_id, spec, "dead")
                 continue
             self._register(AgentSpec.from_dict(spec), handle, None)
@@ -159,12 +164,14 @@ class Supervisor:
         rec = self.agents.pop(agent_id, None)
         if rec is None:
             return False
-        rec.view.alive = False
-        try:
-            await asyncio.wait_for(rec.handle.stop.remote(), timeout=timeout_s)
-        except (TimeoutError, ray.exceptions.RayActorError):
-            pass
-        ray.kill(rec.handle, no_restart=True)
+        was_alive, rec.view.alive = rec.view.alive, False
+        if was_alive:
+            try:
+                await asyncio.wait_for(rec.handle.stop.remote(), timeout=timeout_s)
+            except (TimeoutError, ray.exceptions.RayActorError):
+                pass
+        if rec.handle is not None:
+            ray.kill(rec.handle, no_restart=True)
         self._requeue_from(rec, "agent deregistered")
         self.ledger.upsert_agent(agent_id, rec.spec.to_dict(), "deregistered")
         return True
@@ -306,6 +313,13 @@ class Supervisor:
             if task is not None and task.state.terminal:
                 counts[task.state.value] += 1
         return counts
+
+    def name(self) -> str:
+        return self.cfg.name
+
+    def votes(self, proposal_id: str) -> list[tuple[str, Any, float, str]]:
+        """Every vote recorded for a proposal (a task id, for consensus allocation)."""
+        return self.ledger.votes(proposal_id)
 
     def history(self, task_id: str) -> list[tuple[str, str | None, str]]:
         self._flush()

@@ -1,0 +1,60 @@
+"""One Ray for the whole integration session: a local multi-node-capable cluster.
+
+The head node has fake GPUs (``num_gpus=2``) so GPU placement is tested for
+real on a CPU-only machine; tests that need a second node add one to this same
+cluster and remove it again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HEARTBEAT = {"heartbeat_interval_s": 0.5}
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[Any]:
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 4, "num_gpus": 2, "resources": {"head": 1.0},
+        "include_dashboard": False})
+    ray.init(address=cluster.address, namespace="raymas-test", log_to_driver=False)
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+
+
+@pytest.fixture
+def make_supervisor(ray_cluster: Any, tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Start Supervisors with unique names and their own ledger; stop them after the test."""
+    from agents.client import SupervisorClient, start_supervisor
+
+    made: list[SupervisorClient] = []
+
+    def make(**settings: Any) -> SupervisorClient:
+        name = f"sup-{uuid.uuid4().hex[:8]}"
+        full = {"name": name, "namespace": "raymas-test",
+                "ledger_url": f"sqlite:///{tmp_path}/{name}.db", "heartbeat_timeout_s": 2.0,
+                "bid_timeout_s": 2.0, **settings}
+        client = SupervisorClient(start_supervisor(full))
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        try:
+            client.shutdown()
+        except Exception:  # the test may have killed it on purpose
+            pass
+
+
+def specs(prefix: str, n: int, **kw: Any) -> list[dict[str, Any]]:
+    return [{"agent_id": f"{prefix}-{uuid.uuid4().hex[:4]}-{i}", **HEARTBEAT, **kw}
+            for i in range(n)]

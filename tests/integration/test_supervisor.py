@@ -1,0 +1,202 @@
+"""The Supervisor on a real Ray: strategies, resources, failures and recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from typing import Any
+
+import pytest
+import ray
+
+from agents import Coordinator, ResourceUnavailableError, TaskAllocation
+from agents.builtin_tasks import count_primes
+from tests.integration.conftest import specs
+
+pytestmark = pytest.mark.integration
+
+STRATEGIES = ["contract_net", "first_price", "vickrey", "consensus", "least_loaded",
+              "power_of_two"]
+
+
+def _primes(prefix: str, n: int, **kw: Any) -> list[TaskAllocation]:
+    return [TaskAllocation(task_id=f"{prefix}-{i}", kind="count_primes",
+                           args={"n": 1000 + i}, **kw) for i in range(n)]
+
+
+def _until(predicate: Any, timeout: float = 30.0) -> None:
+    """Poll a condition; fail with a clear message if it never holds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout}s")
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_every_strategy_runs_every_task_once(make_supervisor: Any, strategy: str) -> None:
+    sup = make_supervisor(strategy=strategy)
+    sup.spawn(specs("s", 3, max_tasks=4))
+    ids = sup.submit(_primes(strategy, 30))
+    res = sup.wait(ids, timeout_s=60)
+    assert all(r["state"] == "done" for r in res.values())
+    assert [res[t]["value"] for t in ids] == [count_primes(1000 + i) for i in range(30)]
+    history = [s for s, _, _ in ray.get(sup.handle.history.remote(ids[0]))]
+    assert history[0] == "submitted" and history[-2:] == ["running", "done"]
+    if strategy in ("contract_net", "first_price", "vickrey"):
+        assert "announced" in history and "awarded" in history
+    assert sup.status()["tasks"] == {"done": 30}
+
+
+def test_seed_api_async_coordinator(make_supervisor: Any) -> None:
+    handle = make_supervisor().handle
+
+    async def go() -> tuple[str, dict[str, Any]]:
+        coordinator = Coordinator(handle)
+        await coordinator.register_agent("agent_001", ["planning", "execution"], 10,
+                                         heartbeat_interval_s=0.5)
+        winner = await coordinator.allocate_task(
+            TaskAllocation(task_id="seed-1", required_capabilities=["planning"], priority=1))
+        return winner, (await coordinator.wait(["seed-1"], 30))["seed-1"]
+
+    winner, result = asyncio.run(go())
+    assert winner == "agent_001" and result["state"] == "done"
+
+
+def test_resubmitting_an_id_does_not_run_it_twice(make_supervisor: Any) -> None:
+    sup = make_supervisor()
+    sup.spawn(specs("d", 2))
+    sup.submit([TaskAllocation(task_id="once", kind="sha256_chain", args={"rounds": 10})])
+    first = sup.wait(["once"], 30)["once"]
+    sup.submit([TaskAllocation(task_id="once", kind="sha256_chain", args={"rounds": 99})])
+    assert sup.wait(["once"], 30)["once"]["value"] == first["value"]
+    assert [s for s, _, _ in ray.get(sup.handle.history.remote("once"))].count("done") == 1
+
+
+def test_failing_task_is_retried_then_reported(make_supervisor: Any) -> None:
+    sup = make_supervisor()
+    sup.spawn(specs("f", 2))
+    sup.submit([TaskAllocation(task_id="bad", kind="fail", args={"message": "boom"},
+                               max_attempts=2)])
+    r = sup.wait(["bad"], 30)["bad"]
+    assert r["state"] == "failed" and "boom" in r["error"] and r["attempts"] == 2
+
+
+def test_task_waits_for_a_capable_agent(make_supervisor: Any) -> None:
+    sup = make_supervisor()
+    sup.spawn(specs("plain", 1))
+    sup.submit([TaskAllocation(task_id="rare", required_capabilities=["rare"])])
+    assert sup.wait(["rare"], 1.0)["rare"]["state"] == "submitted"
+    sup.spawn(specs("rare", 1, capabilities=["rare"]))
+    assert sup.wait(["rare"], 30)["rare"]["state"] == "done"
+
+
+def test_agents_land_where_their_gpu_annotations_say(make_supervisor: Any) -> None:
+    sup = make_supervisor()
+    infos = sup.spawn(specs("gpu-half", 2, num_gpus=0.5) + specs("gpu-auto", 1, num_gpus="auto")
+                      + specs("cpu", 1))
+    half, auto, cpu = infos[:2], infos[2], infos[3]
+    assert all(len(i["gpu_ids"]) == 1 for i in half)
+    assert half[0]["cuda_visible_devices"] == half[0]["gpu_ids"][0]
+    assert len(auto["gpu_ids"]) == 1  # the head node has (fake) GPUs, so auto asks for one
+    assert cpu["gpu_ids"] == [] and not cpu["cuda_visible_devices"]
+    mods = ray.get(ray.get_actor(f"raymas-agent:{cpu['agent_id']}",
+                                 namespace="raymas-test").imported_modules.remote(
+        ["torch", "tensorflow"]))
+    assert mods == {"torch": False, "tensorflow": False}
+
+
+@pytest.mark.parametrize(("spec", "resource"), [
+    ({"num_gpus": 3}, "GPU"),
+    ({"memory": 10**15}, "memory"),
+    ({"resources": {"tpu_v9": 1}}, "tpu_v9"),
+])
+def test_impossible_resources_fail_fast(make_supervisor: Any, spec: dict[str, Any],
+                                        resource: str) -> None:
+    sup = make_supervisor()
+    started = time.monotonic()
+    with pytest.raises(ResourceUnavailableError) as info:
+        sup.spawn(specs("bad", 1, **spec))
+    assert info.value.resource == resource and resource in str(info.value)
+    assert time.monotonic() - started < 30  # refused, not left pending
+
+
+def test_killing_agents_mid_workload_loses_no_task(make_supervisor: Any) -> None:
+    sup = make_supervisor(strategy="contract_net")
+    infos = sup.spawn(specs("k", 4, max_tasks=3))
+    ids = sup.submit([TaskAllocation(task_id=f"k-{i}", kind="sha256_chain",
+                                     args={"rounds": 3000, "seed": str(i)}) for i in range(200)])
+    _until(lambda: ray.get(sup.handle.progress.remote(ids, 0.2))["done"] >= 20)
+    for info in infos[:2]:
+        ray.kill(ray.get_actor(f"raymas-agent:{info['agent_id']}", namespace="raymas-test"))
+    res = sup.wait(ids, timeout_s=120)
+    assert sum(r["state"] == "done" for r in res.values()) == 200
+    status = sup.status()
+    assert status["stats"]["deaths"] == 2 and status["alive"] == 2
+    assert status["tasks"] == {"done": 200}
+
+
+def test_supervisor_restart_loses_no_task(make_supervisor: Any) -> None:
+    sup = make_supervisor()
+    sup.spawn(specs("r", 3, max_tasks=2))
+    ids = sup.submit([TaskAllocation(task_id=f"r-{i}", kind="sha256_chain",
+                                     args={"rounds": 5000, "seed": str(i)}) for i in range(120)])
+    _until(lambda: ray.get(sup.handle.progress.remote(ids, 0.2))["done"] >= 10)
+    ray.kill(sup.handle, no_restart=False)  # Ray restarts it; it reloads the ledger
+    res = sup.wait(ids, timeout_s=120)  # retried by Ray across the restart
+    assert sum(r["state"] == "done" for r in res.values()) == 120
+    assert len(sup.list_agents()) == 3  # re-attached by name
+    assert sup.status()["tasks"] == {"done": 120}
+
+
+def test_missed_heartbeat_marks_agent_dead(make_supervisor: Any) -> None:
+    sup = make_supervisor(heartbeat_timeout_s=1.5)
+    info = sup.spawn(specs("hb", 1))[0]
+    os.kill(info["pid"], signal.SIGSTOP)  # alive to Ray, silent to the Supervisor
+    try:
+        _until(lambda: not sup.list_agents()[0]["alive"], timeout=20)
+        assert sup.list_agents()[0]["death"] == "missed heartbeat deadline"
+    finally:
+        os.kill(info["pid"], signal.SIGCONT)
+
+
+def test_postgres_ledger(make_supervisor: Any) -> None:
+    from tests.conftest import require_service
+
+    require_service("postgres")
+    import psycopg
+
+    url = "postgresql://postgres@127.0.0.1:5432/test"
+    sup = make_supervisor(ledger_url=url, fresh=True)
+    sup.spawn(specs("pg", 2))
+    ids = sup.submit(_primes("pg", 20))
+    assert all(r["state"] == "done" for r in sup.wait(ids, 60).values())
+    with psycopg.connect(url) as conn:
+        done = conn.execute("SELECT COUNT(*) FROM raymas_results WHERE task_id LIKE 'pg-%' "
+                            "AND ok = 1").fetchone()
+    assert done == (20,)
+
+
+def test_consensus_votes_are_recorded(make_supervisor: Any) -> None:
+    sup = make_supervisor(strategy="consensus")
+    sup.spawn(specs("v", 3))
+    sup.submit([TaskAllocation(task_id="vote-me")])
+    assert sup.wait(["vote-me"], 30)["vote-me"]["state"] == "done"
+    votes = ray.get(sup.handle.votes.remote("vote-me"))
+    assert len(votes) == 3 and len({d for *_, d in votes}) == 1
+
+
+def test_a_later_job_finds_the_supervisor(make_supervisor: Any, ray_cluster: Any) -> None:
+    import subprocess
+    import sys
+
+    sup = make_supervisor()
+    name = ray.get(sup.handle.name.remote())
+    code = ("import ray; from agents import SupervisorClient\n"
+            f"ray.init(address={ray_cluster.address!r}, namespace='raymas-test')\n"
+            f"print(SupervisorClient(name={name!r}, namespace='raymas-test').status()['agents'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120).stdout
+    assert out.strip().splitlines()[-1] == "0"
