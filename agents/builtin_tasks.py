@@ -46,7 +46,7 @@ def count_primes(n: int = 10_000, **_: Any) -> int:
 def sha256_chain(seed: str = "raymas", rounds: int = 10_000, **_: Any) -> str:
     """Hash ``seed`` ``rounds`` times; a deterministic CPU-bound job."""
     digest = seed.encode()
-    for _ in range(rounds):
+    for _round in range(rounds):
         digest = hashlib.sha256(digest).digest()
     return digest.hex()
 

@@ -33,7 +33,8 @@ def start_supervisor(settings: Mapping[str, Any] | None = None) -> Any:
     cfg = SupervisorSettings(**dict(settings or {}))
     # near the driver (the head node, where a SQLite ledger lives); elsewhere if it dies
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
-    handle = ray.remote(Supervisor).options(  # type: ignore[attr-defined]
+    remote_cls: Any = ray.remote(Supervisor)
+    handle = remote_cls.options(
         scheduling_strategy=here,
         name=cfg.name,
         namespace=cfg.namespace,

@@ -92,7 +92,7 @@ class Ledger:
             path = url[len("sqlite:///") :]
             if path != ":memory:":
                 os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            conn = sqlite3.connect(path, check_same_thread=False, isolation_level="DEFERRED")
+            conn: Any = sqlite3.connect(path, check_same_thread=False, isolation_level="DEFERRED")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             return cls(conn, placeholder="?", url=url)

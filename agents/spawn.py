@@ -57,11 +57,11 @@ async def spawn_agents(
     row, so a slow start of hundreds of agents is not mistaken for a hang.
     """
     nodes = node_resources()
-    remote_cls = ray.remote(actor_cls)
+    remote_cls: Any = ray.remote(actor_cls)
     created = []
     for spec in specs:  # check all before creating any
         created.append((spec, actor_options(spec, nodes, namespace)))
-    handles = [(spec, remote_cls.options(**opts).remote(  # type: ignore[attr-defined]
+    handles = [(spec, remote_cls.options(**opts).remote(
         spec.to_dict(), supervisor_name, namespace)) for spec, opts in created]
     futures = {asyncio.ensure_future(h.ready.remote()): (spec, h) for spec, h in handles}
     infos: dict[str, dict[str, Any]] = {}

@@ -81,7 +81,7 @@ def test_repeated_task_id_runs_once() -> None:
 
     async def go() -> list[int]:
         t = {"task_id": "same", "kind": "test_count"}
-        return list(await asyncio.gather(a.run_task(t), a.run_task(t))) + [await a.run_task(t)]
+        return [*list(await asyncio.gather(a.run_task(t), a.run_task(t))), await a.run_task(t)]
 
     assert asyncio.run(go()) == [1, 1, 1] and calls == [1]
 

@@ -28,7 +28,7 @@ def test_sqlite_ledger_survives_reopen_and_keeps_first_result(tmp_path: Path) ->
 
 
 def test_bad_ledger_url() -> None:
-    with pytest.raises(ConfigError, match="ledger.url"):
+    with pytest.raises(ConfigError, match=r"ledger\.url"):
         Ledger.open("mysql://nope")
 
 

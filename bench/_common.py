@@ -1,0 +1,27 @@
+"""The one benchmark output format (see ../shared/DESIGN.md): a JSON line per figure."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+
+def emit(bench: str, metric: str, value: float, unit: str, *, baseline: float | None = None,
+         baseline_name: str | None = None, target: float | None = None,
+         better: str | None = None, **extra: Any) -> dict[str, Any]:
+    """Print one figure as a JSON line on stdout and return it."""
+    row: dict[str, Any] = {"bench": bench, "metric": metric, "value": round(value, 3),
+                           "unit": unit}
+    if baseline is not None:
+        row.update(baseline=round(baseline, 3), baseline_name=baseline_name,
+                   ratio=round(value / baseline, 3) if baseline else None)
+    if target is not None:
+        row.update(target=target, better=better)
+    row.update(extra)
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def log(*args: Any) -> None:
+    print(*args, file=sys.stderr, flush=True)

@@ -1,0 +1,138 @@
+"""Agents and Supervisor figures: spawn time, idle memory, allocation throughput, kills.
+
+    python bench/agents.py [--quick]
+
+Baselines measured in the same run: 200 bare Ray actors spawned the same way
+(full run only), and raw Ray actor calls straight to the same agent actors,
+which is the floor under any allocation strategy (one call per task).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psutil
+import ray
+
+from agents import TaskAllocation
+from agents.client import SupervisorClient, start_supervisor
+from bench._common import emit, log
+
+B = "agents"
+STRATEGIES = ["contract_net", "first_price", "vickrey", "consensus", "least_loaded",
+              "power_of_two"]
+
+
+class Bare:
+    def ping(self) -> int:
+        return os.getpid()
+
+
+def uss_mb(pids: list[int]) -> float:
+    sizes = [psutil.Process(p).memory_full_info().uss for p in pids if psutil.pid_exists(p)]
+    return sum(sizes) / len(sizes) / 2**20
+
+
+def spawn_bare(n: int) -> float:
+    t = time.perf_counter()
+    actors = [ray.remote(Bare).options(num_cpus=0).remote() for _ in range(n)]
+    ray.get([a.ping.remote() for a in actors])
+    took = time.perf_counter() - t
+    for a in actors:
+        ray.kill(a)
+    return took
+
+
+def throughput(sup: SupervisorClient, strategy: str, n: int) -> float:
+    tag = uuid.uuid4().hex[:6]
+    tasks = [TaskAllocation(task_id=f"{strategy}-{tag}-{i}", required_capabilities=["bench"],
+                            strategy=strategy) for i in range(n)]
+    t = time.perf_counter()
+    ids = sup.submit(tasks)
+    res = sup.wait(ids, timeout_s=600)
+    took = time.perf_counter() - t
+    done = sum(r["state"] == "done" for r in res.values())
+    if done != n:
+        raise SystemExit(f"{strategy}: only {done}/{n} tasks done")
+    return n / took
+
+
+def raw_calls(handles: list, n: int) -> float:
+    t = time.perf_counter()
+    refs = [handles[i % len(handles)].run_task.remote({"task_id": f"raw-{uuid.uuid4().hex}",
+                                                       "kind": "noop"}) for i in range(n)]
+    ray.get(refs)
+    return n / (time.perf_counter() - t)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args()
+    # the quick run must end within two minutes: 200 agents alone take longer to start
+    n_agents, n_bench, n_tasks = (50, 50, 500) if args.quick else (200, 100, 2000)
+    ray.init(num_cpus=2, include_dashboard=False, namespace="raymas-bench",
+             log_to_driver=False)
+    if not args.quick:
+        bare = spawn_bare(n_agents)
+        log(f"bare actors: {bare:.1f}s")
+    else:
+        bare = None
+    sup = SupervisorClient(start_supervisor({
+        "name": "bench", "namespace": "raymas-bench", "fresh": True,
+        "ledger_url": "sqlite:///.raymas/bench-ledger.db", "agent_start_timeout_s": 120,
+        "heartbeat_timeout_s": 30}))
+    specs = [{"agent_id": f"a{i:03}", "max_tasks": 10, "heartbeat_interval_s": 5.0,
+              "capabilities": ["execution", "bench"] if i < n_bench else ["execution"]}
+             for i in range(n_agents)]
+    t = time.perf_counter()
+    infos = sup.spawn(specs)
+    spawn_s = time.perf_counter() - t
+    emit(B, f"spawn_seconds_{n_agents}_agents", spawn_s, "s", target=60, better="lower",
+         **({"baseline": round(bare, 3), "baseline_name": "bare ray actors",
+             "ratio": round(spawn_s / bare, 3)} if bare else {}))
+    idle = uss_mb([i["pid"] for i in infos])
+    emit(B, "idle_agent_uss_mb", idle, "MB", target=80, better="lower",
+         agents=len(infos))
+    for info in infos[n_bench:]:  # throughput is measured with n_bench agents alive
+        sup.deregister_agent(info["agent_id"])
+    handles = [ray.get_actor(f"raymas-agent:{i['agent_id']}", namespace="raymas-bench")
+               for i in infos[:n_bench]]
+    raw_calls(handles, 200)  # warm-up
+    raw = raw_calls(handles, n_tasks)
+    log(f"raw actor calls: {raw:.0f}/s")
+    for strategy in STRATEGIES:
+        throughput(sup, strategy, 100)  # warm-up
+        rate = throughput(sup, strategy, n_tasks)
+        log(f"{strategy}: {rate:.0f} tasks/s")
+        emit(B, f"{strategy}_allocations_per_s", rate, "tasks/s", baseline=raw,
+             baseline_name="raw ray actor calls to the same agents",
+             **({"target": 500, "better": "higher"} if strategy == "contract_net" else {}),
+             agents=n_bench, tasks=n_tasks)
+    # kills: 10 of the bench agents die while a workload runs
+    tag = uuid.uuid4().hex[:6]
+    ids = sup.submit([TaskAllocation(task_id=f"kill-{tag}-{i}", kind="sha256_chain",
+                                     args={"rounds": 2000, "seed": str(i)},
+                                     required_capabilities=["bench"]) for i in range(n_tasks)])
+    while ray.get(sup.handle.progress.remote(ids, 0.05))["done"] < n_tasks // 10:
+        pass
+    for h in handles[:10]:
+        ray.kill(h)
+    res = sup.wait(ids, timeout_s=600)
+    lost = sum(r["state"] != "done" for r in res.values())
+    emit(B, "tasks_lost_under_kills", lost, "tasks", target=0, better="lower",
+         killed_agents=10, tasks=n_tasks,
+         reassigned=sup.status()["stats"]["reassigned"])
+    sup.shutdown()
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
