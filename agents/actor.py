@@ -38,7 +38,6 @@ class AgentActor:
         self._supervisor_name = supervisor_name
         self._namespace = namespace
         self._stopped = asyncio.Event()
-        self.rejections = 0
         self._hb = asyncio.get_running_loop().create_task(self._heartbeats())
 
     async def _heartbeats(self) -> None:
@@ -72,21 +71,24 @@ class AgentActor:
             gpu_ids=[str(g) for g in ray.get_gpu_ids()],
             cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
             pid=os.getpid(),
-            rejections=self.rejections,
         )
         return info
 
-    async def cfp(self, conversation_id: str, cfps: Sequence[Mapping[str, Any]]) -> list[Any]:
-        """Answer a batch of calls for proposals (one Ray call per agent per round)."""
-        return self.agent.propose(cfps)
+    async def cfp(self, conversation_id: str, cfp: Mapping[str, Sequence[Any]]
+                  ) -> dict[str, Any]:
+        """Answer a round's calls for proposals (one Ray call per agent per round)."""
+        return self.agent.propose(cfp)
 
-    async def reject(self, conversation_id: str, task_ids: Sequence[str]) -> int:
-        """reject-proposal: nothing was reserved, so only counted."""
-        self.rejections += len(task_ids)
-        return len(task_ids)
+    async def settle(self, conversation_id: str, accepted: Sequence[Mapping[str, Any]],
+                     rejected: Sequence[str]) -> list[tuple[bool, Any]]:
+        """accept-proposal (run) and reject-proposal in one call; returns the outcomes."""
+        return await self.agent.settle(accepted, rejected)
 
     async def vote(self, ballots: Sequence[Mapping[str, Any]]) -> list[Any]:
         return [self.agent.vote(b) for b in ballots]
+
+    async def bid_for(self, resource: str) -> float | None:
+        return self.agent.bid_for(resource)
 
     async def run_task(self, task: Mapping[str, Any]) -> Any:
         """accept-proposal: run the task; the return value is the inform-result."""

@@ -61,6 +61,7 @@ class Agent:
         self._durations: dict[str, float] = {}
         self.completed = 0
         self.failed = 0
+        self.rejections = 0
 
     # -- identity and load -------------------------------------------------
     @property
@@ -145,36 +146,58 @@ class Agent:
         return results
 
     # -- contract net --------------------------------------------------------
-    def propose(self, cfps: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
-        """Answer calls for proposals.
+    def propose(self, cfp: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
+        """Answer a round's calls for proposals in one go.
 
-        Returns ``("propose", task_id, cost, eta_s, load)`` or
-        ``("refuse", task_id, reason)`` / ``("not-understood", task_id, reason)``
-        tuples: compact, because one call carries a whole round.
+        ``cfp`` is columnar: ``task_ids``, ``kinds`` and ``capabilities`` (one
+        list per task).  The reply is ``{"propose": [(task_id, cost, eta_s,
+        load)], "refuse": {reason: [task_id]}, "not-understood": {reason: [...]}}``:
+        every task gets exactly one answer, compactly, because one Ray call
+        carries a whole round.
         """
-        replies: list[tuple[Any, ...]] = []
+        reply: dict[str, Any] = {"propose": [], "refuse": {}, "not-understood": {}}
+        ids = list(cfp["task_ids"])
         if self.state not in (LifecycleState.IDLE, LifecycleState.BUSY):
-            return [("refuse", c["task_id"], f"agent is {self.state.value}") for c in cfps]
-        free = self.free_slots
+            reply["refuse"][f"agent is {self.state.value}"] = ids
+            return reply
+        full = self.free_slots <= 0
         utilisation = self.load / self.spec.task_limit
         caps = self.capabilities
-        for cfp in cfps:
-            task_id = cfp["task_id"]
-            missing = set(cfp.get("required_capabilities", ())) - caps
+        for task_id, kind, needs in zip(ids, cfp["kinds"], cfp["capabilities"], strict=True):
+            missing = set(needs) - caps
             if missing:
-                replies.append(("refuse", task_id, f"lacks {sorted(missing)}"))
+                reply["refuse"].setdefault(f"lacks {sorted(missing)}", []).append(task_id)
                 continue
             try:
-                resolve_task(cfp.get("kind", "noop"))
+                resolve_task(kind)
             except UnknownTaskKindError as exc:
-                replies.append(("not-understood", task_id, str(exc)))
+                reply["not-understood"].setdefault(str(exc), []).append(task_id)
                 continue
-            if free <= 0:
-                replies.append(("refuse", task_id, "at capacity"))
+            if full:
+                reply["refuse"].setdefault("at capacity", []).append(task_id)
                 continue
-            eta = self._durations.get(cfp.get("kind", "noop"), 0.0) * (1 + utilisation)
-            replies.append(("propose", task_id, utilisation + eta, eta, utilisation))
-        return replies
+            eta = self._durations.get(kind, 0.0) * (1 + utilisation)
+            reply["propose"].append((task_id, utilisation + eta, eta, utilisation))
+        return reply
+
+    async def settle(
+        self, accepted: Sequence[Mapping[str, Any]], rejected: Sequence[str]
+    ) -> list[tuple[bool, Any]]:
+        """accept-proposal for ``accepted`` (run them) and reject-proposal for ``rejected``.
+
+        Returns one ``(ok, value or "Type: message")`` per accepted task, in
+        order: the inform-result or failure of each.
+        """
+        self.rejections += len(rejected)
+        outcomes = await asyncio.gather(*(self.run_task(t) for t in accepted),
+                                        return_exceptions=True)
+        return [(False, f"{type(o).__name__}: {o}") if isinstance(o, BaseException) else (True, o)
+                for o in outcomes]
+
+    def bid_for(self, resource: str) -> float | None:
+        """Sealed bid for a resource: the agent's valuation, or None (no bid)."""
+        value = self.spec.valuations.get(resource)
+        return None if value is None else float(value)
 
     def vote(self, ballot: Mapping[str, Any]) -> Any:
         """Vote on ``ballot`` with this agent's registered voter."""
@@ -236,6 +259,7 @@ class Agent:
             "capacity": self.spec.task_limit,
             "completed": self.completed,
             "failed": self.failed,
+            "rejections": self.rejections,
             "goals": [{"name": g.name, "priority": g.priority} for g in self.goals],
         }
 

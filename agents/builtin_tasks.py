@@ -95,6 +95,8 @@ def vote_least_loaded(ballot: Mapping[str, Any], me: Mapping[str, Any]) -> Any:
 
 @voter("first")
 def vote_first(ballot: Mapping[str, Any], me: Mapping[str, Any]) -> Any:
-    """Vote for the first option."""
+    """Vote for the first option (its ``id`` when options are mappings)."""
     options = list(ballot["options"])
-    return options[0] if options else None
+    if not options:
+        return None
+    return options[0]["id"] if isinstance(options[0], Mapping) else options[0]

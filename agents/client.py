@@ -95,6 +95,13 @@ class Coordinator:
     async def status(self) -> dict[str, Any]:
         return await self.handle.status.remote()
 
+    async def hold_vote(self, question: str, options: Sequence[Any], **kw: Any
+                        ) -> dict[str, Any]:
+        return await self.handle.hold_vote.remote(question, list(options), **kw)
+
+    async def auction_resource(self, resource: str, **kw: Any) -> dict[str, Any]:
+        return await self.handle.auction_resource.remote(resource, **kw)
+
 
 class SupervisorClient:
     """Blocking facade for scripts and jobs; the same methods as :class:`Coordinator`."""
@@ -133,6 +140,14 @@ class SupervisorClient:
 
     def status(self) -> dict[str, Any]:
         return ray.get(self.handle.status.remote())
+
+    def hold_vote(self, question: str, options: Sequence[Any], **kw: Any) -> dict[str, Any]:
+        """Agents vote on ``question`` (rule, quorum, deadline_s, capabilities in ``kw``)."""
+        return ray.get(self.handle.hold_vote.remote(question, list(options), **kw))
+
+    def auction_resource(self, resource: str, **kw: Any) -> dict[str, Any]:
+        """Sell ``resource`` by sealed bid (rule, reserve, deadline_s in ``kw``)."""
+        return ray.get(self.handle.auction_resource.remote(resource, **kw))
 
     def shutdown(self, *, kill_supervisor: bool = True) -> int:
         """Stop every agent and, by default, the Supervisor itself."""

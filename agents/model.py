@@ -202,6 +202,8 @@ class AgentSpec:
     voter: str = "least_loaded"
     #: Ray scheduling strategy name, e.g. ``"SPREAD"`` to spread agents over nodes.
     scheduling: str | None = None
+    #: What the agent would pay for a resource in a resource auction (none: no bid).
+    valuations: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.agent_type = AgentType(self.agent_type)
@@ -227,6 +229,7 @@ class AgentSpec:
             "heartbeat_interval_s": self.heartbeat_interval_s,
             "voter": self.voter,
             "scheduling": self.scheduling,
+            "valuations": dict(self.valuations),
         }
 
     @classmethod

@@ -19,7 +19,7 @@ from agents.protocols.base import AgentView, Proposal, Refusal, TaskView, capabl
 from agents.protocols.consensus import Vote
 from agents.protocols.contract_net import Conversation
 
-__all__ = ["RoundResult", "ballot_round", "cfp_round"]
+__all__ = ["RoundResult", "ballot_round", "cfp_round", "gather_replies"]
 
 
 @dataclass
@@ -32,7 +32,7 @@ class RoundResult:
     late_agents: list[str] = field(default_factory=list)
 
 
-async def _gather(
+async def gather_replies(
     calls: Mapping[str, Any], timeout: float
 ) -> tuple[dict[str, Any], list[str], list[str]]:
     """Await one ref per agent until ``timeout``: (replies, dead agents, late agents)."""
@@ -56,15 +56,24 @@ async def _gather(
     return replies, dead, [futures[f] for f in pending]
 
 
-def _per_agent(
-    tasks: Sequence[TaskView], agents: Mapping[str, AgentView]
-) -> dict[str, list[TaskView]]:
-    by_agent: dict[str, list[TaskView]] = {}
-    for task in tasks:
-        for agent in capable_agents(task, agents):
-            if agent.free > 0:
-                by_agent.setdefault(agent.agent_id, []).append(task)
-    return by_agent
+def _cfp_groups(
+    tasks: Sequence[TaskView], agents: Mapping[str, AgentView], fanout: int
+) -> list[tuple[list[str], list[TaskView]]]:
+    """Group the participants by capability set: each group shares one cfp payload.
+
+    With ``fanout > 0`` each group calls only that many of its least-loaded
+    agents with a free slot (the manager picks its participants, as FIPA allows).
+    """
+    groups: dict[frozenset[str], tuple[list[str], list[TaskView]]] = {}
+    for agent in sorted(agents.values(), key=lambda a: (a.load / max(a.capacity, 1),
+                                                        a.agent_id)):
+        if agent.alive and agent.free > 0:
+            groups.setdefault(agent.capabilities, ([], []))[0].append(agent.agent_id)
+    for caps, (members, mine) in groups.items():
+        mine.extend(t for t in tasks if set(t.required_capabilities) <= caps)
+        if fanout > 0:
+            del members[fanout:]
+    return [g for g in groups.values() if g[1]]
 
 
 async def cfp_round(
@@ -73,27 +82,26 @@ async def cfp_round(
     handles: Mapping[str, Any],
     timeout: float,
     now: float,
+    fanout: int = 0,
 ) -> RoundResult:
-    """Send one batched cfp per capable agent; collect proposals until ``timeout``."""
+    """One call for proposals per participant, the payload put once per capability group."""
     conv = Conversation(uuid.uuid4().hex, frozenset(t.task_id for t in tasks), now + timeout)
-    calls = {
-        agent_id: handles[agent_id].cfp.remote(
-            conv.conversation_id,
-            [{"task_id": t.task_id, "kind": t.kind,
-              "required_capabilities": t.required_capabilities} for t in ts],
-        )
-        for agent_id, ts in _per_agent(tasks, agents).items()
-    }
-    replies, dead, late = await _gather(calls, timeout)
+    calls = {}
+    for members, mine in _cfp_groups(tasks, agents, fanout):
+        payload = ray.put({"task_ids": [t.task_id for t in mine],
+                           "kinds": [t.kind for t in mine],
+                           "capabilities": [t.required_capabilities for t in mine]})
+        for agent_id in members:
+            calls[agent_id] = handles[agent_id].cfp.remote(conv.conversation_id, payload)
+    replies, dead, late = await gather_replies(calls, timeout)
     result = RoundResult(conv.conversation_id, dead=dead, late_agents=late)
-    for agent_id, answers in replies.items():
-        for answer in answers:
-            if answer[0] == "propose":
-                _, task_id, cost, eta, load = answer
-                conv.receive(Proposal(task_id, agent_id, cost, eta, load), now)
-            else:
-                conv.receive(Refusal(answer[1], agent_id, answer[2],
-                                     answer[0] == "not-understood"), now)
+    for agent_id, reply in replies.items():
+        for task_id, cost, eta, load in reply["propose"]:
+            conv.receive(Proposal(task_id, agent_id, cost, eta, load), now)
+        for kind in ("refuse", "not-understood"):
+            for reason, ids in reply[kind].items():
+                for task_id in ids:
+                    conv.receive(Refusal(task_id, agent_id, reason, kind != "refuse"), now)
     conv.close()
     result.proposals = conv.proposals
     result.refusals = conv.refusals
@@ -123,7 +131,7 @@ async def ballot_round(
         agent_id: handles[agent_id].vote.remote([ballots[t] for t in ids])
         for agent_id, ids in voters.items()
     }
-    replies, dead, late = await _gather(calls, timeout)
+    replies, dead, late = await gather_replies(calls, timeout)
     result = RoundResult(uuid.uuid4().hex, dead=dead, late_agents=late)
     for agent_id, choices in replies.items():
         for task_id, choice in zip(voters[agent_id], choices, strict=True):

@@ -9,23 +9,23 @@ are re-attached by name and unfinished tasks go back to allocation.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import logging
 import pickle
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import ray
 
 from agents.actor import AgentActor, agent_actor_name
+from agents.allocation import AgentRecord, Allocator, TaskRecord
+from agents.deliberation import auction_resource, hold_vote
 from agents.errors import AllocationError, TaskFailedError
 from agents.ledger import Ledger, Transition
 from agents.model import AgentSpec, TaskAllocation, TaskState
-from agents.protocols import AgentView, AllocationStrategy, TaskView, get_strategy
-from agents.rounds import ballot_round, cfp_round
+from agents.protocols import AgentView
 from agents.spawn import spawn_agents
 
 __all__ = ["Supervisor", "SupervisorSettings"]
@@ -44,47 +44,27 @@ class SupervisorSettings:
     heartbeat_timeout_s: float = 5.0
     bid_timeout_s: float = 2.0
     batch_size: int = 256
+    cfp_fanout: int = 0
     seed: int = 0
     agent_start_timeout_s: float = 60.0
     fresh: bool = False
 
 
-@dataclass
-class _Agent:
-    spec: AgentSpec
-    handle: Any
-    view: AgentView
-    last_beat: float
-    assigned: set[str] = field(default_factory=set)
-    node_id: str | None = None
-    done: int = 0
-    death: str | None = None
-
-
-@dataclass
-class _Task:
-    spec: TaskAllocation
-    state: TaskState = TaskState.SUBMITTED
-    attempts: int = 0
-    agent_id: str | None = None
-    token: int = 0
-    awarded_at: float | None = None
-    finished_at: float | None = None
-    finished: asyncio.Event = field(default_factory=asyncio.Event)
-    awarded: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-class Supervisor:
+class Supervisor(Allocator):
     """Coordinates agents; see the module docstring.  Every public method is a Ray call."""
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.cfg = SupervisorSettings(**dict(settings))
+        self.default_strategy = self.cfg.strategy
+        self.batch_size = self.cfg.batch_size
+        self.bid_timeout_s = self.cfg.bid_timeout_s
+        self.cfp_fanout = self.cfg.cfp_fanout
         self.ledger = Ledger.open(self.cfg.ledger_url)
         if self.cfg.fresh and not self._restarted():
             self.ledger.clear()
         self.rng = np.random.default_rng(self.cfg.seed)
-        self.agents: dict[str, _Agent] = {}
-        self.tasks: dict[str, _Task] = {}
+        self.agents: dict[str, AgentRecord] = {}
+        self.tasks: dict[str, TaskRecord] = {}
         self._pending: list[tuple[int, float, str]] = []
         self._results: dict[str, tuple[bool, Any, str | None, str | None]] = {}
         self._journal: list[Transition] = []
@@ -93,6 +73,7 @@ class Supervisor:
         self.stats: dict[str, float] = {"rounds": 0, "late_replies": 0, "deaths": 0,
                                         "reassigned": 0, "duplicate_results": 0}
         self._wake = asyncio.Event()
+        self._tasks_running = set()
         self._reload()
         loop = asyncio.get_running_loop()
         self._loops = [loop.create_task(self._allocation_loop()),
@@ -113,13 +94,13 @@ class Supervisor:
                 parsed = AgentSpec.from_dict(spec)
                 view = AgentView(agent_id, frozenset(parsed.capabilities), parsed.task_limit,
                                  alive=False)
-                self.agents[agent_id] = _Agent(parsed, None, view, time.monotonic(),
+                self.agents[agent_id] = AgentRecord(parsed, None, view, time.monotonic(),
                                                death="gone when the Supervisor restarted")
                 self.ledger.upsert_agent(agent_id, spec, "dead")
                 continue
             self._register(AgentSpec.from_dict(spec), handle, None)
         for task_id, spec, attempts, state in self.ledger.unfinished():
-            task = _Task(TaskAllocation.from_dict(spec), TaskState(state), attempts)
+            task = TaskRecord(TaskAllocation.from_dict(spec), TaskState(state), attempts)
             self.tasks[task_id] = task
             self._enqueue(task, "supervisor restarted")
         if self.tasks:
@@ -128,13 +109,13 @@ class Supervisor:
     # -- agents --------------------------------------------------------------
     def _register(self, spec: AgentSpec, handle: Any, node_id: str | None) -> None:
         view = AgentView(spec.agent_id, frozenset(spec.capabilities), spec.task_limit)
-        rec = _Agent(spec, handle, view, time.monotonic(), node_id=node_id)
+        rec = AgentRecord(spec, handle, view, time.monotonic(), node_id=node_id)
         self.agents[spec.agent_id] = rec
-        asyncio.get_running_loop().create_task(self._watch(rec))
+        self._background(self._watch(rec))
         self.ledger.upsert_agent(spec.agent_id, spec.to_dict(), "alive")
         self._wake.set()
 
-    async def _watch(self, rec: _Agent) -> None:
+    async def _watch(self, rec: AgentRecord) -> None:
         try:
             await rec.handle.watch.remote()
         except ray.exceptions.RayActorError as exc:
@@ -189,7 +170,7 @@ class Supervisor:
             info.update(await rec.handle.describe.remote())
         return info
 
-    def _summary(self, a: _Agent) -> dict[str, Any]:
+    def _summary(self, a: AgentRecord) -> dict[str, Any]:
         return {"agent_id": a.spec.agent_id, "agent_type": a.spec.agent_type.value,
                 "capabilities": sorted(a.view.capabilities), "capacity": a.view.capacity,
                 "load": len(a.assigned), "alive": a.view.alive, "done": a.done,
@@ -213,7 +194,7 @@ class Supervisor:
         self.ledger.upsert_agent(agent_id, rec.spec.to_dict(), "dead")
         self._requeue_from(rec, f"agent {agent_id} lost: {reason}")
 
-    def _requeue_from(self, rec: _Agent, reason: str) -> None:
+    def _requeue_from(self, rec: AgentRecord, reason: str) -> None:
         for task_id in sorted(rec.assigned):
             task = self.tasks[task_id]
             if not task.state.terminal:
@@ -234,17 +215,6 @@ class Supervisor:
                 self._wake.set()  # re-announce tasks nobody bid for
 
     # -- tasks ---------------------------------------------------------------
-    def _enqueue(self, task: _Task, reason: str = "") -> None:
-        if task.state is not TaskState.SUBMITTED:
-            self._journal.append(Transition(task.spec.task_id, TaskState.REASSIGNED.value,
-                                            task.agent_id, reason))
-            task.state = TaskState.REASSIGNED
-        task.agent_id = None
-        task.token += 1
-        heapq.heappush(self._pending, (-task.spec.priority, task.spec.submitted_at,
-                                       task.spec.task_id))
-        self._wake.set()
-
     def submit(self, tasks: Sequence[Mapping[str, Any] | TaskAllocation]) -> list[str]:
         """Queue tasks for allocation; an id already known is not queued again."""
         parsed = [t if isinstance(t, TaskAllocation) else TaskAllocation.from_dict(t)
@@ -253,7 +223,7 @@ class Supervisor:
         fresh = set(self.ledger.add_tasks((t.task_id, t.to_dict()) for t in parsed))
         for t in parsed:
             if t.task_id in fresh and t.task_id not in self.tasks:
-                task = _Task(t)
+                task = TaskRecord(t)
                 self.tasks[t.task_id] = task
                 self._enqueue(task)
         return [t.task_id for t in parsed]
@@ -314,6 +284,35 @@ class Supervisor:
                 counts[task.state.value] += 1
         return counts
 
+    async def hold_vote(self, question: str, options: Sequence[Any], *,
+                        rule: str = "majority", quorum: float = 0.5, deadline_s: float = 2.0,
+                        capabilities: Sequence[str] = ()) -> dict[str, Any]:
+        """Ask the live agents with ``capabilities`` to vote; the decision and votes are kept."""
+        voters = {a: r.handle for a, r in self.agents.items()
+                  if r.view.can_do(capabilities)}
+        weights = {a: float(self.agents[a].view.capacity) for a in voters}
+        out = await hold_vote(question, options, voters, weights, rule=rule,  # type: ignore[arg-type]
+                              quorum=quorum, deadline_s=deadline_s)
+        for agent_id in out["dead"]:
+            self._mark_dead(agent_id, "died during a vote")
+        self.ledger.record_votes(out["proposal_id"], [(v, c, out["weights"].get(v, 1.0))
+                                                      for v, c in out["votes"]],
+                                 str(out["choice"]) if out["accepted"] else "rejected")
+        return out
+
+    async def auction_resource(self, resource: str, *, rule: str = "vickrey",
+                               reserve: float | None = None,
+                               deadline_s: float = 2.0) -> dict[str, Any]:
+        """Sell ``resource`` to the live agents by sealed bid; the award goes to the ledger."""
+        bidders = {a: r.handle for a, r in self.agents.items() if r.view.alive}
+        out = await auction_resource(resource, bidders, rule=rule,  # type: ignore[arg-type]
+                                     reserve=reserve, deadline_s=deadline_s)
+        for agent_id in out["dead"]:
+            self._mark_dead(agent_id, "died during an auction")
+        self.ledger.record([Transition(out["auction_id"], "awarded", out["winner"],
+                                       f"resource={resource} rule={rule} price={out['price']}")])
+        return out
+
     def name(self) -> str:
         return self.cfg.name
 
@@ -343,155 +342,3 @@ class Supervisor:
         return len(names)
 
     # -- allocation ----------------------------------------------------------
-    async def _allocation_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            try:
-                await self._allocate_pending()
-            except Exception:  # keep the loop alive; the failure is logged with its trace
-                logger.exception("allocation round failed")
-            self._flush()
-
-    def _has_free(self) -> bool:
-        return any(a.view.alive and a.view.capacity > len(a.assigned)
-                   for a in self.agents.values())
-
-    async def _allocate_pending(self) -> None:
-        unplaced: list[tuple[int, float, str]] = []
-        seen: set[str] = set()  # a requeued task may sit in the heap twice
-        while self._pending and self._has_free():
-            batch: list[_Task] = []
-            while self._pending and len(batch) < self.cfg.batch_size:
-                entry = heapq.heappop(self._pending)
-                task = self.tasks.get(entry[2])
-                if task is None or task.agent_id is not None or task.state.terminal:
-                    continue
-                if entry[2] in seen:
-                    continue
-                seen.add(entry[2])
-                batch.append(task)
-            if not batch:
-                break
-            by_strategy: dict[str, list[_Task]] = {}
-            for task in batch:
-                by_strategy.setdefault(task.spec.strategy or self.cfg.strategy, []).append(task)
-            for name, tasks in by_strategy.items():
-                placed = await self._round(get_strategy(name), tasks)
-                unplaced.extend((-t.spec.priority, t.spec.submitted_at, t.spec.task_id)
-                                for t in tasks if t.spec.task_id not in placed)
-        for entry in unplaced:
-            heapq.heappush(self._pending, entry)
-
-    async def _round(self, strategy: AllocationStrategy, tasks: list[_Task]) -> set[str]:
-        self.stats["rounds"] += 1
-        views = {a: r.view for a, r in self.agents.items() if r.view.alive}
-        for agent_id, view in views.items():
-            view.load = len(self.agents[agent_id].assigned)
-        tviews = [TaskView(t.spec.task_id, tuple(t.spec.required_capabilities),
-                           t.spec.priority, t.spec.submitted_at, t.spec.kind) for t in tasks]
-        handles = {a: self.agents[a].handle for a in views}
-        proposals: Mapping[str, Any] = {}
-        conv = ""
-        kwargs: dict[str, Any] = {}
-        if strategy.needs_proposals:
-            for t in tasks:
-                self._journal.append(Transition(t.spec.task_id, TaskState.ANNOUNCED.value))
-            rnd = await cfp_round(tviews, views, handles, self.cfg.bid_timeout_s, time.time())
-            proposals, conv = rnd.proposals, rnd.conversation_id
-        elif getattr(strategy, "needs_votes", False):
-            rnd = await ballot_round(tviews, views, handles, self.cfg.bid_timeout_s)
-            kwargs["votes"], conv = rnd.votes, rnd.conversation_id
-        else:
-            rnd = None
-        if rnd is not None:
-            self.stats["late_replies"] += len(rnd.late_agents)
-            for agent_id in rnd.dead:
-                self._mark_dead(agent_id, "died during an allocation round")
-                views.pop(agent_id, None)
-        outcome = strategy.allocate(tviews, views, proposals, self.rng, **kwargs)
-        for tid, decision in getattr(strategy, "decisions", {}).items():
-            self.ledger.record_votes(tid, [(v.voter, v.choice, decision.weights.get(v.voter, 1.0))
-                                           for v in decision.votes], str(decision.choice))
-        rejects: dict[str, list[str]] = {}
-        for award in outcome.awards:
-            self._dispatch(self.tasks[award.task_id], award.agent_id, conv, award.price)
-            for loser in award.rejected:
-                rejects.setdefault(loser, []).append(award.task_id)
-        for agent_id, ids in rejects.items():
-            if agent_id in handles:
-                handles[agent_id].reject.remote(conv, ids)  # fire and forget: nothing reserved
-        return {a.task_id for a in outcome.awards}
-
-    def _dispatch(self, task: _Task, agent_id: str, conv: str, price: float) -> None:
-        rec = self.agents[agent_id]
-        task.agent_id, task.state, task.awarded_at = agent_id, TaskState.RUNNING, time.time()
-        task.token += 1
-        rec.assigned.add(task.spec.task_id)
-        tid = task.spec.task_id
-        self._journal.append(Transition(tid, TaskState.AWARDED.value, agent_id,
-                                        f"conversation={conv} price={price:g}"))
-        self._journal.append(Transition(tid, TaskState.RUNNING.value, agent_id))
-        task.awarded.set()
-        asyncio.get_running_loop().create_task(self._run(task, rec, task.token))
-
-    async def _run(self, task: _Task, rec: _Agent, token: int) -> None:
-        tid = task.spec.task_id
-        try:
-            value = await rec.handle.run_task.remote(task.spec.to_dict())
-        except ray.exceptions.RayActorError as exc:
-            if task.token == token:
-                self._mark_dead(rec.spec.agent_id, f"actor died running {tid}: "
-                                f"{type(exc).__name__}")
-            return
-        except ray.exceptions.RayTaskError as exc:
-            rec.assigned.discard(tid)
-            if task.token != token or task.state.terminal:
-                return
-            task.attempts += 1
-            cause = exc.cause if exc.cause is not None else exc
-            error = f"{type(cause).__name__}: {cause}"
-            if task.attempts < task.spec.max_attempts:
-                self._enqueue(task, f"attempt {task.attempts} failed: {error}")
-            else:
-                self._finish(task, False, None, error, rec)
-            return
-        rec.assigned.discard(tid)
-        self._finish(task, True, value, None, rec)
-
-    def _finish(self, task: _Task, ok: bool, value: Any, error: str | None, rec: _Agent) -> None:
-        if task.state.terminal:
-            self.stats["duplicate_results"] += 1
-            return
-        try:
-            blob = pickle.dumps(value)
-        except Exception as exc:  # a result that cannot be stored is a failure, not a loss
-            ok, value, error, blob = False, None, f"result not picklable: {exc}", b""
-        task.state = TaskState.DONE if ok else TaskState.FAILED
-        task.agent_id = rec.spec.agent_id
-        task.finished_at = time.time()
-        rec.done += 1
-        self._result_buf.append((task.spec.task_id, ok, blob, error, rec.spec.agent_id))
-        self._journal.append(Transition(task.spec.task_id, task.state.value, rec.spec.agent_id,
-                                        error or "", attempts=task.attempts + (1 if ok else 0)))
-        self._results[task.spec.task_id] = (ok, value, error, rec.spec.agent_id)
-        self._schedule_flush()
-        self._wake.set()
-
-    def _schedule_flush(self) -> None:
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
-
-    def _flush(self) -> None:
-        """Write buffered transitions and results in one transaction, then wake waiters."""
-        self._flush_scheduled = False
-        results, self._result_buf = self._result_buf, []
-        journal, self._journal = self._journal, []
-        if results:
-            firsts = self.ledger.save_results(results, journal)
-            self.stats["duplicate_results"] += firsts.count(False)
-        else:
-            self.ledger.record(journal)
-        for task_id, *_ in results:
-            self.tasks[task_id].finished.set()

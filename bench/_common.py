@@ -6,6 +6,13 @@ import json
 import sys
 from typing import Any
 
+_FIGURES = sys.stdout
+
+
+def figures_only_on_stdout() -> None:
+    """Keep stdout for the JSON lines: anything else printed (Ray's log lines) goes to stderr."""
+    sys.stdout = sys.stderr
+
 
 def emit(bench: str, metric: str, value: float, unit: str, *, baseline: float | None = None,
          baseline_name: str | None = None, target: float | None = None,
@@ -19,7 +26,7 @@ def emit(bench: str, metric: str, value: float, unit: str, *, baseline: float | 
     if target is not None:
         row.update(target=target, better=better)
     row.update(extra)
-    print(json.dumps(row), flush=True)
+    print(json.dumps(row), file=_FIGURES, flush=True)
     return row
 
 

@@ -23,7 +23,7 @@ import ray
 
 from agents import TaskAllocation
 from agents.client import SupervisorClient, start_supervisor
-from bench._common import emit, log
+from bench._common import emit, figures_only_on_stdout, log
 
 B = "agents"
 STRATEGIES = ["contract_net", "first_price", "vickrey", "consensus", "least_loaded",
@@ -76,6 +76,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true")
     args = p.parse_args()
+    figures_only_on_stdout()
     # the quick run must end within two minutes: 200 agents alone take longer to start
     n_agents, n_bench, n_tasks = (50, 50, 500) if args.quick else (200, 100, 2000)
     ray.init(num_cpus=2, include_dashboard=False, namespace="raymas-bench",

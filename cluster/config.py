@@ -57,6 +57,7 @@ class SupervisorSection(_Section):
     heartbeat_timeout_s: float = Field(5.0, gt=0)
     bid_timeout_s: float = Field(2.0, gt=0)
     batch_size: int = Field(256, ge=1, le=100_000)
+    cfp_fanout: int = Field(0, ge=0, description="agents called per contract-net round; 0: all")
     seed: int = 0
     agent_start_timeout_s: float = Field(60.0, gt=0)
 
@@ -88,6 +89,7 @@ class AgentGroup(_Section):
     max_restarts: int = Field(0, ge=-1)
     scheduling: Literal["DEFAULT", "SPREAD"] | None = None
     voter: str = "least_loaded"
+    valuations: dict[str, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _gpus_non_negative(self) -> AgentGroup:
@@ -168,7 +170,7 @@ class RaymasConfig(_Section):
                     memory=int(g.memory) if g.memory else None, resources=dict(g.resources),
                     max_restarts=g.max_restarts,
                     heartbeat_interval_s=self.supervisor.heartbeat_interval_s,
-                    voter=g.voter, scheduling=g.scheduling,
+                    voter=g.voter, scheduling=g.scheduling, valuations=dict(g.valuations),
                 ))
         return specs
 
@@ -176,7 +178,8 @@ class RaymasConfig(_Section):
         s = self.supervisor
         return {"name": s.name, "namespace": self.cluster.namespace, "strategy": s.strategy,
                 "ledger_url": self.ledger.url, "heartbeat_timeout_s": s.heartbeat_timeout_s,
-                "bid_timeout_s": s.bid_timeout_s, "batch_size": s.batch_size, "seed": s.seed,
+                "bid_timeout_s": s.bid_timeout_s, "batch_size": s.batch_size,
+                "cfp_fanout": s.cfp_fanout, "seed": s.seed,
                 "agent_start_timeout_s": s.agent_start_timeout_s, "fresh": self.ledger.fresh}
 
 

@@ -36,11 +36,14 @@ def _utilisation(agent: AgentView) -> tuple[float, int, str]:
     return (agent.load / agent.capacity if agent.capacity else 1.0, -agent.capacity, agent.agent_id)
 
 
-class LeastLoaded:
-    """Each task goes to the capable agent with the lowest utilisation (ties: id)."""
+class _Balancer:
+    """Place tasks one by one on a capable agent with a free slot picked by :meth:`choose`."""
 
-    name = "least_loaded"
+    name = "balancer"
     needs_proposals = False
+
+    def choose(self, free: list[AgentView], rng: np.random.Generator) -> AgentView:
+        raise NotImplementedError
 
     def allocate(
         self,
@@ -55,13 +58,22 @@ class LeastLoaded:
             if not free:
                 out.pending[task.task_id] = _why_pending(task, agents)
                 continue
-            best = min(free, key=_utilisation)
+            best = self.choose(free, rng)
             best.load += 1
             out.awards.append(Award(task.task_id, best.agent_id))
         return out
 
 
-class PowerOfTwoChoices:
+class LeastLoaded(_Balancer):
+    """Each task goes to the capable agent with the lowest utilisation (ties: id)."""
+
+    name = "least_loaded"
+
+    def choose(self, free: list[AgentView], rng: np.random.Generator) -> AgentView:
+        return min(free, key=_utilisation)
+
+
+class PowerOfTwoChoices(_Balancer):
     """Sample two capable agents with free slots at random; take the less loaded.
 
     Mitzenmacher's result: two random choices already give an exponentially
@@ -69,27 +81,11 @@ class PowerOfTwoChoices:
     """
 
     name = "power_of_two"
-    needs_proposals = False
 
-    def allocate(
-        self,
-        tasks: Sequence[TaskView],
-        agents: Mapping[str, AgentView],
-        proposals: Mapping[str, Sequence[Proposal]],
-        rng: np.random.Generator,
-    ) -> AllocationOutcome:
-        out = AllocationOutcome()
-        for task in task_order(tasks):
-            free = [a for a in capable_agents(task, agents) if a.free > 0]
-            if not free:
-                out.pending[task.task_id] = _why_pending(task, agents)
-                continue
-            k = min(2, len(free))
-            picks = [free[int(i)] for i in rng.choice(len(free), size=k, replace=False)]
-            best = min(picks, key=_utilisation)
-            best.load += 1
-            out.awards.append(Award(task.task_id, best.agent_id))
-        return out
+    def choose(self, free: list[AgentView], rng: np.random.Generator) -> AgentView:
+        k = min(2, len(free))
+        picks = [free[int(i)] for i in rng.choice(len(free), size=k, replace=False)]
+        return min(picks, key=_utilisation)
 
 
 def _why_pending(task: TaskView, agents: Mapping[str, AgentView]) -> str:

@@ -21,6 +21,10 @@ def test_two_nodes_spread_agents_and_survive_losing_one(make_supervisor: Any,
                                                         ray_cluster: Any) -> None:
     node_b = ray_cluster.add_node(num_cpus=2, resources={"node_b": 1.0})
     ray_cluster.wait_for_nodes()
+    deadline = time.monotonic() + 30  # the node's resources show up a moment after it joins
+    while not any(n["Alive"] and "node_b" in n["Resources"] for n in ray.nodes()):
+        assert time.monotonic() < deadline, "node_b never reported its resources"
+        time.sleep(0.05)
     try:
         sup = make_supervisor()
         pinned = sup.spawn(specs("on-b", 2, resources={"node_b": 0.1}))

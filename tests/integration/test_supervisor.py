@@ -200,3 +200,28 @@ def test_a_later_job_finds_the_supervisor(make_supervisor: Any, ray_cluster: Any
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=120).stdout
     assert out.strip().splitlines()[-1] == "0"
+
+
+def test_agents_vote_on_a_question_with_quorum(make_supervisor: Any) -> None:
+    sup = make_supervisor()
+    sup.spawn(specs("vf", 2, voter="first") + specs("vl", 1, voter="least_loaded",
+                                                      capabilities=["execution", "ops"]))
+    opts = [{"id": "scale-up", "load": 0.9}, {"id": "hold", "load": 0.1}]
+    out = sup.hold_vote("scale?", opts, rule="majority")
+    # the two 'first' voters pick "scale-up", the least_loaded one picks "hold"
+    assert out["accepted"] and out["choice"] == "scale-up" and len(out["votes"]) == 3
+    assert sorted(c for _, c in out["votes"]) == ["hold", "scale-up", "scale-up"]
+    only_ops = sup.hold_vote("ops only", opts, capabilities=["ops"], rule="quorum", quorum=1.0)
+    assert only_ops["choice"] == "hold" and only_ops["turnout"] == 1.0
+    assert len(ray.get(sup.handle.votes.remote(out["proposal_id"]))) == 3
+
+
+def test_resource_auction_vickrey_and_first_price(make_supervisor: Any) -> None:
+    sup = make_supervisor()
+    sup.spawn(specs("low", 1, valuations={"gpu-slot": 3.0})
+              + specs("high", 1, valuations={"gpu-slot": 7.0}) + specs("none", 1))
+    v = sup.auction_resource("gpu-slot", rule="vickrey")
+    assert v["winner"].startswith("high") and v["price"] == 3.0 and len(v["bids"]) == 2
+    f = sup.auction_resource("gpu-slot", rule="first_price")
+    assert f["winner"].startswith("high") and f["price"] == 7.0
+    assert sup.auction_resource("gpu-slot", reserve=10.0)["winner"] is None

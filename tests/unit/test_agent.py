@@ -110,20 +110,29 @@ def test_behaviour_runs_when_condition_holds() -> None:
 
 def test_proposals_refusals_and_not_understood() -> None:
     a = _agent(capabilities=["execution"], max_tasks=1)
-    replies = a.propose([
-        {"task_id": "ok", "kind": "noop", "required_capabilities": ["execution"]},
-        {"task_id": "cap", "kind": "noop", "required_capabilities": ["gpu"]},
-        {"task_id": "kind", "kind": "no_such_kind"},
-    ])
-    assert replies[0][:2] == ("propose", "ok")
-    assert replies[1] == ("refuse", "cap", "lacks ['gpu']")
-    assert replies[2][0] == "not-understood" and "no_such_kind" in replies[2][2]
+    reply = a.propose({"task_ids": ["ok", "cap", "kind"],
+                       "kinds": ["noop", "noop", "no_such_kind"],
+                       "capabilities": [["execution"], ["gpu"], []]})
+    assert [p[0] for p in reply["propose"]] == ["ok"]
+    assert reply["refuse"] == {"lacks ['gpu']": ["cap"]}
+    [(reason, ids)] = reply["not-understood"].items()
+    assert ids == ["kind"] and "no_such_kind" in reason
+
+
+def test_settle_runs_accepted_reports_failures_and_counts_rejections() -> None:
+    a = _agent()
+    out = asyncio.run(a.settle([{"task_id": "x", "kind": "echo", "args": {"value": 3}},
+                                {"task_id": "y", "kind": "fail", "args": {"message": "no"}}],
+                               ["z1", "z2"]))
+    assert out == [(True, 3), (False, "InjectedFailure: no")]
+    assert a.rejections == 2 and a.completed == 1 and a.failed == 1
 
 
 def test_stopping_agent_refuses() -> None:
     a = _agent()
     asyncio.run(a.stop())
-    assert a.propose([{"task_id": "t"}]) == [("refuse", "t", "agent is stopped")]
+    reply = a.propose({"task_ids": ["t"], "kinds": ["noop"], "capabilities": [[]]})
+    assert reply["refuse"] == {"agent is stopped": ["t"]} and reply["propose"] == []
 
 
 def test_unknown_kind_suggests() -> None:
