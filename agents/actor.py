@@ -87,6 +87,11 @@ class AgentActor:
     async def vote(self, ballots: Sequence[Mapping[str, Any]]) -> list[Any]:
         return [self.agent.vote(b) for b in ballots]
 
+    async def vote_assignments(self, conversation_id: str,
+                               payload: Mapping[str, Any]) -> list[Any]:
+        """One ballot per task of a consensus round (payload shared by the committee)."""
+        return self.agent.vote_assignments(payload["task_ids"], payload["candidates"])
+
     async def bid_for(self, resource: str) -> float | None:
         return self.agent.bid_for(resource)
 

@@ -204,6 +204,28 @@ class Agent:
         voter = resolve_voter(self.spec.voter)
         return voter(ballot, self.describe())
 
+    def vote_assignments(self, task_ids: Sequence[str],
+                         candidates: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """Vote who takes each task, in order, counting this agent's own earlier votes.
+
+        Each candidate is ``{"id", "load", "capacity"}``.  After voting a task to
+        a candidate the voter treats that candidate as one task busier, so a
+        voter spreads a round's tasks instead of piling them on one agent.
+        """
+        voter = resolve_voter(self.spec.voter)
+        me = self.describe()
+        options = [{"id": c["id"], "load": c["load"] / max(c["capacity"], 1),
+                    "step": 1.0 / max(c["capacity"], 1)} for c in candidates]
+        by_id = {o["id"]: o for o in options}
+        choices = []
+        for task_id in task_ids:
+            choice = voter({"proposal_id": task_id, "question": f"who takes {task_id}",
+                            "options": options}, me)
+            if choice in by_id:
+                by_id[choice]["load"] += by_id[choice]["step"]
+            choices.append(choice)
+        return choices
+
     # -- running tasks -------------------------------------------------------
     async def run_task(self, task: Mapping[str, Any]) -> Any:
         """Run a task once; a repeated call with the same id joins or returns the first run."""

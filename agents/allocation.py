@@ -55,6 +55,10 @@ class TaskRecord:
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     awarded: asyncio.Event = field(default_factory=asyncio.Event)
 
+    @property
+    def wire(self) -> dict[str, Any]:
+        """What the agent needs to run the task: id, kind and args (no scheduling fields)."""
+        return {"task_id": self.spec.task_id, "kind": self.spec.kind, "args": self.spec.args}
 
 
 class Allocator:
@@ -157,8 +161,10 @@ class Allocator:
                                   self.cfp_fanout)
             proposals, conv = rnd.proposals, rnd.conversation_id
         elif getattr(strategy, "needs_votes", False):
-            rnd = await ballot_round(tviews, views, handles, self.bid_timeout_s)
-            kwargs["votes"], conv = rnd.votes, rnd.conversation_id
+            rnd = await ballot_round(tviews, views, handles, self.bid_timeout_s,
+                                     self.cfp_fanout)
+            kwargs.update(votes=rnd.votes, electorate=rnd.electorate)
+            conv = rnd.conversation_id
         else:
             rnd = None
         if rnd is not None:
@@ -201,7 +207,7 @@ class Allocator:
         """Send accept/reject to one agent; record each accepted task's outcome."""
         tokens = [t.token for t in tasks]
         try:
-            outcomes = await rec.handle.settle.remote(conv, [t.spec.to_dict() for t in tasks],
+            outcomes = await rec.handle.settle.remote(conv, [t.wire for t in tasks],
                                                       rejected)
         except ray.exceptions.RayActorError as exc:
             if any(t.token == tok for t, tok in zip(tasks, tokens, strict=True)):

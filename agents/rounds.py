@@ -15,7 +15,7 @@ from typing import Any
 
 import ray
 
-from agents.protocols.base import AgentView, Proposal, Refusal, TaskView, capable_agents
+from agents.protocols.base import AgentView, Proposal, Refusal, TaskView
 from agents.protocols.consensus import Vote
 from agents.protocols.contract_net import Conversation
 
@@ -27,6 +27,7 @@ class RoundResult:
     conversation_id: str
     proposals: dict[str, list[Proposal]] = field(default_factory=dict)
     votes: dict[str, list[Vote]] = field(default_factory=dict)
+    electorate: dict[str, list[str]] = field(default_factory=dict)
     refusals: list[Refusal] = field(default_factory=list)
     dead: list[str] = field(default_factory=list)
     late_agents: list[str] = field(default_factory=list)
@@ -61,19 +62,29 @@ def _cfp_groups(
 ) -> list[tuple[list[str], list[TaskView]]]:
     """Group the participants by capability set: each group shares one cfp payload.
 
-    With ``fanout > 0`` each group calls only that many of its least-loaded
-    agents with a free slot (the manager picks its participants, as FIPA allows).
+    With ``fanout > 0`` each group calls only its ``fanout`` least-loaded
+    agents with a free slot, plus more while their free slots do not cover
+    twice the group's tasks (the manager picks its participants, as FIPA allows).
     """
-    groups: dict[frozenset[str], tuple[list[str], list[TaskView]]] = {}
+    groups: dict[frozenset[str], tuple[list[AgentView], list[TaskView]]] = {}
     for agent in sorted(agents.values(), key=lambda a: (a.load / max(a.capacity, 1),
                                                         a.agent_id)):
         if agent.alive and agent.free > 0:
-            groups.setdefault(agent.capabilities, ([], []))[0].append(agent.agent_id)
+            groups.setdefault(agent.capabilities, ([], []))[0].append(agent)
+    out = []
     for caps, (members, mine) in groups.items():
         mine.extend(t for t in tasks if set(t.required_capabilities) <= caps)
-        if fanout > 0:
-            del members[fanout:]
-    return [g for g in groups.values() if g[1]]
+        if not mine:
+            continue
+        chosen = members
+        if fanout > 0:  # the least loaded, and enough of them to bid on every task twice
+            cover, n = 0, 0
+            while n < len(members) and (n < fanout or cover < 2 * len(mine)):
+                cover += members[n].free
+                n += 1
+            chosen = members[:n]
+        out.append(([a.agent_id for a in chosen], mine))
+    return out
 
 
 async def cfp_round(
@@ -113,27 +124,36 @@ async def ballot_round(
     agents: Mapping[str, AgentView],
     handles: Mapping[str, Any],
     timeout: float,
+    committee_size: int = 0,
 ) -> RoundResult:
-    """Ask every capable agent to vote on who of the candidates takes each task."""
-    ballots: dict[str, dict[str, Any]] = {}
-    voters: dict[str, list[str]] = {}
-    for task in tasks:
-        capable = capable_agents(task, agents)
-        ballots[task.task_id] = {
-            "proposal_id": task.task_id,
-            "question": f"who takes {task.task_id}",
-            "options": [{"id": a.agent_id, "load": a.load / max(a.capacity, 1)}
-                        for a in capable if a.free > 0],
-        }
-        for a in capable:
-            voters.setdefault(a.agent_id, []).append(task.task_id)
-    calls = {
-        agent_id: handles[agent_id].vote.remote([ballots[t] for t in ids])
-        for agent_id, ids in voters.items()
-    }
-    replies, dead, late = await gather_replies(calls, timeout)
-    result = RoundResult(uuid.uuid4().hex, dead=dead, late_agents=late)
+    """Ask a committee of capable agents who of the candidates takes each task.
+
+    Per capability group the candidates are the agents with a free slot; the
+    committee is the ``committee_size`` least loaded of them (0: all capable).
+    """
+    result = RoundResult(uuid.uuid4().hex)
+    groups: dict[frozenset[str], list[AgentView]] = {}
+    for agent in sorted(agents.values(), key=lambda a: (a.load / max(a.capacity, 1),
+                                                        a.agent_id)):
+        if agent.alive:
+            groups.setdefault(agent.capabilities, []).append(agent)
+    calls, asked = {}, {}
+    for caps, members in groups.items():
+        mine = [t.task_id for t in tasks if set(t.required_capabilities) <= caps]
+        candidates = [{"id": a.agent_id, "load": a.load, "capacity": a.capacity}
+                      for a in members if a.free > 0]
+        if not mine or not candidates:
+            continue
+        committee = members[:committee_size] if committee_size > 0 else members
+        payload = ray.put({"task_ids": mine, "candidates": candidates})
+        for a in committee:
+            calls[a.agent_id] = handles[a.agent_id].vote_assignments.remote(
+                result.conversation_id, payload)
+            asked[a.agent_id] = mine
+        for task_id in mine:
+            result.electorate[task_id] = [a.agent_id for a in committee]
+    replies, result.dead, result.late_agents = await gather_replies(calls, timeout)
     for agent_id, choices in replies.items():
-        for task_id, choice in zip(voters[agent_id], choices, strict=True):
+        for task_id, choice in zip(asked[agent_id], choices, strict=True):
             result.votes.setdefault(task_id, []).append(Vote(agent_id, choice))
     return result

@@ -43,8 +43,8 @@ class SupervisorSettings:
     ledger_url: str = "sqlite:///.raymas/ledger.db"
     heartbeat_timeout_s: float = 5.0
     bid_timeout_s: float = 2.0
-    batch_size: int = 256
-    cfp_fanout: int = 0
+    batch_size: int = 1024
+    cfp_fanout: int = 8
     seed: int = 0
     agent_start_timeout_s: float = 60.0
     fresh: bool = False

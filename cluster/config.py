@@ -56,8 +56,10 @@ class SupervisorSection(_Section):
     heartbeat_interval_s: float = Field(1.0, gt=0)
     heartbeat_timeout_s: float = Field(5.0, gt=0)
     bid_timeout_s: float = Field(2.0, gt=0)
-    batch_size: int = Field(256, ge=1, le=100_000)
-    cfp_fanout: int = Field(0, ge=0, description="agents called per contract-net round; 0: all")
+    batch_size: int = Field(1024, ge=1, le=100_000, description="tasks per allocation round")
+    cfp_fanout: int = Field(8, ge=0, description=(
+        "least-loaded agents called per contract-net round (more if their free slots do not "
+        "cover twice the tasks); 0 calls every capable agent"))
     seed: int = 0
     agent_start_timeout_s: float = Field(60.0, gt=0)
 

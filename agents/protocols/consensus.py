@@ -113,7 +113,7 @@ def tally(
 
 
 class Consensus:
-    """Capable agents vote on which of them takes each task.
+    """A committee of capable agents votes on which agent takes each task.
 
     Ballots list the candidates (capable agents with a free slot) and their
     load; each voter answers with its registered voter function.  The winner
@@ -139,12 +139,16 @@ class Consensus:
         proposals: Mapping[str, Sequence[Proposal]],
         rng: np.random.Generator,
         votes: Mapping[str, Sequence[Vote]] | None = None,
+        electorate: Mapping[str, Sequence[str]] | None = None,
     ) -> AllocationOutcome:
+        """``electorate`` names who was asked per task (default: every capable agent)."""
         out = AllocationOutcome()
         self.decisions = {}
         for task in task_order(tasks):
-            eligible = [a.agent_id for a in capable_agents(task, agents)]
-            weights = {a: float(agents[a].capacity) for a in eligible}
+            asked = (electorate or {}).get(task.task_id)
+            eligible = (list(asked) if asked is not None
+                        else [a.agent_id for a in capable_agents(task, agents)])
+            weights = {a: float(agents[a].capacity) for a in eligible if a in agents}
             decision = tally(
                 (votes or {}).get(task.task_id, ()),
                 rule=self.rule,

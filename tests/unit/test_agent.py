@@ -145,3 +145,10 @@ def test_vote_uses_registered_voter() -> None:
     a = _agent(voter="least_loaded")
     ballot = {"options": [{"id": "x", "load": 0.5}, {"id": "y", "load": 0.1}]}
     assert a.vote(ballot) == "y"
+
+
+def test_vote_assignments_spread_a_round_over_candidates() -> None:
+    a = _agent(voter="least_loaded")
+    cands = [{"id": "x", "load": 0, "capacity": 2}, {"id": "y", "load": 1, "capacity": 4}]
+    # x at 0/2, y at 1/4: x, then y (0.25 < 0.5), then tie 0.5/0.5 -> first (x), then y
+    assert a.vote_assignments(["t1", "t2", "t3", "t4"], cands) == ["x", "y", "x", "y"]
