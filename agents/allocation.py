@@ -102,7 +102,6 @@ class Allocator:
                                        task.spec.task_id))
         self._wake.set()
 
-
     async def _allocation_loop(self) -> None:
         while True:
             await self._wake.wait()
@@ -137,7 +136,11 @@ class Allocator:
             for task in batch:
                 by_strategy.setdefault(task.spec.strategy or self.default_strategy, []).append(task)
             for name, tasks in by_strategy.items():
-                placed = await self._round(get_strategy(name), tasks)
+                try:
+                    placed = await self._round(get_strategy(name), tasks)
+                except Exception:  # a broken round must not lose its tasks: back to the queue
+                    logger.exception("allocation round with %s failed", name)
+                    placed = set()
                 unplaced.extend((-t.spec.priority, t.spec.submitted_at, t.spec.task_id)
                                 for t in tasks if t.spec.task_id not in placed)
         for entry in unplaced:

@@ -25,7 +25,7 @@ from agents.deliberation import auction_resource, hold_vote
 from agents.errors import AllocationError, TaskFailedError
 from agents.ledger import Ledger, Transition
 from agents.model import AgentSpec, TaskAllocation, TaskState
-from agents.protocols import AgentView
+from agents.protocols import AgentView, get_strategy
 from agents.spawn import spawn_agents
 
 __all__ = ["Supervisor", "SupervisorSettings"]
@@ -217,7 +217,7 @@ class Supervisor(Allocator):
     # -- tasks ---------------------------------------------------------------
     def submit(self, tasks: Sequence[Mapping[str, Any] | TaskAllocation]) -> list[str]:
         """Queue tasks for allocation; an id already known is not queued again."""
-        parsed = [t if isinstance(t, TaskAllocation) else TaskAllocation.from_dict(t)
+        parsed = [_check_task(t if isinstance(t, TaskAllocation) else _parse_task(t))
                   for t in tasks]
         self._flush()
         fresh = set(self.ledger.add_tasks((t.task_id, t.to_dict()) for t in parsed))
@@ -342,3 +342,26 @@ class Supervisor(Allocator):
         return len(names)
 
     # -- allocation ----------------------------------------------------------
+
+
+def _parse_task(data: Mapping[str, Any]) -> TaskAllocation:
+    try:
+        return TaskAllocation.from_dict(data)
+    except TypeError as exc:
+        raise AllocationError(f"bad task {dict(data).get('task_id')!r}: {exc}") from None
+
+
+def _check_task(task: TaskAllocation) -> TaskAllocation:
+    """Refuse a task that could never be allocated, before it is queued."""
+    if not isinstance(task.task_id, str) or not task.task_id:
+        raise AllocationError(f"task_id must be a non-empty string, got {task.task_id!r}")
+    if task.strategy is not None:
+        get_strategy(task.strategy)  # raises with the known names
+    if not isinstance(task.max_attempts, int) or task.max_attempts < 1:
+        raise AllocationError(
+            f"task {task.task_id!r}: max_attempts must be an integer >= 1, "
+            f"got {task.max_attempts!r}")
+    if not isinstance(task.priority, int):
+        raise AllocationError(f"task {task.task_id!r}: priority must be an integer, "
+                              f"got {task.priority!r}")
+    return task

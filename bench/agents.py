@@ -124,15 +124,16 @@ def main() -> None:
              baseline_name="raw ray actor calls to the same agents",
              **({"target": 500, "better": "higher"} if strategy == "contract_net" else {}),
              agents=n_bench, tasks=n_tasks, runs=3)
-    # kills: 10 of the bench agents die while a workload runs
+    # kills: the 10 busiest bench agents die while a workload runs
     tag = uuid.uuid4().hex[:6]
     ids = sup.submit([TaskAllocation(task_id=f"kill-{tag}-{i}", kind="sha256_chain",
-                                     args={"rounds": 2000, "seed": str(i)},
+                                     args={"rounds": 20000, "seed": str(i)},
                                      required_capabilities=["bench"]) for i in range(n_tasks)])
     while ray.get(sup.handle.progress.remote(ids, 0.05))["done"] < n_tasks // 10:
         pass
-    for h in handles[:10]:
-        ray.kill(h)
+    busiest = sorted((a for a in sup.list_agents() if a["alive"]), key=lambda a: -a["load"])
+    for agent in busiest[:10]:
+        ray.kill(ray.get_actor(f"raymas-agent:{agent['agent_id']}", namespace="raymas-bench"))
     res = sup.wait(ids, timeout_s=600)
     lost = sum(r["state"] != "done" for r in res.values())
     emit(B, "tasks_lost_under_kills", lost, "tasks", target=0, better="lower",

@@ -75,3 +75,31 @@ def test_main_job_runs_goals_and_writes_report(ray_cluster: Any, tmp_path: Path)
     assert (tmp_path / "report.json").exists()
     with pytest.raises(ValueError):  # run() stopped its Supervisor
         ray.get_actor("main-job", namespace="raymas-test")
+
+
+def test_cli_status_and_agents_against_a_running_supervisor(
+    make_supervisor: Any, ray_cluster: Any, tmp_path: Path
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    sup = make_supervisor()
+    sup.spawn(specs("cli", 2))
+    name = ray.get(sup.handle.name.remote())
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"cluster: {{namespace: raymas-test}}\nsupervisor: {{name: {name}}}\n"
+                   "agents: [{id: unused}]\n")
+    base = [sys.executable, "-m", "cluster.cli"]
+    status = subprocess.run([*base, "status", str(cfg), "--address", ray_cluster.address,
+                             "--json"], capture_output=True, text=True, check=True, timeout=120)
+    assert json.loads(status.stdout.strip().splitlines()[-1])["alive"] == 2
+    listed = subprocess.run([*base, "agents", str(cfg), "--address", ray_cluster.address,
+                             "--json"], capture_output=True, text=True, check=True, timeout=120)
+    agents = json.loads(listed.stdout.strip().splitlines()[-1])
+    assert sorted(a["agent_id"][:3] for a in agents) == ["cli", "cli"]
+    cfg.write_text("cluster: {namespace: raymas-test}\nsupervisor: {name: nobody}\n"
+                   "agents: [{id: unused}]\n")
+    missing = subprocess.run([*base, "status", str(cfg), "--address", ray_cluster.address],
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1 and "no Supervisor 'nobody'" in missing.stderr

@@ -225,3 +225,16 @@ def test_resource_auction_vickrey_and_first_price(make_supervisor: Any) -> None:
     f = sup.auction_resource("gpu-slot", rule="first_price")
     assert f["winner"].startswith("high") and f["price"] == 7.0
     assert sup.auction_resource("gpu-slot", reserve=10.0)["winner"] is None
+
+
+def test_bad_tasks_are_refused_at_submit(make_supervisor: Any) -> None:
+    from agents import AllocationError
+
+    sup = make_supervisor()
+    with pytest.raises(AllocationError, match="did you mean 'vickrey'"):
+        sup.submit([TaskAllocation(task_id="x", strategy="vickery")])
+    with pytest.raises(AllocationError, match="max_attempts"):
+        sup.submit([{"task_id": "y", "max_attempts": 0}])
+    with pytest.raises(AllocationError, match="bad task 'z'"):
+        sup.submit([{"task_id": "z", "colour": "red"}])
+    assert sup.status()["tasks"] == {}
