@@ -28,9 +28,10 @@ def test_two_nodes_spread_agents_and_survive_losing_one(make_supervisor: Any,
     try:
         sup = make_supervisor()
         pinned = sup.spawn(specs("on-b", 2, resources={"node_b": 0.1}))
-        spread = sup.spawn(specs("spread", 4, scheduling="SPREAD"))
-        nodes = {i["node_id"] for i in pinned + spread}
-        assert len(nodes) == 2 and pinned[0]["node_id"] == node_b.node_id
+        on_head = sup.spawn(specs("on-head", 2, resources={"head": 0.1}))
+        sup.spawn(specs("spread", 2, scheduling="SPREAD"))  # Ray's best effort: anywhere
+        assert {i["node_id"] for i in pinned} == {node_b.node_id}
+        assert node_b.node_id not in {i["node_id"] for i in on_head}
         ids = sup.submit([TaskAllocation(task_id=f"n-{i}", kind="sha256_chain",
                                          args={"rounds": 20000, "seed": str(i)})
                           for i in range(150)])
