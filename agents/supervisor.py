@@ -12,6 +12,7 @@ import asyncio
 import logging
 import pickle
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -81,7 +82,10 @@ class Supervisor(Allocator):
 
     @staticmethod
     def _restarted() -> bool:
-        return bool(ray.get_runtime_context().was_current_actor_reconstructed)
+        """Whether Ray restarted this actor (then the ledger is reloaded, never cleared)."""
+        with warnings.catch_warnings():  # the property reads Ray's deprecated actor_id
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return bool(ray.get_runtime_context().was_current_actor_reconstructed)
 
     # -- recovery ------------------------------------------------------------
     def _reload(self) -> None:
