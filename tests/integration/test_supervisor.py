@@ -63,6 +63,9 @@ def test_seed_api_async_coordinator(make_supervisor: Any) -> None:
 
     winner, result = asyncio.run(go())
     assert winner == "agent_001" and result["state"] == "done"
+    described = ray.get(handle.describe_agent.remote("agent_001"))
+    assert described["capacity"] == 10 and described["completed"] == 1
+    assert described["capabilities"] == ["execution", "planning"] and described["alive"]
 
 
 def test_resubmitting_an_id_does_not_run_it_twice(make_supervisor: Any) -> None:
