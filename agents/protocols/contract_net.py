@@ -37,22 +37,9 @@ from agents.protocols.base import (
     TaskView,
     task_order,
 )
+from messaging.envelope import Performative
 
 __all__ = ["ContractNet", "Conversation", "Performative", "best_proposals"]
-
-
-class Performative(enum.StrEnum):
-    """The FIPA-ACL acts a contract-net conversation uses."""
-
-    CFP = "cfp"
-    PROPOSE = "propose"
-    REFUSE = "refuse"
-    NOT_UNDERSTOOD = "not-understood"
-    ACCEPT_PROPOSAL = "accept-proposal"
-    REJECT_PROPOSAL = "reject-proposal"
-    INFORM_DONE = "inform-done"
-    INFORM_RESULT = "inform-result"
-    FAILURE = "failure"
 
 
 def best_proposals(

@@ -1,0 +1,178 @@
+"""Payload encryption (AES-256-GCM) with rotating keys, and agent identity tokens (JWT).
+
+:class:`Keyring` seals an envelope's payload: the key id travels in the
+``kid`` header so keys can rotate (old keys still open old messages), and the
+envelope's routing fields are authenticated as associated data, so changing
+the sender, recipient, topic or performative in transit is detected just like
+a changed payload.  :class:`TokenIssuer` (held by the Supervisor) signs agent
+identity tokens with Ed25519; a :class:`TokenVerifier` needs only the public
+key, so bridges and the HTTP API can check tokens without being able to mint
+them.
+
+Example:
+    >>> ring = Keyring.generate("k1")
+    >>> env = Envelope.new("a1", recipient="a2", payload={"secret": 42})
+    >>> sealed = ring.seal(env)
+    >>> sealed.payload != env.payload, ring.open(sealed).payload
+    (True, {'secret': 42})
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import msgpack
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from agents.errors import RaymasError
+from messaging.envelope import Envelope
+
+__all__ = ["AuthError", "Keyring", "SecurityError", "TokenIssuer", "TokenVerifier"]
+
+_ENC = "aes-256-gcm"
+
+
+class SecurityError(RaymasError):
+    """An envelope could not be opened: unknown key, wrong key or tampered."""
+
+
+class AuthError(RaymasError):
+    """An identity token is missing, expired, forged or for someone else."""
+
+
+def _aad(env: Envelope) -> bytes:
+    return msgpack.packb([env.id, env.sender, env.recipient, env.topic,
+                          env.performative.value, env.correlation_id])
+
+
+class Keyring:
+    """AES-256-GCM keys by id; ``current`` seals, any known key opens."""
+
+    def __init__(self, keys: Mapping[str, bytes], current: str) -> None:
+        for kid, key in keys.items():
+            if len(key) != 32:
+                raise SecurityError(f"key {kid!r} has {len(key)} bytes; AES-256 needs 32")
+        if current not in keys:
+            raise SecurityError(f"current key {current!r} is not among {sorted(keys)}")
+        self._aead = {kid: AESGCM(key) for kid, key in keys.items()}
+        self.current = current
+        self.rejected = 0
+
+    @classmethod
+    def generate(cls, kid: str = "k1") -> Keyring:
+        return cls({kid: AESGCM.generate_key(bit_length=256)}, kid)
+
+    @classmethod
+    def from_spec(cls, spec: str) -> Keyring:
+        """Parse ``"kid1:<base64 key>,kid2:<base64 key>"``; the first key is current.
+
+        This is the form of ``messaging.keys`` in config and of ``RAYMAS_MESSAGING__KEYS``.
+        """
+        keys: dict[str, bytes] = {}
+        for part in (p.strip() for p in spec.split(",") if p.strip()):
+            kid, sep, b64 = part.partition(":")
+            if not sep or not kid:
+                raise SecurityError(f"key spec {part[:12]!r}...: expected '<id>:<base64>'")
+            try:
+                keys[kid] = base64.b64decode(b64, validate=True)
+            except ValueError:
+                raise SecurityError(f"key {kid!r}: not valid base64") from None
+        if not keys:
+            raise SecurityError("no keys in the key spec")
+        return cls(keys, next(iter(keys)))
+
+    def seal(self, env: Envelope) -> Envelope:
+        """Encrypt the payload with the current key; routing fields are authenticated."""
+        env = env.with_headers(kid=self.current, enc=_ENC)
+        nonce = os.urandom(12)
+        plain = msgpack.packb(env.payload, use_bin_type=True)
+        sealed = nonce + self._aead[self.current].encrypt(nonce, plain, _aad(env))
+        return replace(env, payload=sealed)
+
+    def open(self, env: Envelope) -> Envelope:
+        """Decrypt; raises :class:`SecurityError` (and counts it) on any failure."""
+        kid = env.headers.get("kid")
+        if env.headers.get("enc") != _ENC or kid is None:
+            return self._reject(f"envelope {env.id} is not sealed with {_ENC}")
+        aead = self._aead.get(kid)
+        if aead is None:
+            return self._reject(f"envelope {env.id}: unknown key id {kid!r}")
+        data = env.payload
+        if not isinstance(data, bytes) or len(data) < 28:
+            return self._reject(f"envelope {env.id}: sealed payload is not bytes")
+        try:
+            plain = aead.decrypt(data[:12], data[12:], _aad(env))
+        except InvalidTag:
+            return self._reject(f"envelope {env.id}: tampered or wrong key (GCM tag mismatch)")
+        headers = {k: v for k, v in env.headers.items() if k not in ("kid", "enc")}
+        return replace(env, payload=msgpack.unpackb(plain, raw=False), headers=headers)
+
+    def _reject(self, why: str) -> Envelope:
+        self.rejected += 1
+        raise SecurityError(why)
+
+
+class TokenVerifier:
+    """Checks identity tokens with the issuer's public key."""
+
+    def __init__(self, public_key: Ed25519PublicKey, issuer: str = "raymas-supervisor",
+                 leeway_s: float = 0.0) -> None:
+        self._public = public_key
+        self.issuer = issuer
+        self.leeway_s = leeway_s
+        self.refused = 0
+
+    def verify(self, token: str, *, agent_id: str | None = None) -> dict[str, Any]:
+        """The token's claims.
+
+        Raises :class:`AuthError` if the token is expired, forged, from another
+        issuer, or (with ``agent_id``) names someone else.
+        """
+        import jwt
+
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, self._public, algorithms=["EdDSA"], issuer=self.issuer,
+                leeway=self.leeway_s, options={"require": ["exp", "iat", "sub", "iss"]})
+        except jwt.ExpiredSignatureError:
+            self.refused += 1
+            raise AuthError("identity token expired") from None
+        except jwt.InvalidTokenError as exc:
+            self.refused += 1
+            raise AuthError(f"identity token refused: {exc}") from None
+        if agent_id is not None and claims["sub"] != agent_id:
+            self.refused += 1
+            raise AuthError(f"token is for {claims['sub']!r}, not {agent_id!r}")
+        return claims
+
+
+class TokenIssuer(TokenVerifier):
+    """Mints identity tokens (the Supervisor holds one); also verifies them."""
+
+    def __init__(self, private_key: Ed25519PrivateKey | None = None,
+                 issuer: str = "raymas-supervisor", ttl_s: float = 3600.0) -> None:
+        self._private = private_key or Ed25519PrivateKey.generate()
+        super().__init__(self._private.public_key(), issuer)
+        self.ttl_s = ttl_s
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return self._public
+
+    def issue(self, agent_id: str, capabilities: Sequence[str] = (),
+              ttl_s: float | None = None) -> str:
+        """A signed token naming ``agent_id`` and its capabilities."""
+        import jwt
+
+        now = int(time.time())
+        claims = {"sub": agent_id, "iss": self.issuer, "iat": now,
+                  "exp": now + int(ttl_s if ttl_s is not None else self.ttl_s),
+                  "caps": list(capabilities)}
+        return jwt.encode(claims, self._private, algorithm="EdDSA")
