@@ -18,6 +18,8 @@ import ray
 
 from agents.agent import Agent
 from agents.model import AgentGoal, AgentSpec, Behavior, LifecycleState
+from messaging.endpoint import Endpoint
+from messaging.envelope import Envelope
 
 __all__ = ["AgentActor", "agent_actor_name"]
 
@@ -32,13 +34,39 @@ def agent_actor_name(agent_id: str) -> str:
 class AgentActor:
     """Actor body: one per agent, created by the Supervisor (see ``Supervisor.spawn``)."""
 
-    def __init__(self, spec: Mapping[str, Any], supervisor_name: str, namespace: str) -> None:
+    def __init__(self, spec: Mapping[str, Any], supervisor_name: str, namespace: str,
+                 bus_name: str | None = None) -> None:
         self.agent = Agent(AgentSpec.from_dict(spec))
         self.agent.start()
         self._supervisor_name = supervisor_name
         self._namespace = namespace
         self._stopped = asyncio.Event()
-        self._hb = asyncio.get_running_loop().create_task(self._heartbeats())
+        loop = asyncio.get_running_loop()
+        self._hb = loop.create_task(self._heartbeats())
+        self.bus: Endpoint | None = None
+        # joining the bus also runs after a restart, so held messages come back
+        self._joined = loop.create_task(self._join_bus(bus_name)) if bus_name else None
+
+    async def _join_bus(self, bus_name: str) -> None:
+        directory = ray.get_actor(bus_name, namespace=self._namespace)
+        spec = self.agent.spec
+        self.bus = Endpoint(spec.agent_id, spec.agent_type.value, directory,
+                            mailbox_capacity=spec.mailbox_capacity,
+                            request_handler=self._serve_request)
+        await self.bus.start(ray.get_runtime_context().current_actor)
+
+    async def _serve_request(self, env: Envelope) -> Any:
+        """A request's payload names a task kind and its args; the reply is its result."""
+        body = env.payload
+        if not isinstance(body, Mapping) or "kind" not in body:
+            raise ValueError("a request's payload must be {'kind': <task kind>, 'args': {...}}")
+        return await self.agent.run_task({"task_id": f"msg:{env.id}", "kind": body["kind"],
+                                          "args": body.get("args") or {}})
+
+    def _endpoint(self) -> Endpoint:
+        if self.bus is None:
+            raise RuntimeError(f"agent {self.agent.agent_id!r} is not on a bus")
+        return self.bus
 
     async def _heartbeats(self) -> None:
         interval = self.agent.spec.heartbeat_interval_s
@@ -60,8 +88,47 @@ class AgentActor:
                 pass
 
     async def ready(self) -> dict[str, Any]:
-        """Describe the agent, with the node and GPU ids Ray gave it."""
+        """Describe the agent (node, GPU ids) once it is on the bus, if it has one."""
+        if self._joined is not None:
+            await self._joined
         return self.describe()
+
+    # -- the bus ----------------------------------------------------------------------
+    async def deliver(self, batch: Sequence[bytes]) -> int:
+        """Receive a batch of encoded envelopes (called by other agents' endpoints)."""
+        if self._joined is not None:
+            await self._joined
+        return await self._endpoint().deliver(batch)
+
+    async def tell(self, recipient: str, payload: Any = None, **fields: Any) -> str:
+        return self._endpoint().tell(recipient, payload, **fields).id
+
+    async def publish(self, topic: str, payload: Any = None, **fields: Any) -> str:
+        return self._endpoint().publish(topic, payload, **fields).id
+
+    async def broadcast(self, payload: Any = None, agent_type: str | None = None,
+                        **fields: Any) -> str:
+        return self._endpoint().broadcast(payload, agent_type, **fields).id
+
+    async def subscribe(self, pattern: str) -> None:
+        await self._endpoint().directory.subscribe.remote(self.agent.agent_id, pattern)
+
+    async def request(self, recipient: str, payload: Any = None, timeout_s: float = 5.0
+                      ) -> dict[str, Any]:
+        reply = await self._endpoint().request(recipient, payload, timeout_s=timeout_s)
+        return {"performative": reply.performative.value, "payload": reply.payload,
+                "sender": reply.sender, "correlation_id": reply.correlation_id}
+
+    async def receive(self, max_n: int = 100, timeout_s: float = 0.0) -> list[dict[str, Any]]:
+        got = await self._endpoint().receive(max_n, timeout_s)
+        return [{"id": e.id, "sender": e.sender, "performative": e.performative.value,
+                 "topic": e.topic, "payload": e.payload, "priority": e.priority} for e in got]
+
+    async def flush(self) -> None:
+        await self._endpoint().flush()
+
+    def bus_stats(self) -> dict[str, Any]:
+        return self._endpoint().stats()
 
     def describe(self) -> dict[str, Any]:
         ctx = ray.get_runtime_context()
@@ -123,6 +190,9 @@ class AgentActor:
 
     async def stop(self) -> str:
         await self.agent.stop()
+        if self.bus is not None:
+            await self.bus.flush()
+            await self.bus.directory.deregister.remote(self.agent.agent_id)
         self._stopped.set()
         return LifecycleState.STOPPED.value
 

@@ -31,6 +31,10 @@ def start_supervisor(settings: Mapping[str, Any] | None = None) -> Any:
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     cfg = SupervisorSettings(**dict(settings or {}))
+    if cfg.bus_name:
+        from messaging.bus import start_bus
+
+        start_bus(cfg.bus_name, cfg.namespace)
     # near the driver (the head node, where a SQLite ledger lives); elsewhere if it dies
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
     remote_cls: Any = ray.remote(Supervisor)
@@ -153,5 +157,12 @@ class SupervisorClient:
         """Stop every agent and, by default, the Supervisor itself."""
         stopped = ray.get(self.handle.shutdown.remote())
         if kill_supervisor:
+            settings = ray.get(self.handle.settings.remote())
             ray.kill(self.handle, no_restart=True)
+            if settings["bus_name"]:
+                try:
+                    ray.kill(ray.get_actor(settings["bus_name"], namespace=settings["namespace"]),
+                             no_restart=True)
+                except ValueError:
+                    pass
         return stopped

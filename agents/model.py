@@ -204,6 +204,8 @@ class AgentSpec:
     scheduling: str | None = None
     #: What the agent would pay for a resource in a resource auction (none: no bid).
     valuations: dict[str, float] = field(default_factory=dict)
+    #: Envelopes the agent's mailbox holds before senders have to wait.
+    mailbox_capacity: int = 10_000
 
     def __post_init__(self) -> None:
         self.agent_type = AgentType(self.agent_type)
@@ -230,6 +232,7 @@ class AgentSpec:
             "voter": self.voter,
             "scheduling": self.scheduling,
             "valuations": dict(self.valuations),
+            "mailbox_capacity": self.mailbox_capacity,
         }
 
     @classmethod

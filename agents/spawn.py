@@ -50,6 +50,7 @@ async def spawn_agents(
     supervisor_name: str,
     namespace: str,
     stall_timeout_s: float,
+    bus_name: str | None = None,
 ) -> list[tuple[AgentSpec, Any, dict[str, Any]]]:
     """Create the actors and wait until each answers ``ready``.
 
@@ -62,7 +63,7 @@ async def spawn_agents(
     for spec in specs:  # check all before creating any
         created.append((spec, actor_options(spec, nodes, namespace)))
     handles = [(spec, remote_cls.options(**opts).remote(
-        spec.to_dict(), supervisor_name, namespace)) for spec, opts in created]
+        spec.to_dict(), supervisor_name, namespace, bus_name)) for spec, opts in created]
     futures = {asyncio.ensure_future(h.ready.remote()): (spec, h) for spec, h in handles}
     infos: dict[str, dict[str, Any]] = {}
     pending = set(futures)

@@ -45,6 +45,7 @@ class SupervisorSettings:
     heartbeat_timeout_s: float = 5.0
     bid_timeout_s: float = 2.0
     batch_size: int = 1024
+    bus_name: str | None = "raymas-bus"
     cfp_fanout: int = 8
     seed: int = 0
     agent_start_timeout_s: float = 60.0
@@ -129,8 +130,8 @@ class Supervisor(Allocator):
         """Start agent actors from specs (resource checks first); return their descriptions."""
         parsed = [AgentSpec.from_dict(s) for s in specs]
         started = await spawn_agents(
-            AgentActor, parsed, self.cfg.name, self.cfg.namespace, self.cfg.agent_start_timeout_s
-        )
+            AgentActor, parsed, self.cfg.name, self.cfg.namespace, self.cfg.agent_start_timeout_s,
+            self.cfg.bus_name)
         for spec, handle, info in started:
             self._register(spec, handle, info.get("node_id"))
         return [info for _, _, info in started]
@@ -316,6 +317,9 @@ class Supervisor(Allocator):
         self.ledger.record([Transition(out["auction_id"], "awarded", out["winner"],
                                        f"resource={resource} rule={rule} price={out['price']}")])
         return out
+
+    def settings(self) -> dict[str, Any]:
+        return dict(self.cfg.__dict__)
 
     def name(self) -> str:
         return self.cfg.name

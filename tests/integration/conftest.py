@@ -40,7 +40,7 @@ def make_supervisor(ray_cluster: Any, tmp_path: Path) -> Iterator[Callable[..., 
 
     def make(**settings: Any) -> SupervisorClient:
         name = f"sup-{uuid.uuid4().hex[:8]}"
-        full = {"name": name, "namespace": "raymas-test",
+        full = {"name": name, "namespace": "raymas-test", "bus_name": f"bus-{name}",
                 "ledger_url": f"sqlite:///{tmp_path}/{name}.db", "heartbeat_timeout_s": 2.0,
                 "bid_timeout_s": 2.0, **settings}
         client = SupervisorClient(start_supervisor(full))

@@ -1,0 +1,45 @@
+"""Starting and finding the bus directory actor.
+
+The directory is one named, detached actor per cluster (``raymas-bus`` in the
+raymas namespace), like the Supervisor; a background loop dead-letters held
+envelopes whose recipient did not come back before their TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import ray
+
+from messaging.directory import Directory
+
+__all__ = ["DirectoryActor", "get_bus", "start_bus"]
+
+
+class DirectoryActor(Directory):
+    """The directory as an async actor, with its expiry sweep."""
+
+    def __init__(self, hold_s: float = 30.0, sweep_s: float = 0.5) -> None:
+        super().__init__(hold_s=hold_s)
+        self._sweep_s = sweep_s
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_s)
+            self.expire_held()
+
+
+def start_bus(name: str = "raymas-bus", namespace: str = "raymas", hold_s: float = 30.0) -> Any:
+    """Create the bus directory (or return the running one of that name)."""
+    remote_cls: Any = ray.remote(DirectoryActor)
+    handle = remote_cls.options(name=name, namespace=namespace, lifetime="detached",
+                                get_if_exists=True, max_restarts=-1, max_task_retries=-1,
+                                num_cpus=0, max_concurrency=10_000).remote(hold_s)
+    ray.get(handle.stats.remote())
+    return handle
+
+
+def get_bus(name: str = "raymas-bus", namespace: str = "raymas") -> Any:
+    return ray.get_actor(name, namespace=namespace)

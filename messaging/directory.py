@@ -1,0 +1,127 @@
+"""The bus directory: who is on the bus, who subscribes to what, and what could not be delivered.
+
+A plain class run as one named actor (``raymas-bus``).  Senders ask it where
+to send (and cache the answer); it keeps topic subscriptions, holds messages
+for agents that are not (yet, or again) on the bus until they register or
+their TTL runs out, and keeps the dead-letter topic with a reason per message.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from messaging.envelope import Envelope, EnvelopeError
+from messaging.topics import TopicMatcher
+
+__all__ = ["DEAD_LETTER_TOPIC", "Directory"]
+
+DEAD_LETTER_TOPIC = "raymas/dead-letter"
+
+
+class Directory:
+    """Membership, subscriptions, held messages and dead letters of one bus."""
+
+    def __init__(self, hold_s: float = 30.0, dead_capacity: int = 10_000) -> None:
+        self.hold_s = hold_s
+        self._members: dict[str, tuple[str, Any]] = {}
+        self._topics = TopicMatcher()
+        self._held: dict[str, list[tuple[float, bytes]]] = {}
+        self._dead: collections.deque[tuple[dict[str, Any], str]] = collections.deque(
+            maxlen=dead_capacity)
+        self.dead_counts: collections.Counter[str] = collections.Counter()
+
+    # -- membership --------------------------------------------------------------
+    def register(self, agent_id: str, agent_type: str, handle: Any) -> list[bytes]:
+        """Join (or re-join after a restart); returns the messages held for this agent."""
+        self._members[agent_id] = (agent_type, handle)
+        now = time.time()
+        held = self._held.pop(agent_id, [])
+        live = []
+        for deadline, data in held:
+            if now <= deadline:
+                live.append(data)
+            else:
+                self._dead_bytes(data, "expired while the recipient was away")
+        return live
+
+    def deregister(self, agent_id: str) -> None:
+        self._members.pop(agent_id, None)
+        self._topics.unsubscribe_all(agent_id)
+
+    def resolve(self, agent_ids: Sequence[str]) -> dict[str, Any]:
+        """Handles of the named agents (None for those not on the bus)."""
+        return {a: (self._members[a][1] if a in self._members else None) for a in agent_ids}
+
+    def members(self, agent_type: str | None = None) -> dict[str, Any]:
+        return {a: h for a, (t, h) in self._members.items()
+                if agent_type is None or t == agent_type}
+
+    # -- topics ---------------------------------------------------------------
+    def subscribe(self, agent_id: str, pattern: str) -> None:
+        self._topics.subscribe(pattern, agent_id)
+
+    def unsubscribe(self, agent_id: str, pattern: str) -> None:
+        self._topics.unsubscribe(pattern, agent_id)
+
+    def route(self, topic: str) -> dict[str, Any]:
+        """Handles of every member subscribed to ``topic``."""
+        return {a: self._members[a][1] for a in self._topics.match(topic) if a in self._members}
+
+    # -- held and dead ------------------------------------------------------------
+    def hold(self, recipient: str, envelopes: Sequence[bytes]) -> int:
+        """Keep envelopes for an absent recipient until it registers or they expire."""
+        if recipient in self._members:  # it came back meanwhile: the sender should retry
+            return 0
+        slot = self._held.setdefault(recipient, [])
+        for data in envelopes:
+            try:
+                env = Envelope.from_bytes(data)
+            except EnvelopeError as exc:
+                self._dead_bytes(data, f"malformed: {exc}")
+                continue
+            ttl = env.ttl_s if env.ttl_s is not None else self.hold_s
+            slot.append((env.created_at + ttl, data))
+        return len(envelopes)
+
+    def expire_held(self) -> int:
+        """Dead-letter held envelopes past their deadline; returns how many."""
+        now, n = time.time(), 0
+        for recipient in list(self._held):
+            keep = []
+            for deadline, data in self._held[recipient]:
+                if now > deadline:
+                    self._dead_bytes(data, f"recipient {recipient!r} did not come back in time")
+                    n += 1
+                else:
+                    keep.append((deadline, data))
+            self._held[recipient] = keep
+        return n
+
+    def dead_letter(self, envelopes: Sequence[bytes], reason: str) -> None:
+        for data in envelopes:
+            self._dead_bytes(data, reason)
+
+    def _dead_bytes(self, data: bytes, reason: str) -> None:
+        try:
+            env = Envelope.from_bytes(data)
+            record = {"id": env.id, "sender": env.sender, "recipient": env.recipient,
+                      "topic": env.topic, "performative": env.performative.value,
+                      "payload": env.payload}
+            self.dead_counts[env.recipient or f"topic:{env.topic}"] += 1
+        except EnvelopeError:
+            record = {"raw": bytes(data[:256])}
+            self.dead_counts["(malformed)"] += 1
+        self._dead.append((record, reason))
+
+    def dead_letters(self, limit: int = 100) -> list[tuple[dict[str, Any], str]]:
+        """The most recent dead letters on ``raymas/dead-letter``, oldest first."""
+        return list(self._dead)[-limit:]
+
+    def stats(self) -> dict[str, Any]:
+        return {"members": len(self._members),
+                "held": sum(len(v) for v in self._held.values()),
+                "dead_letters": sum(self.dead_counts.values()),
+                "dead_by_recipient": dict(self.dead_counts)}

@@ -1,0 +1,284 @@
+"""An agent's end of the bus: outbox with micro-batching, bounded mailbox, replies.
+
+One :class:`Endpoint` lives inside each agent actor.  Sending never makes a
+Ray call per message: envelopes are encoded, coalesced per destination and
+flushed when a batch is full or has lingered ``linger_s``; one ``deliver``
+call carries the batch.  The receiver validates each envelope on its own (a
+bad one is rejected, counted and dead-lettered; the rest of the batch goes
+through), routes replies to waiting requests, and queues the rest in a
+bounded priority mailbox, waiting for room when it is full, which holds up
+the sender's flush: back-pressure instead of unbounded memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import ray
+from cachetools import TTLCache
+
+from messaging.batcher import Batcher
+from messaging.crypto import Keyring, SecurityError
+from messaging.envelope import DEFAULT_MAX_BYTES, Envelope, EnvelopeError, Performative
+from messaging.mailbox import Mailbox
+
+__all__ = ["BROADCAST_ALL", "Endpoint", "broadcast_topic"]
+
+logger = logging.getLogger(__name__)
+
+BROADCAST_ALL = "raymas/broadcast/all"
+RequestHandler = Callable[[Envelope], Awaitable[Any]]
+
+
+def broadcast_topic(agent_type: str | None) -> str:
+    return BROADCAST_ALL if agent_type is None else f"raymas/broadcast/{agent_type}"
+
+
+class Endpoint:
+    """Send, publish, broadcast, request and receive for one agent (or driver)."""
+
+    def __init__(self, agent_id: str, agent_type: str, directory: Any, *,
+                 mailbox_capacity: int = 10_000, max_batch: int = 512, linger_s: float = 0.002,
+                 keyring: Keyring | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+                 request_handler: RequestHandler | None = None) -> None:
+        self.agent_id = agent_id
+        self.agent_type = agent_type
+        self.directory = directory
+        self.mailbox = Mailbox(mailbox_capacity)
+        self.keyring = keyring
+        self.max_bytes = max_bytes
+        self.request_handler = request_handler
+        self._batcher: Batcher[str, bytes] = Batcher(max_batch, linger_s)
+        self._handles: dict[str, Any] = {}
+        self._replies: dict[str, asyncio.Future[Envelope]] = {}
+        self._timed_out: TTLCache[str, bool] = TTLCache(maxsize=100_000, ttl=600)
+        self._room = asyncio.Condition()
+        self._arrived = asyncio.Condition()
+        self._kick = asyncio.Event()
+        self._inflight: set[asyncio.Task[None]] = set()
+        self.counts: collections.Counter[str] = collections.Counter()
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def start(self, self_handle: Any) -> None:
+        """Join the bus (receiving what was held for us) and start the flusher."""
+        held = await self.directory.register.remote(self.agent_id, self.agent_type, self_handle)
+        for topic in (BROADCAST_ALL, broadcast_topic(self.agent_type)):
+            await self.directory.subscribe.remote(self.agent_id, topic)
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+        if held:
+            await self.deliver(held)
+
+    # -- sending -------------------------------------------------------------------
+    def send(self, env: Envelope) -> None:
+        """Queue ``env`` for its recipient or topic (validated and encoded now)."""
+        if self.keyring is not None:
+            env = self.keyring.seal(env)
+        data = env.to_bytes(self.max_bytes)
+        dest = env.recipient if env.recipient is not None else f"topic:{env.topic}"
+        for d, batch in self._batcher.add(dest, data, time.monotonic()):
+            self._launch(d, batch)
+        self._kick.set()
+        self.counts["sent"] += 1
+
+    def tell(self, recipient: str, payload: Any = None, *,
+             performative: Performative | str = Performative.INFORM, **fields: Any) -> Envelope:
+        env = Envelope.new(self.agent_id, recipient=recipient, performative=performative,
+                           payload=payload, **fields)
+        self.send(env)
+        return env
+
+    def publish(self, topic: str, payload: Any = None, *,
+                performative: Performative | str = Performative.INFORM, **fields: Any
+                ) -> Envelope:
+        env = Envelope.new(self.agent_id, topic=topic, performative=performative,
+                           payload=payload, **fields)
+        self.send(env)
+        return env
+
+    def broadcast(self, payload: Any = None, agent_type: str | None = None, **fields: Any
+                  ) -> Envelope:
+        """To every agent on the bus, or every agent of ``agent_type``."""
+        return self.publish(broadcast_topic(agent_type), payload, **fields)
+
+    async def request(self, recipient: str, payload: Any = None, *, timeout_s: float = 5.0,
+                      **fields: Any) -> Envelope:
+        """Send a request and await its reply; a reply after ``timeout_s`` is dropped."""
+        env = Envelope.new(self.agent_id, recipient=recipient,
+                           performative=Performative.REQUEST, payload=payload,
+                           reply_to=self.agent_id, **fields)
+        fut: asyncio.Future[Envelope] = asyncio.get_running_loop().create_future()
+        self._replies[env.id] = fut
+        self.send(env)
+        try:
+            return await asyncio.wait_for(fut, timeout_s)
+        except TimeoutError:
+            self._timed_out[env.id] = True
+            self.counts["request_timeouts"] += 1
+            raise
+        finally:
+            self._replies.pop(env.id, None)
+
+    async def flush(self) -> None:
+        """Send everything buffered now and wait until it is delivered."""
+        for dest, batch in self._batcher.flush_all():
+            self._launch(dest, batch)
+        while self._inflight:
+            await asyncio.gather(*list(self._inflight), return_exceptions=True)
+
+    def _launch(self, dest: str, batch: list[bytes]) -> None:
+        self._background(self._deliver_batch(dest, batch))
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            deadline = self._batcher.next_deadline()
+            if deadline is None:
+                self._kick.clear()
+                await self._kick.wait()
+                continue
+            delay = deadline - time.monotonic()
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(self._kick.wait(), delay)
+                    self._kick.clear()
+                    continue
+                except TimeoutError:
+                    pass
+            for dest, batch in self._batcher.due(time.monotonic()):
+                self._launch(dest, batch)
+
+    async def _deliver_batch(self, dest: str, batch: list[bytes]) -> None:
+        if dest.startswith("topic:"):
+            targets = await self.directory.route.remote(dest[len("topic:"):])
+            if not targets:
+                await self.directory.dead_letter.remote(batch, f"no subscriber for {dest}")
+                self.counts["dead_lettered"] += len(batch)
+                return
+            await asyncio.gather(*(self._to_agent(a, h, batch) for a, h in targets.items()))
+            return
+        handle = self._handles.get(dest)
+        if handle is None:
+            handle = (await self.directory.resolve.remote([dest]))[dest]
+            if handle is None:
+                await self._hold(dest, batch, "not on the bus")
+                return
+            self._handles[dest] = handle
+        await self._to_agent(dest, handle, batch)
+
+    async def _to_agent(self, agent_id: str, handle: Any, batch: list[bytes]) -> None:
+        try:
+            await handle.deliver.remote(batch)
+        except ray.exceptions.RayActorError:
+            self._handles.pop(agent_id, None)
+            await self._hold(agent_id, batch, "dead or restarting")
+
+    async def _hold(self, recipient: str, batch: list[bytes], why: str) -> None:
+        held = await self.directory.hold.remote(recipient, batch)
+        if held:
+            self.counts["held"] += held
+            logger.debug("holding %d envelopes for %s (%s)", held, recipient, why)
+        else:  # it registered meanwhile: try once more through a fresh lookup
+            handle = (await self.directory.resolve.remote([recipient]))[recipient]
+            if handle is not None:
+                self._handles[recipient] = handle
+                await self._to_agent(recipient, handle, batch)
+
+    # -- receiving -------------------------------------------------------------------
+    async def deliver(self, batch: Sequence[bytes]) -> int:
+        """Called by senders (one Ray call per batch); returns how many were accepted."""
+        accepted = 0
+        dead: dict[str, list[bytes]] = {}
+        for data in batch:
+            try:
+                env = Envelope.from_bytes(data, self.max_bytes)
+                if self.keyring is not None:
+                    env = self.keyring.open(env)
+            except (EnvelopeError, SecurityError) as exc:
+                self.counts["rejected"] += 1
+                dead.setdefault(f"rejected: {exc}", []).append(bytes(data))
+                continue
+            if env.expired():
+                dead.setdefault("expired in transit", []).append(bytes(data))
+                continue
+            if self._route_reply(env):
+                accepted += 1
+                continue
+            if env.performative is Performative.REQUEST and self.request_handler is not None:
+                self._background(self._serve(env))
+                accepted += 1
+                continue
+            await self._enqueue(env)
+            accepted += 1
+        self.counts["received"] += accepted
+        if accepted:
+            async with self._arrived:
+                self._arrived.notify_all()
+        for reason, items in dead.items():
+            self.counts["dead_lettered"] += len(items)
+            await self.directory.dead_letter.remote(items, reason)
+        return accepted
+
+    async def _enqueue(self, env: Envelope) -> None:
+        """Queue into the mailbox, waiting for room while it is full (back-pressure)."""
+        async with self._room:
+            while not self.mailbox.offer(env):
+                self.counts["waits_for_room"] += 1
+                await self._room.wait()
+
+    def _route_reply(self, env: Envelope) -> bool:
+        corr = env.correlation_id
+        if corr is None or env.performative is Performative.REQUEST:
+            return False
+        fut = self._replies.get(corr)
+        if fut is not None and not fut.done():
+            fut.set_result(env)
+            return True
+        if corr in self._timed_out:
+            self.counts["late_replies"] += 1  # its requester gave up: dropped and counted
+            return True
+        return False
+
+    async def _serve(self, env: Envelope) -> None:
+        assert self.request_handler is not None
+        try:
+            result = await self.request_handler(env)
+            reply = env.reply(self.agent_id, Performative.INFORM_RESULT, result)
+        except Exception as exc:  # the requester gets the failure, the agent keeps going
+            reply = env.reply(self.agent_id, Performative.FAILURE,
+                              f"{type(exc).__name__}: {exc}")
+        self.send(reply)
+
+    async def receive(self, max_n: int = 100, timeout_s: float = 0.0) -> list[Envelope]:
+        """Up to ``max_n`` envelopes, highest priority first; waits up to ``timeout_s``."""
+        if not len(self.mailbox) and timeout_s > 0:
+            async with self._arrived:
+                try:
+                    await asyncio.wait_for(
+                        self._arrived.wait_for(lambda: len(self.mailbox) > 0), timeout_s)
+                except TimeoutError:
+                    return []
+        got, expired = self.mailbox.take(max_n)
+        if got or expired:
+            async with self._room:
+                self._room.notify_all()
+        if expired:
+            self.counts["dead_lettered"] += len(expired)
+            await self.directory.dead_letter.remote([e.to_bytes() for e, _ in expired],
+                                                    "expired in the mailbox")
+        return got
+
+    def stats(self) -> dict[str, Any]:
+        """Mailbox depth and counters (Ray shows no actor queue depth; this does)."""
+        return {"agent_id": self.agent_id, "mailbox_depth": len(self.mailbox),
+                "mailbox_capacity": self.mailbox.capacity, "outbox": len(self._batcher),
+                "in_flight_batches": len(self._inflight), **self.counts}

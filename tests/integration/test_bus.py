@@ -1,0 +1,136 @@
+"""The in-cluster bus across real agent actors."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import ray
+
+from tests.integration.conftest import specs
+
+pytestmark = pytest.mark.integration
+
+
+def _actor(info: dict[str, Any]) -> Any:
+    return ray.get_actor(f"raymas-agent:{info['agent_id']}", namespace="raymas-test")
+
+
+def _drain(actor: Any, want: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+    got: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < want:
+        assert time.monotonic() < deadline, f"received {len(got)} of {want}"
+        got += ray.get(actor.receive.remote(1000, 1.0))
+    return got
+
+
+def _bus(sup: Any) -> Any:
+    settings = ray.get(sup.handle.settings.remote())
+    return ray.get_actor(settings["bus_name"], namespace="raymas-test")
+
+
+def test_direct_messages_arrive_batched_in_priority_order(make_supervisor: Any) -> None:
+    sup = make_supervisor()
+    a, b = (_actor(i) for i in sup.spawn(specs("d", 2)))
+    b_id = ray.get(b.describe.remote())["agent_id"]
+    ray.get([a.tell.remote(b_id, {"i": i}, priority=i % 10) for i in range(1000)])
+    ray.get(a.flush.remote())
+    got = _drain(b, 1000)
+    assert sorted(m["payload"]["i"] for m in got) == list(range(1000))
+    first = got[:100]  # one batch was queued before the first receive: best first
+    assert [m["priority"] for m in first] == sorted((m["priority"] for m in first), reverse=True)
+    stats = ray.get(a.bus_stats.remote())
+    assert stats["sent"] == 1000 and ray.get(b.bus_stats.remote())["received"] == 1000
+
+
+def test_broadcast_to_all_and_to_one_type(make_supervisor: Any) -> None:
+    sup = make_supervisor()
+    execs = [_actor(i) for i in sup.spawn(specs("x", 2))]
+    analysts = [_actor(i) for i in sup.spawn(specs("an", 2, agent_type="analyzer"))]
+    ray.get(execs[0].broadcast.remote("all hands"))
+    ray.get(execs[0].broadcast.remote("analysts only", agent_type="analyzer"))
+    ray.get(execs[0].flush.remote())
+    for actor in analysts:
+        assert sorted(m["payload"] for m in _drain(actor, 2)) == ["all hands", "analysts only"]
+    assert [m["payload"] for m in _drain(execs[1], 1)] == ["all hands"]
+    assert ray.get(execs[1].receive.remote(10, 0.3)) == []
+
+
+def test_publish_subscribe_with_wildcards_and_dead_letter(make_supervisor: Any) -> None:
+    sup = make_supervisor()
+    pub, temp, every = (_actor(i) for i in sup.spawn(specs("p", 3)))
+    ray.get(temp.subscribe.remote("sensors/+/temp"))
+    ray.get(every.subscribe.remote("sensors/#"))
+    ray.get(pub.publish.remote("sensors/room1/temp", 21.5))
+    ray.get(pub.publish.remote("sensors/room1/humidity", 40))
+    ray.get(pub.publish.remote("nobody/listens", "lost?"))
+    ray.get(pub.flush.remote())
+    assert [m["payload"] for m in _drain(temp, 1)] == [21.5]
+    assert sorted(m["payload"] for m in _drain(every, 2)) == [21.5, 40]
+    dead = ray.get(_bus(sup).dead_letters.remote())
+    assert [(d["payload"], why) for d, why in dead] == [
+        ("lost?", "no subscriber for topic:nobody/listens")]
+
+
+def test_request_response_failure_and_late_reply(make_supervisor: Any) -> None:
+    sup = make_supervisor()
+    a, b = (_actor(i) for i in sup.spawn(specs("rr", 2)))
+    b_id = ray.get(b.describe.remote())["agent_id"]
+    reply = ray.get(a.request.remote(b_id, {"kind": "count_primes", "args": {"n": 100}}))
+    assert (reply["performative"], reply["payload"], reply["sender"]) == ("inform-result", 25,
+                                                                          b_id)
+    bad = ray.get(a.request.remote(b_id, {"kind": "no_such_kind"}))
+    assert bad["performative"] == "failure" and "no_such_kind" in bad["payload"]
+    with pytest.raises(TimeoutError):
+        ray.get(a.request.remote(b_id, {"kind": "sha256_chain", "args": {"rounds": 400_000}},
+                                 0.05))
+    deadline = time.monotonic() + 30
+    while ray.get(a.bus_stats.remote()).get("late_replies", 0) < 1:
+        assert time.monotonic() < deadline, "the late reply never arrived"
+        time.sleep(0.05)
+    assert ray.get(a.receive.remote(10, 0.0)) == []  # dropped, not delivered
+
+
+def test_unknown_recipient_is_held_then_delivered_or_dead_lettered(make_supervisor: Any) -> None:
+    sup = make_supervisor()
+    a = _actor(sup.spawn(specs("h", 1))[0])
+    ray.get(a.tell.remote("latecomer", "welcome", ttl_s=60))
+    ray.get(a.tell.remote("never-comes", "bye", ttl_s=0.5))
+    ray.get(a.flush.remote())
+    assert ray.get(_bus(sup).stats.remote())["held"] == 2
+    late = _actor(sup.spawn([{"agent_id": "latecomer", "heartbeat_interval_s": 0.5}])[0])
+    assert [m["payload"] for m in _drain(late, 1)] == ["welcome"]
+    deadline = time.monotonic() + 30
+    while not ray.get(_bus(sup).dead_letters.remote()):
+        assert time.monotonic() < deadline, "expired held message never dead-lettered"
+        time.sleep(0.05)
+    [(record, why)] = ray.get(_bus(sup).dead_letters.remote())
+    assert record["payload"] == "bye" and "did not come back" in why
+
+
+def test_slow_receiver_applies_back_pressure(make_supervisor: Any) -> None:
+    sup = make_supervisor()
+    fast = _actor(sup.spawn(specs("fast", 1))[0])
+    slow_info = sup.spawn(specs("slow", 1, mailbox_capacity=10))[0]
+    slow = _actor(slow_info)
+    ray.get([fast.tell.remote(slow_info["agent_id"], i) for i in range(300)])
+    flushing = fast.flush.remote()
+    ready, _ = ray.wait([flushing], timeout=1.0)
+    assert not ready  # the sender is held up: the receiver's mailbox is full
+    assert ray.get(slow.bus_stats.remote())["mailbox_depth"] <= 10
+    got = _drain(slow, 300)
+    ray.get(flushing)
+    assert sorted(m["payload"] for m in got) == list(range(300))
+
+
+def test_message_to_a_restarting_agent_is_not_lost(make_supervisor: Any) -> None:
+    sup = make_supervisor(heartbeat_timeout_s=30)
+    a = _actor(sup.spawn(specs("s", 1))[0])
+    r_info = sup.spawn(specs("phoenix", 1, max_restarts=1))[0]
+    ray.kill(_actor(r_info), no_restart=False)
+    ray.get([a.tell.remote(r_info["agent_id"], i, ttl_s=60) for i in range(50)])
+    ray.get(a.flush.remote())
+    got = _drain(_actor(r_info), 50, timeout=60)
+    assert sorted(m["payload"] for m in got) == list(range(50))
