@@ -32,6 +32,7 @@ lint: install
 
 bench: install
 	$(PY) bench/agents.py --quick
+	$(PY) bench/messaging.py --quick
 
 clean:
 	rm -rf $(VENV) .raymas reports *.egg-info

@@ -103,6 +103,13 @@ class AgentActor:
     async def tell(self, recipient: str, payload: Any = None, **fields: Any) -> str:
         return self._endpoint().tell(recipient, payload, **fields).id
 
+    async def tell_many(self, recipient: str, payloads: Sequence[Any], **fields: Any) -> int:
+        """Send one message per payload to ``recipient`` (one Ray call for the lot)."""
+        endpoint = self._endpoint()
+        for payload in payloads:
+            endpoint.tell(recipient, payload, **fields)
+        return len(payloads)
+
     async def publish(self, topic: str, payload: Any = None, **fields: Any) -> str:
         return self._endpoint().publish(topic, payload, **fields).id
 

@@ -55,6 +55,10 @@ class Batcher(Generic[D, T]):
         """When the oldest buffered batch falls due (None if nothing is buffered)."""
         return min(self._since.values()) + self.linger_s if self._since else None
 
+    def take(self, dest: D) -> list[T]:
+        """Whatever is buffered for ``dest`` now (possibly nothing)."""
+        return self._pop(dest) if dest in self._buf else []
+
     def flush_all(self) -> list[tuple[D, list[T]]]:
         return [(d, self._pop(d)) for d in list(self._buf)]
 

@@ -3,11 +3,15 @@
 One :class:`Endpoint` lives inside each agent actor.  Sending never makes a
 Ray call per message: envelopes are encoded, coalesced per destination and
 flushed when a batch is full or has lingered ``linger_s``; one ``deliver``
-call carries the batch.  The receiver validates each envelope on its own (a
-bad one is rejected, counted and dead-lettered; the rest of the batch goes
-through), routes replies to waiting requests, and queues the rest in a
-bounded priority mailbox, waiting for room when it is full, which holds up
-the sender's flush: back-pressure instead of unbounded memory.
+call carries the batch.  With ``linger_s=0`` (the default) batching adapts to
+load: a message to a destination with nothing on the way goes at once, and
+what is sent while a batch is on the way gathers into the next one, so
+latency stays low when idle and batches grow under load.  The receiver
+validates each envelope on its own (a bad one is rejected, counted and
+dead-lettered; the rest of the batch goes through), routes replies to waiting
+requests, and queues the rest in a bounded priority mailbox, waiting for room
+when it is full, which holds up the sender's flush: back-pressure instead of
+unbounded memory.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ class Endpoint:
     """Send, publish, broadcast, request and receive for one agent (or driver)."""
 
     def __init__(self, agent_id: str, agent_type: str, directory: Any, *,
-                 mailbox_capacity: int = 10_000, max_batch: int = 512, linger_s: float = 0.002,
+                 mailbox_capacity: int = 10_000, max_batch: int = 512, linger_s: float = 0.0,
                  keyring: Keyring | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
                  request_handler: RequestHandler | None = None) -> None:
         self.agent_id = agent_id
@@ -54,6 +58,7 @@ class Endpoint:
         self.max_bytes = max_bytes
         self.request_handler = request_handler
         self._batcher: Batcher[str, bytes] = Batcher(max_batch, linger_s)
+        self._busy: set[str] = set()  # destinations with a batch on the way
         self._handles: dict[str, Any] = {}
         self._replies: dict[str, asyncio.Future[Envelope]] = {}
         self._timed_out: TTLCache[str, bool] = TTLCache(maxsize=100_000, ttl=600)
@@ -83,7 +88,10 @@ class Endpoint:
         dest = env.recipient if env.recipient is not None else f"topic:{env.topic}"
         for d, batch in self._batcher.add(dest, data, time.monotonic()):
             self._launch(d, batch)
-        self._kick.set()
+        if self._batcher.linger_s == 0 and dest not in self._busy:
+            self._launch(dest, self._batcher.take(dest))  # idle line: go now, no linger
+        else:
+            self._kick.set()
         self.counts["sent"] += 1
 
     def tell(self, recipient: str, payload: Any = None, *,
@@ -132,7 +140,19 @@ class Endpoint:
             await asyncio.gather(*list(self._inflight), return_exceptions=True)
 
     def _launch(self, dest: str, batch: list[bytes]) -> None:
-        self._background(self._deliver_batch(dest, batch))
+        if batch:
+            self._busy.add(dest)
+            self._background(self._deliver_then_next(dest, batch))
+
+    async def _deliver_then_next(self, dest: str, batch: list[bytes]) -> None:
+        """Deliver; meanwhile later sends to ``dest`` gather into the next batch."""
+        try:
+            await self._deliver_batch(dest, batch)
+        finally:
+            self._busy.discard(dest)
+            following = self._batcher.take(dest)
+            if following:
+                self._launch(dest, following)
 
     def _background(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -75,7 +75,9 @@ def test_batcher_size_and_linger() -> None:
     assert b.next_deadline() == pytest.approx(0.014)
     assert b.due(now=0.01) == [] and b.due(now=0.015) == [("y", [9])]
     b.add("z", 5, now=1.0)
-    assert b.flush_all() == [("z", [5])] and len(b) == 0
+    assert b.take("z") == [5] and b.take("z") == [] and b.next_deadline() is None
+    b.add("z", 6, now=2.0)
+    assert b.flush_all() == [("z", [6])] and len(b) == 0
 
 
 def test_rumour_store_push_pull() -> None:

@@ -1,0 +1,135 @@
+"""Bus figures: agent-to-agent throughput, request-response latency, pub-sub fan-out.
+
+    python bench/messaging.py [--quick]
+
+Baselines measured in the same run: raw Ray actor calls (one call per
+message, and one call per 512-message list) to a bare sink actor, and a raw
+Ray round trip for latency.  Broker bridges are not built yet, so no bridge
+figures are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+import ray
+
+from agents.client import SupervisorClient, start_supervisor
+from bench._common import emit, figures_only_on_stdout, log
+
+B = "messaging"
+NS = "raymas-bench"
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def take(self, msgs: list[Any]) -> int:
+        self.n += len(msgs)
+        return self.n
+
+    def one(self, msg: Any) -> int:
+        self.n += 1
+        return self.n
+
+
+def actor(info: dict[str, Any]) -> Any:
+    return ray.get_actor(f"raymas-agent:{info['agent_id']}", namespace=NS)
+
+
+def drain(receiver: Any, want: int) -> None:
+    got = 0
+    while got < want:
+        got += len(ray.get(receiver.receive.remote(10_000, 1.0)))
+
+
+def agent_to_agent(sender: Any, receiver: Any, receiver_id: str, n: int) -> float:
+    t = time.perf_counter()
+    ray.get(sender.tell_many.remote(receiver_id, list(range(n))))
+    ray.get(sender.flush.remote())
+    drain(receiver, n)
+    return n / (time.perf_counter() - t)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args()
+    figures_only_on_stdout()
+    n = 50_000 if args.quick else 200_000
+    n_subs = 20 if args.quick else 100
+    ray.init(num_cpus=2, include_dashboard=False, namespace=NS, log_to_driver=False)
+    sink = ray.remote(Sink).remote()
+    ray.get(sink.take.remote([]))
+    t = time.perf_counter()
+    ray.get([sink.one.remote(i) for i in range(min(n, 20_000))])
+    raw_one = min(n, 20_000) / (time.perf_counter() - t)
+    t = time.perf_counter()
+    ray.get([sink.take.remote(list(range(i, i + 512))) for i in range(0, n, 512)])
+    raw_batched = n / (time.perf_counter() - t)
+    log(f"raw ray: {raw_one:.0f}/s one call per message, {raw_batched:.0f}/s batched")
+
+    name = f"bench-{uuid.uuid4().hex[:6]}"
+    sup = SupervisorClient(start_supervisor({
+        "name": name, "namespace": NS, "bus_name": f"bus-{name}", "fresh": True,
+        "ledger_url": "sqlite:///.raymas/bench-messaging.db", "heartbeat_timeout_s": 30}))
+    infos = sup.spawn([{"agent_id": f"m{i}", "heartbeat_interval_s": 5.0,
+                        "mailbox_capacity": 100_000} for i in range(2)])
+    a, b = actor(infos[0]), actor(infos[1])
+    agent_to_agent(a, b, "m1", 5_000)  # warm-up
+    rate = statistics.median(agent_to_agent(a, b, "m1", n) for _ in range(3))
+    emit(B, "agent_to_agent_batched_msgs_per_s", rate, "msg/s", baseline=raw_batched,
+         baseline_name="raw ray batched (512 per call)", target=200_000, better="higher",
+         messages=n, unbatched_raw_ray_msgs_per_s=round(raw_one))
+
+    lat = []
+    for _ in range(50):
+        ray.get(a.request.remote("m1", {"kind": "noop"}))
+    for _ in range(500 if args.quick else 2000):
+        t = time.perf_counter()
+        ray.get(a.request.remote("m1", {"kind": "noop"}))
+        lat.append((time.perf_counter() - t) * 1000)
+    raw = []
+    for _ in range(500):
+        t = time.perf_counter()
+        ray.get(sink.one.remote(0))
+        raw.append((time.perf_counter() - t) * 1000)
+    p50, p99 = np.percentile(lat, [50, 99])
+    rp50, rp99 = np.percentile(raw, [50, 99])
+    emit(B, "request_response_p50_ms", p50, "ms", baseline=rp50,
+         baseline_name="raw ray round trip driver->actor", path="driver->a->b->a->driver")
+    emit(B, "request_response_p99_ms", p99, "ms", baseline=rp99,
+         baseline_name="raw ray round trip driver->actor", target=5, better="lower",
+         path="driver->a->b->a->driver")
+
+    subs = sup.spawn([{"agent_id": f"sub{i}", "heartbeat_interval_s": 5.0}
+                      for i in range(n_subs)])
+    sub_actors = [actor(i) for i in subs]
+    ray.get([s.subscribe.remote("bench/fanout") for s in sub_actors])
+    per = 200
+    t = time.perf_counter()
+    for i in range(per):
+        a.publish.remote("bench/fanout", i)
+    ray.get(a.flush.remote())
+    for s in sub_actors:
+        drain(s, per)
+    fan = per * n_subs / (time.perf_counter() - t)
+    emit(B, f"pubsub_fanout_{n_subs}_subscribers_deliveries_per_s", fan, "msg/s",
+         baseline=raw_batched, baseline_name="raw ray batched (512 per call)",
+         subscribers=n_subs, messages=per)
+    sup.shutdown()
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
