@@ -18,6 +18,7 @@ import ray
 
 from agents.agent import Agent
 from agents.model import AgentGoal, AgentSpec, Behavior, LifecycleState
+from messaging.crypto import Keyring
 from messaging.endpoint import Endpoint
 from messaging.envelope import Envelope
 
@@ -35,7 +36,7 @@ class AgentActor:
     """Actor body: one per agent, created by the Supervisor (see ``Supervisor.spawn``)."""
 
     def __init__(self, spec: Mapping[str, Any], supervisor_name: str, namespace: str,
-                 bus_name: str | None = None) -> None:
+                 bus_name: str | None = None, message_keys: str | None = None) -> None:
         self.agent = Agent(AgentSpec.from_dict(spec))
         self.agent.start()
         self._supervisor_name = supervisor_name
@@ -44,14 +45,17 @@ class AgentActor:
         loop = asyncio.get_running_loop()
         self._hb = loop.create_task(self._heartbeats())
         self.bus: Endpoint | None = None
+        self.token: str | None = None
         # joining the bus also runs after a restart, so held messages come back
-        self._joined = loop.create_task(self._join_bus(bus_name)) if bus_name else None
+        self._joined = (loop.create_task(self._join_bus(bus_name, message_keys))
+                        if bus_name else None)
 
-    async def _join_bus(self, bus_name: str) -> None:
+    async def _join_bus(self, bus_name: str, message_keys: str | None) -> None:
         directory = ray.get_actor(bus_name, namespace=self._namespace)
         spec = self.agent.spec
+        keyring = Keyring.from_spec(message_keys) if message_keys else None
         self.bus = Endpoint(spec.agent_id, spec.agent_type.value, directory,
-                            mailbox_capacity=spec.mailbox_capacity,
+                            mailbox_capacity=spec.mailbox_capacity, keyring=keyring,
                             request_handler=self._serve_request)
         await self.bus.start(ray.get_runtime_context().current_actor)
 
@@ -130,6 +134,30 @@ class AgentActor:
         got = await self._endpoint().receive(max_n, timeout_s)
         return [{"id": e.id, "sender": e.sender, "performative": e.performative.value,
                  "topic": e.topic, "payload": e.payload, "priority": e.priority} for e in got]
+
+    async def set_identity(self, token: str) -> None:
+        """Take the signed identity token the Supervisor issued to this agent."""
+        self.token = token
+
+    async def identity(self) -> str | None:
+        """This agent's identity token (a JWT bridges and the HTTP API verify)."""
+        return self.token
+
+    async def spread(self, rumour_id: str, rumour: Any) -> bool:
+        """Start a rumour here; gossip rounds carry it to every agent."""
+        return self._endpoint().rumours.add(rumour_id, rumour)
+
+    async def gossip_round(self, fanout: int = 1, seed: int | None = None) -> int:
+        import numpy as np
+
+        return await self._endpoint().gossip_round(fanout, np.random.default_rng(seed))
+
+    async def gossip_exchange(self, pushed: dict[str, Any], digest: set[str]
+                              ) -> dict[str, Any]:
+        return self._endpoint().gossip_exchange(pushed, digest)
+
+    async def rumours(self) -> list[str]:
+        return sorted(self._endpoint().rumours.digest())
 
     async def flush(self) -> None:
         await self._endpoint().flush()

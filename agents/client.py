@@ -119,8 +119,9 @@ class SupervisorClient:
         return ray.get(self.handle.register_agent.remote(agent_id, list(capabilities),
                                                          max_tasks, **spec))
 
-    def spawn(self, specs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        return ray.get(self.handle.spawn.remote([dict(s) for s in specs]))
+    def spawn(self, specs: Sequence[Mapping[str, Any]], message_keys: str | None = None
+              ) -> list[dict[str, Any]]:
+        return ray.get(self.handle.spawn.remote([dict(s) for s in specs], message_keys))
 
     def deregister_agent(self, agent_id: str) -> bool:
         return ray.get(self.handle.deregister_agent.remote(agent_id))

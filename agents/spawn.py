@@ -51,6 +51,7 @@ async def spawn_agents(
     namespace: str,
     stall_timeout_s: float,
     bus_name: str | None = None,
+    message_keys: str | None = None,
 ) -> list[tuple[AgentSpec, Any, dict[str, Any]]]:
     """Create the actors and wait until each answers ``ready``.
 
@@ -63,7 +64,8 @@ async def spawn_agents(
     for spec in specs:  # check all before creating any
         created.append((spec, actor_options(spec, nodes, namespace)))
     handles = [(spec, remote_cls.options(**opts).remote(
-        spec.to_dict(), supervisor_name, namespace, bus_name)) for spec, opts in created]
+        spec.to_dict(), supervisor_name, namespace, bus_name, message_keys))
+        for spec, opts in created]
     futures = {asyncio.ensure_future(h.ready.remote()): (spec, h) for spec, h in handles}
     infos: dict[str, dict[str, Any]] = {}
     pending = set(futures)

@@ -28,6 +28,7 @@ from agents.ledger import Ledger, Transition
 from agents.model import AgentSpec, TaskAllocation, TaskState
 from agents.protocols import AgentView, get_strategy
 from agents.spawn import spawn_agents
+from messaging.crypto import TokenIssuer
 
 __all__ = ["Supervisor", "SupervisorSettings"]
 
@@ -46,6 +47,9 @@ class SupervisorSettings:
     bid_timeout_s: float = 2.0
     batch_size: int = 1024
     bus_name: str | None = "raymas-bus"
+    #: AES-256-GCM payload keys for the bus, ``"kid:<base64>,..."``; None sends in clear.
+    message_keys: str | None = None
+    token_ttl_s: float = 24 * 3600.0
     cfp_fanout: int = 8
     seed: int = 0
     agent_start_timeout_s: float = 60.0
@@ -62,6 +66,7 @@ class Supervisor(Allocator):
         self.bid_timeout_s = self.cfg.bid_timeout_s
         self.cfp_fanout = self.cfg.cfp_fanout
         self.ledger = Ledger.open(self.cfg.ledger_url)
+        self.issuer = TokenIssuer(ttl_s=self.cfg.token_ttl_s)
         if self.cfg.fresh and not self._restarted():
             self.ledger.clear()
         self.rng = np.random.default_rng(self.cfg.seed)
@@ -103,7 +108,9 @@ class Supervisor(Allocator):
                                                death="gone when the Supervisor restarted")
                 self.ledger.upsert_agent(agent_id, spec, "dead")
                 continue
-            self._register(AgentSpec.from_dict(spec), handle, None)
+            parsed = AgentSpec.from_dict(spec)
+            self._register(parsed, handle, None)
+            self._background(self._issue_identity(parsed, handle))  # new key after a restart
         for task_id, spec, attempts, state in self.ledger.unfinished():
             task = TaskRecord(TaskAllocation.from_dict(spec), TaskState(state), attempts)
             self.tasks[task_id] = task
@@ -126,15 +133,36 @@ class Supervisor(Allocator):
         except ray.exceptions.RayActorError as exc:
             self._mark_dead(rec.spec.agent_id, f"actor died: {type(exc).__name__}")
 
-    async def spawn(self, specs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Start agent actors from specs (resource checks first); return their descriptions."""
+    async def spawn(self, specs: Sequence[Mapping[str, Any]],
+                    message_keys: str | None = None) -> list[dict[str, Any]]:
+        """Start agent actors from specs (resource checks first); return their descriptions.
+
+        ``message_keys`` (``"kid:<base64>,..."``) overrides the configured payload keys
+        for these agents; keys never go to the ledger.
+        """
         parsed = [AgentSpec.from_dict(s) for s in specs]
+        keys = message_keys if message_keys is not None else self.cfg.message_keys
         started = await spawn_agents(
             AgentActor, parsed, self.cfg.name, self.cfg.namespace, self.cfg.agent_start_timeout_s,
-            self.cfg.bus_name)
+            self.cfg.bus_name, keys)
         for spec, handle, info in started:
             self._register(spec, handle, info.get("node_id"))
+        await asyncio.gather(*(self._issue_identity(spec, handle) for spec, handle, _ in started))
         return [info for _, _, info in started]
+
+    async def _issue_identity(self, spec: AgentSpec, handle: Any) -> None:
+        await handle.set_identity.remote(self.issuer.issue(spec.agent_id, spec.capabilities))
+
+    def public_key(self) -> bytes:
+        """The Ed25519 public key (PEM) that verifies agents' identity tokens."""
+        from cryptography.hazmat.primitives import serialization
+
+        return self.issuer.public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    def verify_token(self, token: str, agent_id: str | None = None) -> dict[str, Any]:
+        """Claims of a valid token; raises AuthError for an expired or forged one."""
+        return self.issuer.verify(token, agent_id=agent_id)
 
     async def register_agent(
         self, agent_id: str, capabilities: Sequence[str], max_tasks: int | None = None,
@@ -319,7 +347,11 @@ class Supervisor(Allocator):
         return out
 
     def settings(self) -> dict[str, Any]:
-        return dict(self.cfg.__dict__)
+        """The settings, with secrets redacted."""
+        out = dict(self.cfg.__dict__)
+        if out.get("message_keys"):
+            out["message_keys"] = "(set)"
+        return out
 
     def name(self) -> str:
         return self.cfg.name

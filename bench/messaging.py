@@ -127,6 +127,20 @@ def main() -> None:
     emit(B, f"pubsub_fanout_{n_subs}_subscribers_deliveries_per_s", fan, "msg/s",
          baseline=raw_batched, baseline_name="raw ray batched (512 per call)",
          subscribers=n_subs, messages=per)
+    everyone = [a, b, *sub_actors]
+    counts = []
+    for trial in range(3):
+        rid = f"rumour-{trial}"
+        ray.get(everyone[trial].spread.remote(rid, trial))
+        rounds = 0
+        while not all(rid in r for r in ray.get([x.rumours.remote() for x in everyone])):
+            rounds += 1
+            ray.get([x.gossip_round.remote(1, seed=10_000 * trial + 100 * rounds + i)
+                     for i, x in enumerate(everyone)])
+        counts.append(rounds)
+    emit(B, f"gossip_rounds_to_all_{len(everyone)}_agents", statistics.median(counts),
+         "rounds", baseline=float(np.log2(len(everyone))), baseline_name="log2(N)",
+         fanout=1, trials=3)
     sup.shutdown()
     ray.shutdown()
 

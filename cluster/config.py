@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ByteSize,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
 from agents.errors import ConfigError
 from agents.model import AgentSpec, AgentType, TaskAllocation
@@ -70,6 +78,23 @@ class SupervisorSection(_Section):
                 f"heartbeat_timeout_s ({self.heartbeat_timeout_s}) must exceed "
                 f"heartbeat_interval_s ({self.heartbeat_interval_s})"
             )
+        return self
+
+
+class MessagingSection(_Section):
+    bus: str | None = Field("raymas-bus", description="bus directory actor name; null: no bus")
+    keys: SecretStr | None = Field(
+        None, description="AES-256-GCM payload keys 'kid:<base64>,...' (first seals)")
+
+    @model_validator(mode="after")
+    def _keys_parse(self) -> MessagingSection:
+        if self.keys is not None:
+            from messaging.crypto import Keyring, SecurityError
+
+            try:
+                Keyring.from_spec(self.keys.get_secret_value())
+            except SecurityError as exc:
+                raise ValueError(str(exc)) from None
         return self
 
 
@@ -146,6 +171,7 @@ class RaymasConfig(_Section):
     cluster: ClusterSection = Field(default_factory=ClusterSection)  # type: ignore[arg-type]
     supervisor: SupervisorSection = Field(default_factory=SupervisorSection)  # type: ignore[arg-type]
     ledger: LedgerSection = Field(default_factory=LedgerSection)  # type: ignore[arg-type]
+    messaging: MessagingSection = Field(default_factory=MessagingSection)  # type: ignore[arg-type]
     agents: list[AgentGroup] = Field(min_length=1)
     tasks: TasksSection = Field(default_factory=TasksSection)
     goals: list[GoalSection] = Field(default_factory=list)
@@ -181,7 +207,9 @@ class RaymasConfig(_Section):
         return {"name": s.name, "namespace": self.cluster.namespace, "strategy": s.strategy,
                 "ledger_url": self.ledger.url, "heartbeat_timeout_s": s.heartbeat_timeout_s,
                 "bid_timeout_s": s.bid_timeout_s, "batch_size": s.batch_size,
-                "cfp_fanout": s.cfp_fanout, "seed": s.seed,
+                "cfp_fanout": s.cfp_fanout, "bus_name": self.messaging.bus,
+                "message_keys": (self.messaging.keys.get_secret_value()
+                                 if self.messaging.keys else None), "seed": s.seed,
                 "agent_start_timeout_s": s.agent_start_timeout_s, "fresh": self.ledger.fresh}
 
 

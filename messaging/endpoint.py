@@ -29,6 +29,7 @@ from cachetools import TTLCache
 from messaging.batcher import Batcher
 from messaging.crypto import Keyring, SecurityError
 from messaging.envelope import DEFAULT_MAX_BYTES, Envelope, EnvelopeError, Performative
+from messaging.gossip import RumourStore
 from messaging.mailbox import Mailbox
 
 __all__ = ["BROADCAST_ALL", "Endpoint", "broadcast_topic"]
@@ -67,6 +68,7 @@ class Endpoint:
         self._kick = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self.counts: collections.Counter[str] = collections.Counter()
+        self.rumours = RumourStore()
         self._flusher: asyncio.Task[None] | None = None
 
     async def start(self, self_handle: Any) -> None:
@@ -297,8 +299,36 @@ class Endpoint:
                                                     "expired in the mailbox")
         return got
 
+    # -- gossip ------------------------------------------------------------------
+    async def gossip_round(self, fanout: int, rng: Any) -> int:
+        """Push-pull with ``fanout`` random members; returns how many rumours were new here."""
+        members = await self.directory.members.remote()
+        peers = sorted(a for a in members if a != self.agent_id)
+        if not peers:
+            return 0
+        picks = [peers[int(i)] for i in rng.choice(len(peers), min(fanout, len(peers)),
+                                                   replace=False)]
+        hot, digest = self.rumours.hot(), self.rumours.digest()
+        learned = 0
+        replies = await asyncio.gather(
+            *(members[p].gossip_exchange.remote(hot, digest) for p in picks),
+            return_exceptions=True)
+        for reply in replies:
+            if isinstance(reply, dict):
+                learned += len(self.rumours.absorb(reply))
+            else:
+                self.counts["gossip_failures"] += 1
+        self.rumours.tick()
+        return learned
+
+    def gossip_exchange(self, pushed: dict[str, Any], digest: set[str]) -> dict[str, Any]:
+        """The peer side of a round: take what was pushed, return what the caller lacks."""
+        self.rumours.absorb(pushed)
+        return self.rumours.missing_from(digest | set(pushed))
+
     def stats(self) -> dict[str, Any]:
         """Mailbox depth and counters (Ray shows no actor queue depth; this does)."""
         return {"agent_id": self.agent_id, "mailbox_depth": len(self.mailbox),
                 "mailbox_capacity": self.mailbox.capacity, "outbox": len(self._batcher),
-                "in_flight_batches": len(self._inflight), **self.counts}
+                "in_flight_batches": len(self._inflight), "rumours": len(self.rumours),
+                **self.counts}

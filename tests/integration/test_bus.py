@@ -134,3 +134,61 @@ def test_message_to_a_restarting_agent_is_not_lost(make_supervisor: Any) -> None
     ray.get(a.flush.remote())
     got = _drain(_actor(r_info), 50, timeout=60)
     assert sorted(m["payload"] for m in got) == list(range(50))
+
+
+def test_gossip_reaches_every_agent_in_logarithmic_rounds(make_supervisor: Any) -> None:
+    import math
+
+    n = 16
+    sup = make_supervisor()
+    actors = [_actor(i) for i in sup.spawn(specs("g", n))]
+    ray.get(actors[0].spread.remote("r1", {"news": "hello"}))
+    rounds = 0
+    while not all("r1" in r for r in ray.get([a.rumours.remote() for a in actors])):
+        rounds += 1
+        assert rounds <= 2 * math.log2(n) + 2, f"still spreading after {rounds} rounds"
+        ray.get([a.gossip_round.remote(1, seed=1000 * rounds + i)
+                 for i, a in enumerate(actors)])
+    assert rounds >= 1
+
+
+def test_sealed_payloads_and_wrongly_keyed_envelopes(make_supervisor: Any) -> None:
+    import base64
+
+    k1 = "k1:" + base64.b64encode(b"\x11" * 32).decode()
+    k9 = "k9:" + base64.b64encode(b"\x99" * 32).decode()
+    sup = make_supervisor(message_keys=k1)
+    a, b = (_actor(i) for i in sup.spawn(specs("sec", 2)))
+    stranger = _actor(sup.spawn(specs("stranger", 1), message_keys=k9)[0])
+    b_id = ray.get(b.describe.remote())["agent_id"]
+    ray.get(a.tell.remote(b_id, {"pin": 1234}))
+    ray.get(stranger.tell.remote(b_id, "let me in"))
+    ray.get([a.flush.remote(), stranger.flush.remote()])
+    assert [m["payload"] for m in _drain(b, 1)] == [{"pin": 1234}]
+    deadline = time.monotonic() + 30
+    while ray.get(b.bus_stats.remote()).get("rejected", 0) < 1:
+        assert time.monotonic() < deadline, "the wrongly keyed envelope was not rejected"
+        time.sleep(0.05)
+    [(record, why)] = ray.get(_bus(sup).dead_letters.remote())
+    assert "unknown key id 'k9'" in why and record["payload"] != "let me in"
+
+
+def test_agents_hold_identity_tokens_the_supervisor_signed(make_supervisor: Any) -> None:
+    import jwt
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    from messaging import AuthError, TokenIssuer
+
+    sup = make_supervisor()
+    info = sup.spawn(specs("id", 1, capabilities=["execution", "planning"]))[0]
+    token = ray.get(_actor(info).identity.remote())
+    claims = ray.get(sup.handle.verify_token.remote(token, info["agent_id"]))
+    assert claims["sub"] == info["agent_id"] and claims["caps"] == ["execution", "planning"]
+    public = load_pem_public_key(ray.get(sup.handle.public_key.remote()))
+    assert jwt.decode(token, public, algorithms=["EdDSA"],  # type: ignore[arg-type]
+                      issuer="raymas-supervisor")["sub"] == info["agent_id"]
+    forged = TokenIssuer().issue(info["agent_id"])
+    with pytest.raises(AuthError):
+        ray.get(sup.handle.verify_token.remote(forged))
+    with pytest.raises(AuthError, match="not 'someone-else'"):
+        ray.get(sup.handle.verify_token.remote(token, "someone-else"))

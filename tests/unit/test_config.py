@@ -92,3 +92,14 @@ def test_goal_allocations() -> None:
     tasks = cfg.goals[0].allocations()
     assert [t.task_id for t in tasks] == ["g/0-noop-0", "g/0-noop-1", "g/1-echo-0"]
     assert [t.priority for t in tasks] == [3, 3, 9] and tasks[0].strategy == "vickrey"
+
+
+def test_messaging_keys_are_checked_and_kept_secret() -> None:
+    import base64
+
+    good = "k1:" + base64.b64encode(b"\x01" * 32).decode()
+    cfg = parse_config({"agents": [{"id": "a"}], "messaging": {"keys": good}}, env={})
+    assert cfg.supervisor_settings()["message_keys"] == good
+    assert good not in repr(cfg)  # SecretStr: not printed
+    probs = _problems({"agents": [{"id": "a"}], "messaging": {"keys": "k1:c2hvcnQ="}})
+    assert "32" in probs["messaging"]
