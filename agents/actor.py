@@ -114,6 +114,13 @@ class AgentActor:
             endpoint.tell(recipient, payload, **fields)
         return len(payloads)
 
+    async def publish_many(self, topic: str, payloads: Sequence[Any], **fields: Any) -> int:
+        """Publish one message per payload on ``topic`` (one Ray call for the lot)."""
+        endpoint = self._endpoint()
+        for payload in payloads:
+            endpoint.publish(topic, payload, **fields)
+        return len(payloads)
+
     async def publish(self, topic: str, payload: Any = None, **fields: Any) -> str:
         return self._endpoint().publish(topic, payload, **fields).id
 

@@ -141,8 +141,51 @@ def main() -> None:
     emit(B, f"gossip_rounds_to_all_{len(everyone)}_agents", statistics.median(counts),
          "rounds", baseline=float(np.log2(len(everyone))), baseline_name="log2(N)",
          fanout=1, trials=3)
+    redis_bridge(sup, a, n // 5)
     sup.shutdown()
     ray.shutdown()
+
+
+def redis_bridge(sup: SupervisorClient, publisher: Any, n: int) -> None:
+    """Bus topic -> Redis stream through the bridge, against pipelined XADD of the same bytes."""
+    import redis
+
+    from messaging import Envelope
+    from messaging.bridge import start_bridge
+
+    client = redis.Redis()
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        log("redis not reachable on 127.0.0.1:6379: no redis figures")
+        return
+    tag = uuid.uuid4().hex[:6]
+    bus = ray.get(sup.handle.settings.remote())["bus_name"]
+    bridge = start_bridge(f"bench-{tag}", "redis", bus_name=bus, namespace=NS,
+                          out_patterns=[f"bench-{tag}/#"])
+    data = [Envelope.new("raw", topic="raw", payload=i).to_bytes() for i in range(n)]
+    t = time.perf_counter()
+    pipe = client.pipeline(transaction=False)
+    for i, d in enumerate(data):
+        pipe.xadd(f"raymas.raw-{tag}", {"e": d})
+        if i % 1000 == 999:
+            pipe.execute()
+    pipe.execute()
+    raw = n / (time.perf_counter() - t)
+    stream = f"raymas.bench-{tag}/out"
+    t = time.perf_counter()
+    for i in range(0, n, 5000):
+        ray.get(publisher.publish_many.remote(f"bench-{tag}/out", list(range(i, i + 5000))))
+    ray.get(publisher.flush.remote())
+    while client.xlen(stream) < n:
+        time.sleep(0.01)
+    rate = n / (time.perf_counter() - t)
+    emit(B, "redis_bridge_msgs_per_s", rate, "msg/s", baseline=raw,
+         baseline_name="redis-py pipelined XADD", target=100_000, better="higher",
+         messages=n, direction="bus->redis")
+    ray.kill(bridge, no_restart=True)
+    for key in client.scan_iter(f"raymas.*{tag}*"):
+        client.delete(key)
 
 
 if __name__ == "__main__":
