@@ -12,7 +12,7 @@ from typing import Any
 
 import ray
 
-from messaging.directory import Directory
+from messaging.directory import DEAD_LETTER_TOPIC, Directory
 
 __all__ = ["DirectoryActor", "get_bus", "start_bus"]
 
@@ -29,6 +29,14 @@ class DirectoryActor(Directory):
         while True:
             await asyncio.sleep(self._sweep_s)
             self.expire_held()
+            self._publish_dead_letters()
+
+    def _publish_dead_letters(self) -> None:
+        """Send queued dead-letter notices to whoever subscribes to the dead-letter topic."""
+        notices, self.outgoing = self.outgoing, []
+        targets = self.route(DEAD_LETTER_TOPIC) if notices else {}
+        for handle in targets.values():
+            handle.deliver.remote(notices)  # fire and forget: the record stays here anyway
 
 
 def start_bus(name: str = "raymas-bus", namespace: str = "raymas", hold_s: float = 30.0) -> Any:

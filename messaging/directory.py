@@ -32,6 +32,8 @@ class Directory:
         self._dead: collections.deque[tuple[dict[str, Any], str]] = collections.deque(
             maxlen=dead_capacity)
         self.dead_counts: collections.Counter[str] = collections.Counter()
+        #: dead-letter notices waiting to go to subscribers of DEAD_LETTER_TOPIC
+        self.outgoing: list[bytes] = []
 
     # -- membership --------------------------------------------------------------
     def register(self, agent_id: str, agent_type: str, handle: Any) -> list[bytes]:
@@ -115,6 +117,10 @@ class Directory:
             record = {"raw": bytes(data[:256])}
             self.dead_counts["(malformed)"] += 1
         self._dead.append((record, reason))
+        if record.get("topic") != DEAD_LETTER_TOPIC:  # never dead-letter the dead letters
+            self.outgoing.append(Envelope.new(
+                "raymas-bus", topic=DEAD_LETTER_TOPIC, performative="failure",
+                payload={"envelope": record, "reason": reason}).to_bytes())
 
     def dead_letters(self, limit: int = 100) -> list[tuple[dict[str, Any], str]]:
         """The most recent dead letters on ``raymas/dead-letter``, oldest first."""

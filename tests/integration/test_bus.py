@@ -60,7 +60,8 @@ def test_broadcast_to_all_and_to_one_type(make_supervisor: Any) -> None:
 
 def test_publish_subscribe_with_wildcards_and_dead_letter(make_supervisor: Any) -> None:
     sup = make_supervisor()
-    pub, temp, every = (_actor(i) for i in sup.spawn(specs("p", 3)))
+    pub, temp, every, watcher = (_actor(i) for i in sup.spawn(specs("p", 4)))
+    ray.get(watcher.subscribe.remote("raymas/dead-letter"))
     ray.get(temp.subscribe.remote("sensors/+/temp"))
     ray.get(every.subscribe.remote("sensors/#"))
     ray.get(pub.publish.remote("sensors/room1/temp", 21.5))
@@ -72,6 +73,9 @@ def test_publish_subscribe_with_wildcards_and_dead_letter(make_supervisor: Any) 
     dead = ray.get(_bus(sup).dead_letters.remote())
     assert [(d["payload"], why) for d, why in dead] == [
         ("lost?", "no subscriber for topic:nobody/listens")]
+    [notice] = _drain(watcher, 1)  # the dead-letter topic is a topic like any other
+    assert notice["payload"]["reason"] == "no subscriber for topic:nobody/listens"
+    assert notice["payload"]["envelope"]["payload"] == "lost?"
 
 
 def test_request_response_failure_and_late_reply(make_supervisor: Any) -> None:
