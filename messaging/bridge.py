@@ -19,7 +19,7 @@ from typing import Any
 import ray
 from cachetools import TTLCache
 
-from messaging.brokers import Broker, BrokerError, ensure, make_broker
+from messaging.brokers import Broker, ensure, make_broker
 from messaging.crypto import Keyring, SecurityError
 from messaging.endpoint import Endpoint
 from messaging.envelope import Envelope, EnvelopeError
@@ -38,12 +38,13 @@ def broker_topic(prefix: str, bus_topic: str) -> str:
 class Bridge:
     """Pumps envelopes between one broker and the bus (see the module docstring)."""
 
-    def __init__(self, bridge_id: str, broker: Broker, endpoint: Endpoint, *,
+    def __init__(self, bridge_id: str, brokers: tuple[Broker, Broker], endpoint: Endpoint, *,
                  out_patterns: Sequence[str] = (), in_topics: Sequence[str] = (),
                  group: str = "raymas-bridge", prefix: str = "raymas.",
                  keyring: Keyring | None = None, batch: int = 512) -> None:
         self.bridge_id = bridge_id
-        self.broker = broker
+        # one broker connection per direction: each loop owns its own, nothing is shared
+        self.out_broker, self.in_broker = brokers
         self.endpoint = endpoint
         self.out_patterns = list(out_patterns)
         self.in_topics = list(in_topics)
@@ -63,70 +64,90 @@ class Bridge:
             await self.endpoint.directory.subscribe.remote(self.endpoint.agent_id, pattern)
         loop = asyncio.get_running_loop()
         if self.out_patterns:
-            self._tasks.append(loop.create_task(self._outbound()))
+            pending: list[Envelope] = []
+            self._tasks.append(loop.create_task(
+                self._forever("outbound", lambda: self._outbound(pending))))
         for topic in self.in_topics:
-            self._tasks.append(loop.create_task(self._inbound(topic)))
+            self._tasks.append(loop.create_task(
+                self._forever("inbound", lambda t=topic: self._inbound(t))))
 
-    async def _call(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.to_thread(ensure, self.broker, lambda: fn(*args))
+    @staticmethod
+    async def _call(broker: Broker, fn: Any, *args: Any) -> Any:
+        return await asyncio.to_thread(ensure, broker, lambda: fn(*args))
 
-    async def _outbound(self) -> None:
-        while True:
-            envs = await self.endpoint.receive(self.batch, timeout_s=0.5)
-            by_topic: dict[str, list[bytes]] = collections.defaultdict(list)
-            for env in envs:
-                if env.topic is None or not self._mirror.match(env.topic):
-                    self.counts["not_mirrored"] += 1  # broadcasts, direct messages
-                    continue
-                sealed = self.keyring.seal(env) if self.keyring is not None else env
-                by_topic[broker_topic(self.prefix, env.topic)].append(
-                    sealed.to_bytes())
-            for topic, items in by_topic.items():
-                while True:  # never drop: keep the batch until the broker takes it
-                    try:
-                        await self._call(self.broker.publish, topic, items)
-                        break
-                    except BrokerError:
-                        logger.exception("%s: publishing to %s failed; retrying",
-                                         self.bridge_id, topic)
-                        await asyncio.sleep(1.0)
-                self.counts["out"] += len(items)
-
-    async def _inbound(self, bus_topic: str) -> None:
-        topic = broker_topic(self.prefix, bus_topic)
+    async def _forever(self, name: str, step: Any) -> None:
+        """Run ``step`` again and again; a failure is logged and retried, never fatal."""
         while True:
             try:
-                deliveries = await self._call(self.broker.consume, topic, self.group,
-                                              self.bridge_id, self.batch, 500)
-            except BrokerError:
-                logger.exception("%s: consuming %s failed; retrying", self.bridge_id, topic)
+                await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the loop must outlive any one failure; nothing is dropped
+                self.counts[f"{name}_errors"] += 1
+                logger.exception("%s: %s step failed; retrying", self.bridge_id, name)
                 await asyncio.sleep(1.0)
+
+    async def _outbound(self, pending: list[Envelope]) -> None:
+        """One step: take envelopes from the mailbox and publish them.
+
+        ``pending`` keeps envelopes taken but not yet accepted by the broker, so
+        a failed step retries them instead of losing them.
+        """
+        if not pending:
+            pending.extend(await self.endpoint.receive(self.batch, timeout_s=0.5))
+        by_topic: dict[str, list[Envelope]] = collections.defaultdict(list)
+        for env in pending:
+            if env.topic is None or not self._mirror.match(env.topic):
+                self.counts["not_mirrored"] += 1  # broadcasts, direct messages
                 continue
-            if not deliveries:
+            by_topic[broker_topic(self.prefix, env.topic)].append(env)
+        pending.clear()
+        for envs in by_topic.values():
+            pending.extend(envs)  # until the broker takes them
+        for topic, envs in by_topic.items():
+            items = [(self.keyring.seal(e) if self.keyring is not None else e).to_bytes()
+                     for e in envs]
+            await self._call(self.out_broker, self.out_broker.publish, topic, items)
+            self.counts["out"] += len(items)
+            taken = {e.id for e in envs}
+            pending[:] = [e for e in pending if e.id not in taken]
+
+    async def _inbound(self, bus_topic: str) -> None:
+        """One step: consume a batch, put it on the bus, then acknowledge it."""
+        topic = broker_topic(self.prefix, bus_topic)
+        broker = self.in_broker
+        deliveries = await self._call(broker, broker.consume, topic, self.group,
+                                      self.bridge_id, self.batch, 500)
+        if not deliveries:
+            return
+        dead: list[tuple[bytes, str]] = []
+        for d in deliveries:
+            try:
+                env = Envelope.from_bytes(d.data)
+                if self.keyring is not None:
+                    env = self.keyring.open(env)
+            except (EnvelopeError, SecurityError) as exc:
+                self.counts["rejected"] += 1
+                dead.append((bytes(d.data), f"from {topic}: {exc}"))
                 continue
-            dead: list[tuple[bytes, str]] = []
-            for d in deliveries:
-                try:
-                    env = Envelope.from_bytes(d.data)
-                    if self.keyring is not None:
-                        env = self.keyring.open(env)
-                except (EnvelopeError, SecurityError) as exc:
-                    self.counts["rejected"] += 1
-                    dead.append((bytes(d.data), f"from {topic}: {exc}"))
-                    continue
-                if env.id in self._seen:
-                    self.counts["duplicates"] += 1
-                    continue
-                self._seen[env.id] = True
-                self.endpoint.send(env)
-                self.counts["in"] += 1
-            await self.endpoint.flush()  # on the bus before the broker forgets it
-            for data, why in dead:
-                await self.endpoint.directory.dead_letter.remote([data], why)
-            await self._call(self.broker.ack, topic, self.group, [d.tag for d in deliveries])
+            if env.id in self._seen:
+                self.counts["duplicates"] += 1
+                continue
+            self._seen[env.id] = True
+            self.endpoint.send(env)
+            self.counts["in"] += 1
+        await self.endpoint.flush()  # on the bus before the broker forgets it
+        for data, why in dead:
+            await self.endpoint.directory.dead_letter.remote([data], why)
+        await self._call(broker, broker.ack, topic, self.group, [d.tag for d in deliveries])
 
     def health(self) -> dict[str, Any]:
-        return {"bridge": self.bridge_id, **self.broker.health(), **self.counts,
+        out, inn = self.out_broker.health(), self.in_broker.health()
+        states = {out["state"], inn["state"]}
+        return {"bridge": self.bridge_id, "broker": out["broker"],
+                "state": "connected" if states <= {"connected", "disconnected"} else
+                ("reconnecting" if "reconnecting" in states else out["state"]),
+                "reconnects": out["reconnects"] + inn["reconnects"], **self.counts,
                 "loops_alive": sum(not t.done() for t in self._tasks)}
 
 
@@ -148,7 +169,8 @@ class BridgeActor:
         endpoint = Endpoint(bridge_id, "bridge", directory, mailbox_capacity=100_000)
         await endpoint.start(ray.get_runtime_context().current_actor)
         keyring = Keyring.from_spec(keys) if keys else None
-        self.bridge = Bridge(bridge_id, make_broker(kind, **options), endpoint,
+        brokers = (make_broker(kind, **options), make_broker(kind, **options))
+        self.bridge = Bridge(bridge_id, brokers, endpoint,
                              out_patterns=outs, in_topics=ins, group=group, keyring=keyring)
         await self.bridge.start()
 

@@ -14,7 +14,10 @@ from messaging.brokers.base import Broker, BrokerError, Delivery, ensure
 
 __all__ = ["BROKERS", "Broker", "BrokerError", "Delivery", "ensure", "make_broker"]
 
-BROKERS = {"redis": "messaging.brokers.redis:RedisBroker"}
+BROKERS = {
+    "redis": "messaging.brokers.redis:RedisBroker",
+    "rabbitmq": "messaging.brokers.rabbitmq:RabbitMQBroker",
+}
 
 
 def make_broker(kind: str, **options: Any) -> Broker:

@@ -1,0 +1,127 @@
+"""RabbitMQ as a broker: durable priority queues, batched confirmed publishing, manual acks.
+
+Each bus topic maps to a durable queue declared with ``x-max-priority`` and a
+dead-letter exchange, so a message rejected or expired in RabbitMQ is kept,
+not lost.  Publishing confirms a whole batch in one round trip (a channel
+transaction), never one round trip per message; envelope priority and TTL
+become the AMQP ``priority`` and per-message ``expiration``.  Consuming uses
+manual acks with a prefetch window.  Publishing and consuming use separate
+connections, because pika's blocking connection must not be shared between
+threads.  Requires the ``brokers`` extra (pika).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from messaging.brokers.base import Broker, BrokerError, Delivery
+from messaging.envelope import Envelope, EnvelopeError
+
+__all__ = ["RabbitMQBroker"]
+
+DLX = "raymas.dead-letter"
+
+
+def _pika() -> Any:
+    try:
+        import pika
+    except ImportError as exc:
+        raise BrokerError("the RabbitMQ bridge needs pika: pip install 'raymas[brokers]'"
+                          ) from exc
+    return pika
+
+
+class RabbitMQBroker(Broker):
+    name = "rabbitmq"
+
+    def __init__(self, url: str = "amqp://guest:guest@127.0.0.1:5672/%2F", *,
+                 prefetch: int = 1000, max_priority: int = 9) -> None:
+        super().__init__()
+        pika = _pika()
+        self.connection_errors = (pika.exceptions.AMQPConnectionError,
+                                  pika.exceptions.AMQPChannelError,
+                                  pika.exceptions.StreamLostError, ConnectionError, OSError)
+        self.url = url
+        self.prefetch = prefetch
+        self.max_priority = max_priority
+        self._pub: Any = None
+        self._sub: Any = None
+        self._declared: set[str] = set()
+        self._consumers: dict[str, Any] = {}
+
+    def _open(self) -> tuple[Any, Any]:
+        pika = _pika()
+        conn = pika.BlockingConnection(pika.URLParameters(self.url))
+        return conn, conn.channel()
+
+    def connect(self) -> None:
+        if self._pub is None:
+            self._pub = self._open()
+            self._pub[1].exchange_declare(DLX, exchange_type="fanout", durable=True)
+            self._pub[1].queue_declare(DLX, durable=True)
+            self._pub[1].queue_bind(DLX, DLX)
+            self._pub[1].tx_select()
+        if self._sub is None:
+            self._sub = self._open()
+            self._sub[1].basic_qos(prefetch_count=self.prefetch)
+        self.state = "connected"
+
+    def close(self) -> None:
+        for pair in (self._pub, self._sub):
+            if pair is not None:
+                try:
+                    pair[0].close()
+                except Exception:  # already gone: closing is best effort
+                    pass
+        self._pub = self._sub = None
+        self._declared.clear()
+        self._consumers.clear()
+        self.state = "disconnected"
+
+    def _queue(self, channel: Any, topic: str) -> None:
+        if topic not in self._declared:
+            channel.queue_declare(topic, durable=True, arguments={
+                "x-max-priority": self.max_priority, "x-dead-letter-exchange": DLX})
+            self._declared.add(topic)
+
+    def publish(self, topic: str, messages: Sequence[bytes]) -> int:
+        pika = _pika()
+        channel = self._pub[1]
+        self._queue(channel, topic)
+        self._queue(self._sub[1], topic)
+        for data in messages:
+            priority, expiration = 0, None
+            try:
+                env = Envelope.from_bytes(data)
+                priority = min(env.priority, self.max_priority)
+                if env.ttl_s is not None:
+                    left_ms = int((env.created_at + env.ttl_s - time.time()) * 1000)
+                    expiration = str(max(left_ms, 1))
+            except EnvelopeError:
+                pass  # forwarded as is; the receiving side rejects and dead-letters it
+            channel.basic_publish("", topic, data, pika.BasicProperties(
+                delivery_mode=2, priority=priority, expiration=expiration))
+        channel.tx_commit()  # the whole batch is on the broker: one round trip
+        return len(messages)
+
+    def consume(self, topic: str, group: str, consumer: str, max_n: int,
+                block_ms: int) -> list[Delivery]:
+        channel = self._sub[1]
+        self._queue(channel, topic)
+        out: list[Delivery] = []
+        deadline = time.monotonic() + block_ms / 1000
+        while len(out) < max_n:
+            method, _, body = channel.basic_get(topic, auto_ack=False)
+            if method is None:
+                if out or time.monotonic() >= deadline:
+                    break
+                self._sub[0].sleep(0.01)  # keeps the connection's heartbeats going
+                continue
+            out.append(Delivery(topic, method.delivery_tag, body))
+        return out
+
+    def ack(self, topic: str, group: str, tags: Sequence[Any]) -> None:
+        if tags:
+            self._sub[1].basic_ack(delivery_tag=max(tags), multiple=True)
