@@ -142,8 +142,29 @@ def main() -> None:
          "rounds", baseline=float(np.log2(len(everyone))), baseline_name="log2(N)",
          fanout=1, trials=3)
     redis_bridge(sup, a, n // 5)
+    rabbitmq_bridge(sup, a, n // 5)
     sup.shutdown()
     ray.shutdown()
+
+
+def _bridge_rate(sup: SupervisorClient, publisher: Any, kind: str, n: int,
+                 count: Any) -> float:
+    """Messages per second from a bus topic into the broker through a bridge."""
+    from messaging.bridge import start_bridge
+
+    tag = uuid.uuid4().hex[:6]
+    bus = ray.get(sup.handle.settings.remote())["bus_name"]
+    bridge = start_bridge(f"bench-{kind}-{tag}", kind, bus_name=bus, namespace=NS,
+                          out_patterns=[f"bench-{tag}/#"])
+    t = time.perf_counter()
+    for i in range(0, n, 5000):
+        ray.get(publisher.publish_many.remote(f"bench-{tag}/out", list(range(i, i + 5000))))
+    ray.get(publisher.flush.remote())
+    while count(f"raymas.bench-{tag}/out") < n:
+        time.sleep(0.01)
+    rate = n / (time.perf_counter() - t)
+    ray.kill(bridge, no_restart=True)
+    return rate
 
 
 def redis_bridge(sup: SupervisorClient, publisher: Any, n: int) -> None:
@@ -151,7 +172,6 @@ def redis_bridge(sup: SupervisorClient, publisher: Any, n: int) -> None:
     import redis
 
     from messaging import Envelope
-    from messaging.bridge import start_bridge
 
     client = redis.Redis()
     try:
@@ -159,33 +179,68 @@ def redis_bridge(sup: SupervisorClient, publisher: Any, n: int) -> None:
     except redis.ConnectionError:
         log("redis not reachable on 127.0.0.1:6379: no redis figures")
         return
-    tag = uuid.uuid4().hex[:6]
-    bus = ray.get(sup.handle.settings.remote())["bus_name"]
-    bridge = start_bridge(f"bench-{tag}", "redis", bus_name=bus, namespace=NS,
-                          out_patterns=[f"bench-{tag}/#"])
     data = [Envelope.new("raw", topic="raw", payload=i).to_bytes() for i in range(n)]
+    raw_key = f"raymas.raw-{uuid.uuid4().hex[:6]}"
     t = time.perf_counter()
     pipe = client.pipeline(transaction=False)
     for i, d in enumerate(data):
-        pipe.xadd(f"raymas.raw-{tag}", {"e": d})
+        pipe.xadd(raw_key, {"e": d})
         if i % 1000 == 999:
             pipe.execute()
     pipe.execute()
     raw = n / (time.perf_counter() - t)
-    stream = f"raymas.bench-{tag}/out"
-    t = time.perf_counter()
-    for i in range(0, n, 5000):
-        ray.get(publisher.publish_many.remote(f"bench-{tag}/out", list(range(i, i + 5000))))
-    ray.get(publisher.flush.remote())
-    while client.xlen(stream) < n:
-        time.sleep(0.01)
-    rate = n / (time.perf_counter() - t)
+    rate = _bridge_rate(sup, publisher, "redis", n, client.xlen)
     emit(B, "redis_bridge_msgs_per_s", rate, "msg/s", baseline=raw,
          baseline_name="redis-py pipelined XADD", target=100_000, better="higher",
          messages=n, direction="bus->redis")
-    ray.kill(bridge, no_restart=True)
-    for key in client.scan_iter(f"raymas.*{tag}*"):
-        client.delete(key)
+    for key in client.scan_iter("raymas.*"):
+        if "bench" in key.decode() or "raw-" in key.decode():
+            client.delete(key)
+
+
+def rabbitmq_bridge(sup: SupervisorClient, publisher: Any, n: int) -> None:
+    """Bus topic -> RabbitMQ queue through the bridge, against pika publishing the same way
+    (persistent messages, confirmed per 512-message batch by a channel transaction)."""
+    import pika
+
+    from messaging import Envelope
+
+    url = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    try:
+        conn = pika.BlockingConnection(pika.URLParameters(url))
+    except pika.exceptions.AMQPConnectionError:
+        log("rabbitmq not reachable on 127.0.0.1:5672: no rabbitmq figures")
+        return
+    ch = conn.channel()
+    raw_q = f"raymas.raw-{uuid.uuid4().hex[:6]}"
+    ch.queue_declare(raw_q, durable=True, arguments={"x-max-priority": 9})
+    ch.tx_select()
+    data = [Envelope.new("raw", topic="raw", payload=i).to_bytes() for i in range(n)]
+    props = pika.BasicProperties(delivery_mode=2)
+    t = time.perf_counter()
+    for i, d in enumerate(data):
+        ch.basic_publish("", raw_q, d, props)
+        if i % 512 == 511:
+            ch.tx_commit()
+    ch.tx_commit()
+    raw = n / (time.perf_counter() - t)
+    ch.queue_delete(raw_q)
+    declared: list[str] = []
+
+    def count(q: str) -> int:
+        if q not in declared:
+            declared.append(q)
+        return int(ch.queue_declare(q, durable=True, arguments={
+            "x-max-priority": 9, "x-dead-letter-exchange": "raymas.dead-letter"}
+        ).method.message_count)
+
+    rate = _bridge_rate(sup, publisher, "rabbitmq", n, count)
+    emit(B, "rabbitmq_bridge_msgs_per_s", rate, "msg/s", baseline=raw,
+         baseline_name="pika persistent publish, tx-confirmed per 512", target=20_000,
+         better="higher", messages=n, direction="bus->rabbitmq")
+    for q in declared:
+        ch.queue_delete(q)
+    conn.close()
 
 
 if __name__ == "__main__":
