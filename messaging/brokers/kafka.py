@@ -1,0 +1,129 @@
+"""Kafka as a broker: topics with keyed partitions, consumer groups with committed offsets.
+
+Producing waits for ``acks=all`` on the whole batch (one flush, not a round
+trip per message); records are keyed by the envelope's sender, so one
+sender's messages stay in order on one partition.  Consuming commits offsets
+only when the bridge acknowledges, so a crash re-delivers (at-least-once).
+Nothing here relies on the broker's log-end offset (``end_offsets`` /
+``seek_to_end``), which Kafka-compatible brokers such as Tansu report wrongly.
+Requires the ``brokers`` extra (kafka-python).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from messaging.brokers.base import Broker, BrokerError, Delivery
+from messaging.envelope import Envelope, EnvelopeError
+
+__all__ = ["KafkaBroker"]
+
+
+def _kafka() -> Any:
+    try:
+        import kafka
+    except ImportError as exc:
+        raise BrokerError("the Kafka bridge needs kafka-python: pip install 'raymas[brokers]'"
+                          ) from exc
+    return kafka
+
+
+class KafkaBroker(Broker):
+    name = "kafka"
+
+    def __init__(self, bootstrap_servers: str = "127.0.0.1:9092", *, partitions: int = 3,
+                 session_timeout_ms: int = 6000, heartbeat_interval_ms: int = 1000) -> None:
+        super().__init__()
+        kafka = _kafka()
+        errors = kafka.errors
+        self.connection_errors = (errors.KafkaConnectionError, errors.KafkaTimeoutError,
+                                  errors.RequestTimedOutError, errors.NodeNotReadyError,
+                                  errors.BrokerNotAvailableError, ConnectionError, OSError)
+        self.bootstrap = bootstrap_servers
+        self.partitions = partitions
+        self.session_timeout_ms = session_timeout_ms
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self._producer: Any = None
+        self._consumers: dict[tuple[str, str], Any] = {}
+        self._topics: set[str] = set()
+
+    @classmethod
+    def topic_name(cls, bus_topic: str, prefix: str = "raymas.") -> str:
+        """Kafka allows only ``[A-Za-z0-9._-]``: levels become dots, the rest underscores."""
+        return re.sub(r"[^A-Za-z0-9._-]", "_", f"{prefix}{bus_topic}".replace("/", "."))
+
+    def connect(self) -> None:
+        kafka = _kafka()
+        if self._producer is None:
+            self._producer = kafka.KafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
+                                                 linger_ms=5, retries=5)
+        self.state = "connected"
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=1)
+        for consumer in self._consumers.values():
+            consumer.close(autocommit=False)
+        self._producer = None
+        self._consumers.clear()
+        self.state = "disconnected"
+
+    def _topic(self, topic: str) -> None:
+        if topic in self._topics:
+            return
+        kafka = _kafka()
+        admin = kafka.KafkaAdminClient(bootstrap_servers=self.bootstrap)
+        try:
+            admin.create_topics([kafka.admin.NewTopic(topic, self.partitions, 1)])
+        except kafka.errors.TopicAlreadyExistsError:
+            pass
+        finally:
+            admin.close()
+        self._topics.add(topic)
+
+    def publish(self, topic: str, messages: Sequence[bytes]) -> int:
+        self._topic(topic)
+        futures = []
+        for data in messages:
+            try:
+                key = Envelope.from_bytes(data).sender.encode()
+            except EnvelopeError:
+                key = None  # forwarded as is; the receiving side rejects it
+            futures.append(self._producer.send(topic, key=key, value=data))
+        self._producer.flush()
+        for fut in futures:
+            fut.get(timeout=30)  # raises if any record was not acknowledged
+        return len(messages)
+
+    def _consumer(self, topic: str, group: str, consumer: str) -> Any:
+        key = (topic, group)
+        if key not in self._consumers:
+            kafka = _kafka()
+            self._topic(topic)
+            self._consumers[key] = kafka.KafkaConsumer(
+                topic, bootstrap_servers=self.bootstrap, group_id=group, client_id=consumer,
+                enable_auto_commit=False, auto_offset_reset="earliest",
+                session_timeout_ms=self.session_timeout_ms,
+                heartbeat_interval_ms=self.heartbeat_interval_ms)
+        return self._consumers[key]
+
+    def consume(self, topic: str, group: str, consumer: str, max_n: int,
+                block_ms: int) -> list[Delivery]:
+        records = self._consumer(topic, group, consumer).poll(timeout_ms=block_ms,
+                                                              max_records=max_n)
+        return [Delivery(topic, (r.topic, r.partition, r.offset), r.value)
+                for batch in records.values() for r in batch]
+
+    def ack(self, topic: str, group: str, tags: Sequence[Any]) -> None:
+        if not tags:
+            return
+        kafka = _kafka()
+        last: dict[Any, int] = {}
+        for t, partition, offset in tags:
+            tp = kafka.TopicPartition(t, partition)
+            last[tp] = max(last.get(tp, -1), offset)
+        consumer = self._consumers[(topic, group)]
+        consumer.commit({tp: kafka.structs.OffsetAndMetadata(off + 1, "", -1)
+                         for tp, off in last.items()})
