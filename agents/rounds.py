@@ -57,6 +57,16 @@ async def gather_replies(
     return replies, dead, [futures[f] for f in pending]
 
 
+def _by_capabilities(agents: Mapping[str, AgentView]) -> dict[frozenset[str], list[AgentView]]:
+    """Live agents grouped by capability set, least utilised first within a group."""
+    groups: dict[frozenset[str], list[AgentView]] = {}
+    for agent in sorted(agents.values(), key=lambda a: (a.load / max(a.capacity, 1),
+                                                        a.agent_id)):
+        if agent.alive:
+            groups.setdefault(agent.capabilities, []).append(agent)
+    return groups
+
+
 def _cfp_groups(
     tasks: Sequence[TaskView], agents: Mapping[str, AgentView], fanout: int
 ) -> list[tuple[list[str], list[TaskView]]]:
@@ -66,15 +76,11 @@ def _cfp_groups(
     agents with a free slot, plus more while their free slots do not cover
     twice the group's tasks (the manager picks its participants, as FIPA allows).
     """
-    groups: dict[frozenset[str], tuple[list[AgentView], list[TaskView]]] = {}
-    for agent in sorted(agents.values(), key=lambda a: (a.load / max(a.capacity, 1),
-                                                        a.agent_id)):
-        if agent.alive and agent.free > 0:
-            groups.setdefault(agent.capabilities, ([], []))[0].append(agent)
     out = []
-    for caps, (members, mine) in groups.items():
-        mine.extend(t for t in tasks if set(t.required_capabilities) <= caps)
-        if not mine:
+    for caps, everyone in _by_capabilities(agents).items():
+        members = [a for a in everyone if a.free > 0]
+        mine = [t for t in tasks if set(t.required_capabilities) <= caps]
+        if not mine or not members:
             continue
         chosen = members
         if fanout > 0:  # the least loaded, and enough of them to bid on every task twice
@@ -132,13 +138,8 @@ async def ballot_round(
     committee is the ``committee_size`` least loaded of them (0: all capable).
     """
     result = RoundResult(uuid.uuid4().hex)
-    groups: dict[frozenset[str], list[AgentView]] = {}
-    for agent in sorted(agents.values(), key=lambda a: (a.load / max(a.capacity, 1),
-                                                        a.agent_id)):
-        if agent.alive:
-            groups.setdefault(agent.capabilities, []).append(agent)
     calls, asked = {}, {}
-    for caps, members in groups.items():
+    for caps, members in _by_capabilities(agents).items():
         mine = [t.task_id for t in tasks if set(t.required_capabilities) <= caps]
         candidates = [{"id": a.agent_id, "load": a.load, "capacity": a.capacity}
                       for a in members if a.free > 0]

@@ -14,6 +14,17 @@ def figures_only_on_stdout() -> None:
     sys.stdout = sys.stderr
 
 
+def start(description: str) -> bool:
+    """Parse ``--quick`` and keep stdout for figures; returns whether the run is quick."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="a reduced run (under 2 min)")
+    quick = bool(parser.parse_args().quick)
+    figures_only_on_stdout()
+    return quick
+
+
 def emit(bench: str, metric: str, value: float, unit: str, *, baseline: float | None = None,
          baseline_name: str | None = None, target: float | None = None,
          better: str | None = None, **extra: Any) -> dict[str, Any]:

@@ -9,7 +9,6 @@ which is the floor under any allocation strategy (one call per task).
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -25,7 +24,7 @@ import ray
 
 from agents import TaskAllocation
 from agents.client import SupervisorClient, start_supervisor
-from bench._common import emit, figures_only_on_stdout, log
+from bench._common import emit, log, start
 
 B = "agents"
 STRATEGIES = ["contract_net", "first_price", "vickrey", "consensus", "least_loaded",
@@ -80,15 +79,12 @@ def raw_calls(handles: list, n: int) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--quick", action="store_true")
-    args = p.parse_args()
-    figures_only_on_stdout()
+    quick = start(__doc__ or "")
     # the quick run must end within two minutes: 200 agents alone take longer to start
-    n_agents, n_bench, n_tasks = (40, 40, 400) if args.quick else (200, 100, 2000)
+    n_agents, n_bench, n_tasks = (40, 40, 400) if quick else (200, 100, 2000)
     ray.init(num_cpus=2, include_dashboard=False, namespace="raymas-bench",
              log_to_driver=False)
-    if not args.quick:
+    if not quick:
         bare = spawn_bare(n_agents)
         log(f"bare actors: {bare:.1f}s")
     else:

@@ -10,7 +10,6 @@ figures are printed.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -24,7 +23,7 @@ import numpy as np
 import ray
 
 from agents.client import SupervisorClient, start_supervisor
-from bench._common import emit, figures_only_on_stdout, log
+from bench._common import emit, log, start
 
 B = "messaging"
 NS = "raymas-bench"
@@ -62,12 +61,9 @@ def agent_to_agent(sender: Any, receiver: Any, receiver_id: str, n: int) -> floa
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--quick", action="store_true")
-    args = p.parse_args()
-    figures_only_on_stdout()
-    n = 50_000 if args.quick else 200_000
-    n_subs = 20 if args.quick else 100
+    quick = start(__doc__ or "")
+    n = 50_000 if quick else 200_000
+    n_subs = 20 if quick else 100
     ray.init(num_cpus=2, include_dashboard=False, namespace=NS, log_to_driver=False)
     sink = ray.remote(Sink).remote()
     ray.get(sink.take.remote([]))
@@ -95,7 +91,7 @@ def main() -> None:
     lat = []
     for _ in range(50):
         ray.get(a.request.remote("m1", {"kind": "noop"}))
-    for _ in range(500 if args.quick else 2000):
+    for _ in range(500 if quick else 2000):
         t = time.perf_counter()
         ray.get(a.request.remote("m1", {"kind": "noop"}))
         lat.append((time.perf_counter() - t) * 1000)

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from agents.errors import RaymasError
 
-__all__ = ["Broker", "BrokerError", "Delivery", "ensure"]
+__all__ = ["Broker", "BrokerError", "Delivery", "ensure", "require"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -76,6 +76,16 @@ class Broker(abc.ABC):
 
     def health(self) -> dict[str, Any]:
         return {"broker": self.name, "state": self.state, "reconnects": self.reconnects}
+
+
+def require(module: str, what: str) -> Any:
+    """Import a broker's client library, or fail with the extra to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise BrokerError(f"{what} needs {module}: pip install 'raymas[brokers]'") from exc
 
 
 def ensure(broker: Broker, op: Callable[[], T], *, attempts: int = 8,

@@ -15,19 +15,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from messaging.brokers.base import Broker, BrokerError, Delivery
+from messaging.brokers.base import Broker, Delivery, require
 from messaging.envelope import Envelope, EnvelopeError
 
 __all__ = ["KafkaBroker"]
-
-
-def _kafka() -> Any:
-    try:
-        import kafka
-    except ImportError as exc:
-        raise BrokerError("the Kafka bridge needs kafka-python: pip install 'raymas[brokers]'"
-                          ) from exc
-    return kafka
 
 
 class KafkaBroker(Broker):
@@ -36,7 +27,7 @@ class KafkaBroker(Broker):
     def __init__(self, bootstrap_servers: str = "127.0.0.1:9092", *, partitions: int = 3,
                  session_timeout_ms: int = 6000, heartbeat_interval_ms: int = 1000) -> None:
         super().__init__()
-        kafka = _kafka()
+        kafka = require("kafka", "the Kafka bridge")
         errors = kafka.errors
         self.connection_errors = (errors.KafkaConnectionError, errors.KafkaTimeoutError,
                                   errors.RequestTimedOutError, errors.NodeNotReadyError,
@@ -55,7 +46,7 @@ class KafkaBroker(Broker):
         return re.sub(r"[^A-Za-z0-9._-]", "_", f"{prefix}{bus_topic}".replace("/", "."))
 
     def connect(self) -> None:
-        kafka = _kafka()
+        kafka = require("kafka", "the Kafka bridge")
         if self._producer is None:
             self._producer = kafka.KafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
                                                  linger_ms=5, retries=5)
@@ -73,7 +64,7 @@ class KafkaBroker(Broker):
     def _topic(self, topic: str) -> None:
         if topic in self._topics:
             return
-        kafka = _kafka()
+        kafka = require("kafka", "the Kafka bridge")
         admin = kafka.KafkaAdminClient(bootstrap_servers=self.bootstrap)
         try:
             admin.create_topics([kafka.admin.NewTopic(topic, self.partitions, 1)])
@@ -100,7 +91,7 @@ class KafkaBroker(Broker):
     def _consumer(self, topic: str, group: str, consumer: str) -> Any:
         key = (topic, group)
         if key not in self._consumers:
-            kafka = _kafka()
+            kafka = require("kafka", "the Kafka bridge")
             self._topic(topic)
             self._consumers[key] = kafka.KafkaConsumer(
                 topic, bootstrap_servers=self.bootstrap, group_id=group, client_id=consumer,
@@ -119,7 +110,7 @@ class KafkaBroker(Broker):
     def ack(self, topic: str, group: str, tags: Sequence[Any]) -> None:
         if not tags:
             return
-        kafka = _kafka()
+        kafka = require("kafka", "the Kafka bridge")
         last: dict[Any, int] = {}
         for t, partition, offset in tags:
             tp = kafka.TopicPartition(t, partition)

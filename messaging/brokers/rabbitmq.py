@@ -16,21 +16,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from messaging.brokers.base import Broker, BrokerError, Delivery
+from messaging.brokers.base import Broker, Delivery, require
 from messaging.envelope import Envelope, EnvelopeError
 
 __all__ = ["RabbitMQBroker"]
 
 DLX = "raymas.dead-letter"
-
-
-def _pika() -> Any:
-    try:
-        import pika
-    except ImportError as exc:
-        raise BrokerError("the RabbitMQ bridge needs pika: pip install 'raymas[brokers]'"
-                          ) from exc
-    return pika
 
 
 class RabbitMQBroker(Broker):
@@ -39,7 +30,7 @@ class RabbitMQBroker(Broker):
     def __init__(self, url: str = "amqp://guest:guest@127.0.0.1:5672/%2F", *,
                  prefetch: int = 1000, max_priority: int = 9) -> None:
         super().__init__()
-        pika = _pika()
+        pika = require("pika", "the RabbitMQ bridge")
         self.connection_errors = (pika.exceptions.AMQPConnectionError,
                                   pika.exceptions.AMQPChannelError,
                                   pika.exceptions.StreamLostError, ConnectionError, OSError)
@@ -52,7 +43,7 @@ class RabbitMQBroker(Broker):
         self._consumers: dict[str, Any] = {}
 
     def _open(self) -> tuple[Any, Any]:
-        pika = _pika()
+        pika = require("pika", "the RabbitMQ bridge")
         conn = pika.BlockingConnection(pika.URLParameters(self.url))
         return conn, conn.channel()
 
@@ -87,7 +78,7 @@ class RabbitMQBroker(Broker):
             self._declared.add(topic)
 
     def publish(self, topic: str, messages: Sequence[bytes]) -> int:
-        pika = _pika()
+        pika = require("pika", "the RabbitMQ bridge")
         channel = self._pub[1]
         self._queue(channel, topic)
         self._queue(self._sub[1], topic)

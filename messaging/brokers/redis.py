@@ -12,18 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from messaging.brokers.base import Broker, BrokerError, Delivery
+from messaging.brokers.base import Broker, Delivery, require
 
 __all__ = ["RedisBroker"]
-
-
-def _redis() -> Any:
-    try:
-        import redis
-    except ImportError as exc:
-        raise BrokerError("the Redis bridge needs redis-py: pip install 'raymas[brokers]'"
-                          ) from exc
-    return redis
 
 
 class RedisBroker(Broker):
@@ -32,7 +23,7 @@ class RedisBroker(Broker):
     def __init__(self, url: str = "redis://127.0.0.1:6379/0", *, maxlen: int | None = None,
                  claim_idle_ms: int = 30_000) -> None:
         super().__init__()
-        redis = _redis()
+        redis = require("redis", "the Redis bridge")
         self.connection_errors = (redis.ConnectionError, redis.TimeoutError, ConnectionError,
                                   OSError)
         self.url = url
@@ -42,7 +33,7 @@ class RedisBroker(Broker):
         self._groups: set[tuple[str, str]] = set()
 
     def connect(self) -> None:
-        redis = _redis()
+        redis = require("redis", "the Redis bridge")
         if self._client is None:
             self._client = redis.Redis.from_url(self.url, socket_timeout=10,
                                                 socket_connect_timeout=5)
@@ -65,7 +56,7 @@ class RedisBroker(Broker):
     def _group(self, topic: str, group: str) -> None:
         if (topic, group) in self._groups:
             return
-        redis = _redis()
+        redis = require("redis", "the Redis bridge")
         try:
             self._client.xgroup_create(topic, group, id="0", mkstream=True)
         except redis.ResponseError as exc:
