@@ -1,0 +1,71 @@
+"""Broker adapters on their own against the real brokers (no Ray needed)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from messaging import Envelope
+from messaging.brokers import make_broker
+from tests.conftest import require_service
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def redis_broker() -> Iterator[Any]:
+    require_service("redis")
+    broker = make_broker("redis", claim_idle_ms=0)
+    broker.connect()
+    yield broker
+    broker.close()
+
+
+def test_redis_pending_entries_of_a_dead_consumer_are_reclaimed(redis_broker: Any) -> None:
+    topic = f"raymas.test-{uuid.uuid4().hex[:6]}"
+    data = [Envelope.new("t", topic="x", payload=i).to_bytes() for i in range(10)]
+    redis_broker.publish(topic, data)
+    first = redis_broker.consume(topic, "g", "dies", 10, 100)
+    assert len(first) == 10  # delivered to 'dies', never acknowledged
+    second = redis_broker.consume(topic, "g", "survivor", 10, 100)
+    assert sorted(Envelope.from_bytes(d.data).payload for d in second) == list(range(10))
+    redis_broker.ack(topic, "g", [d.tag for d in second])
+    assert redis_broker.consume(topic, "g", "survivor", 10, 100) == []
+    redis_broker._client.delete(topic)
+
+
+@pytest.fixture
+def rabbit() -> Iterator[Any]:
+    require_service("rabbitmq")
+    broker = make_broker("rabbitmq")
+    broker.connect()
+    yield broker
+    broker.close()
+
+
+def test_rabbitmq_priority_ttl_and_dead_letter_exchange(rabbit: Any) -> None:
+    topic = f"raymas.test-{uuid.uuid4().hex[:6]}"
+    low = [Envelope.new("t", topic="x", payload=f"low{i}", priority=1).to_bytes()
+           for i in range(3)]
+    high = [Envelope.new("t", topic="x", payload=f"high{i}", priority=8).to_bytes()
+            for i in range(3)]
+    short = Envelope.new("t", topic="x", payload="short-lived", ttl_s=0.2).to_bytes()
+    rabbit.publish(topic, [*low, short, *high])
+    time.sleep(0.5)  # let the short-lived message's TTL run out inside RabbitMQ
+    got = rabbit.consume(topic, "g", "c", 10, 500)
+    payloads = [Envelope.from_bytes(d.data).payload for d in got]
+    assert payloads == ["high0", "high1", "high2", "low0", "low1", "low2"]
+    rabbit.ack(topic, "g", [d.tag for d in got])
+    channel = rabbit._sub[1]
+    dead = []
+    while True:
+        method, _, body = channel.basic_get("raymas.dead-letter", auto_ack=True)
+        if method is None:
+            break
+        dead.append(Envelope.from_bytes(body).payload)
+    assert "short-lived" in dead  # expired into the dead-letter exchange, not lost
+    channel.queue_delete(topic)
