@@ -55,8 +55,9 @@ def drain(receiver: Any, want: int) -> None:
 def agent_to_agent(sender: Any, receiver: Any, receiver_id: str, n: int) -> float:
     t = time.perf_counter()
     ray.get(sender.tell_many.remote(receiver_id, list(range(n))))
-    ray.get(sender.flush.remote())
+    flushed = sender.flush.remote()  # may wait on back-pressure until the receiver drains
     drain(receiver, n)
+    ray.get(flushed)
     return n / (time.perf_counter() - t)
 
 
