@@ -7,6 +7,7 @@ cluster and remove it again.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -53,6 +54,26 @@ def make_supervisor(ray_cluster: Any, tmp_path: Path) -> Iterator[Callable[..., 
             client.shutdown()
         except Exception:  # the test may have killed it on purpose
             pass
+
+
+def wait_until(predicate: Callable[[], Any], what: str | Callable[[], str],
+               timeout: float = 60.0) -> None:
+    """Poll ``predicate`` until it holds; fail with ``what`` (or its result) at ``timeout``.
+
+    Polling a condition, not sleeping a fixed time: the test goes on as soon as
+    the system has done what is awaited.
+    """
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, what() if callable(what) else what
+        time.sleep(0.05)
+
+
+def agent_actor(info: dict[str, Any], namespace: str = "raymas-test") -> Any:
+    """The actor handle of an agent described by ``spawn``."""
+    import ray
+
+    return ray.get_actor(f"raymas-agent:{info['agent_id']}", namespace=namespace)
 
 
 def specs(prefix: str, n: int, **kw: Any) -> list[dict[str, Any]]:

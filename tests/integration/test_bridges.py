@@ -20,21 +20,10 @@ from messaging import Envelope
 from messaging.bridge import start_bridge
 from messaging.brokers import broker_class
 from tests.conftest import require_service
-from tests.integration.conftest import specs
+from tests.integration.conftest import agent_actor, specs, wait_until
 from tests.integration.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
-
-
-def _actor(info: dict[str, Any]) -> Any:
-    return ray.get_actor(f"raymas-agent:{info['agent_id']}", namespace="raymas-test")
-
-
-def _wait(cond: Any, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, what() if callable(what) else what
-        time.sleep(0.05)
 
 
 class RawRedis:
@@ -220,7 +209,7 @@ def test_bridge_out_and_in_exactly_once_across_a_dropped_connection(
     kind, raw, tag = broker
     sup = make_supervisor()
     bus = ray.get(sup.handle.settings.remote())["bus_name"]
-    pub, listener = (_actor(i) for i in sup.spawn(specs("br", 2)))
+    pub, listener = (agent_actor(i) for i in sup.spawn(specs("br", 2)))
     ray.get(listener.subscribe.remote(f"alerts-{tag}/#"))
     options = raw.options() if hasattr(raw, "options") else {}
     bridge = start_bridge(f"{kind}-{tag}", kind, bus_name=bus, namespace="raymas-test",
@@ -234,7 +223,7 @@ def test_bridge_out_and_in_exactly_once_across_a_dropped_connection(
         ray.get(pub.publish_many.remote(f"orders-{tag}/new", list(range(300, 600))))
         ray.get(pub.flush.remote())
         out_topic = broker_class(kind).topic_name(f"orders-{tag}/new")
-        _wait(lambda: len(raw.outbound(out_topic)) >= 600,
+        wait_until(lambda: len(raw.outbound(out_topic)) >= 600,
               lambda: f"outbound: {len(raw.outbound(out_topic))} of 600; "
                       f"bridge {ray.get(bridge.health.remote())}")
         payloads = [Envelope.from_bytes(d).payload for d in raw.outbound(out_topic)]
@@ -246,10 +235,10 @@ def test_bridge_out_and_in_exactly_once_across_a_dropped_connection(
                 for i in range(300)]
         raw.inject(in_topic, envs + envs[:50])
         got: list[Any] = []
-        _wait(lambda: len(got.__iadd__(ray.get(listener.receive.remote(1000, 0.5)))) >= 300,
+        wait_until(lambda: len(got.__iadd__(ray.get(listener.receive.remote(1000, 0.5)))) >= 300,
               "inbound messages missing")
         assert sorted(m["payload"] for m in got) == list(range(300))
-        _wait(lambda: raw.unacked(in_topic) == 0, "inbound messages never acknowledged")
+        wait_until(lambda: raw.unacked(in_topic) == 0, "inbound messages never acknowledged")
         health = ray.get(bridge.health.remote())
         assert (health["in"], health["duplicates"], health["out"]) == (300, 50, 600)
         assert health["state"] == "connected"

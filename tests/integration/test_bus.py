@@ -8,13 +8,9 @@ from typing import Any
 import pytest
 import ray
 
-from tests.integration.conftest import specs
+from tests.integration.conftest import agent_actor, specs, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def _actor(info: dict[str, Any]) -> Any:
-    return ray.get_actor(f"raymas-agent:{info['agent_id']}", namespace="raymas-test")
 
 
 def _drain(actor: Any, want: int, timeout: float = 30.0) -> list[dict[str, Any]]:
@@ -33,7 +29,7 @@ def _bus(sup: Any) -> Any:
 
 def test_direct_messages_arrive_batched_in_priority_order(make_supervisor: Any) -> None:
     sup = make_supervisor()
-    a, b = (_actor(i) for i in sup.spawn(specs("d", 2)))
+    a, b = (agent_actor(i) for i in sup.spawn(specs("d", 2)))
     b_id = ray.get(b.describe.remote())["agent_id"]
     ray.get([a.tell.remote(b_id, {"i": i}, priority=i % 10) for i in range(1000)])
     ray.get(a.flush.remote())
@@ -47,8 +43,8 @@ def test_direct_messages_arrive_batched_in_priority_order(make_supervisor: Any) 
 
 def test_broadcast_to_all_and_to_one_type(make_supervisor: Any) -> None:
     sup = make_supervisor()
-    execs = [_actor(i) for i in sup.spawn(specs("x", 2))]
-    analysts = [_actor(i) for i in sup.spawn(specs("an", 2, agent_type="analyzer"))]
+    execs = [agent_actor(i) for i in sup.spawn(specs("x", 2))]
+    analysts = [agent_actor(i) for i in sup.spawn(specs("an", 2, agent_type="analyzer"))]
     ray.get(execs[0].broadcast.remote("all hands"))
     ray.get(execs[0].broadcast.remote("analysts only", agent_type="analyzer"))
     ray.get(execs[0].flush.remote())
@@ -60,7 +56,7 @@ def test_broadcast_to_all_and_to_one_type(make_supervisor: Any) -> None:
 
 def test_publish_subscribe_with_wildcards_and_dead_letter(make_supervisor: Any) -> None:
     sup = make_supervisor()
-    pub, temp, every, watcher = (_actor(i) for i in sup.spawn(specs("p", 4)))
+    pub, temp, every, watcher = (agent_actor(i) for i in sup.spawn(specs("p", 4)))
     ray.get(watcher.subscribe.remote("raymas/dead-letter"))
     ray.get(temp.subscribe.remote("sensors/+/temp"))
     ray.get(every.subscribe.remote("sensors/#"))
@@ -80,7 +76,7 @@ def test_publish_subscribe_with_wildcards_and_dead_letter(make_supervisor: Any) 
 
 def test_request_response_failure_and_late_reply(make_supervisor: Any) -> None:
     sup = make_supervisor()
-    a, b = (_actor(i) for i in sup.spawn(specs("rr", 2)))
+    a, b = (agent_actor(i) for i in sup.spawn(specs("rr", 2)))
     b_id = ray.get(b.describe.remote())["agent_id"]
     reply = ray.get(a.request.remote(b_id, {"kind": "count_primes", "args": {"n": 100}}))
     assert (reply["performative"], reply["payload"], reply["sender"]) == ("inform-result", 25,
@@ -90,35 +86,31 @@ def test_request_response_failure_and_late_reply(make_supervisor: Any) -> None:
     with pytest.raises(TimeoutError):
         ray.get(a.request.remote(b_id, {"kind": "sha256_chain", "args": {"rounds": 400_000}},
                                  0.05))
-    deadline = time.monotonic() + 30
-    while ray.get(a.bus_stats.remote()).get("late_replies", 0) < 1:
-        assert time.monotonic() < deadline, "the late reply never arrived"
-        time.sleep(0.05)
+    wait_until(lambda: ray.get(a.bus_stats.remote()).get("late_replies", 0) >= 1,
+               "the late reply never arrived")
     assert ray.get(a.receive.remote(10, 0.0)) == []  # dropped, not delivered
 
 
 def test_unknown_recipient_is_held_then_delivered_or_dead_lettered(make_supervisor: Any) -> None:
     sup = make_supervisor()
-    a = _actor(sup.spawn(specs("h", 1))[0])
+    a = agent_actor(sup.spawn(specs("h", 1))[0])
     ray.get(a.tell.remote("latecomer", "welcome", ttl_s=60))
     ray.get(a.tell.remote("never-comes", "bye", ttl_s=0.5))
     ray.get(a.flush.remote())
     assert ray.get(_bus(sup).stats.remote())["held"] == 2
-    late = _actor(sup.spawn([{"agent_id": "latecomer", "heartbeat_interval_s": 0.5}])[0])
+    late = agent_actor(sup.spawn([{"agent_id": "latecomer", "heartbeat_interval_s": 0.5}])[0])
     assert [m["payload"] for m in _drain(late, 1)] == ["welcome"]
-    deadline = time.monotonic() + 30
-    while not ray.get(_bus(sup).dead_letters.remote()):
-        assert time.monotonic() < deadline, "expired held message never dead-lettered"
-        time.sleep(0.05)
+    wait_until(lambda: ray.get(_bus(sup).dead_letters.remote()),
+               "expired held message never dead-lettered")
     [(record, why)] = ray.get(_bus(sup).dead_letters.remote())
     assert record["payload"] == "bye" and "did not come back" in why
 
 
 def test_slow_receiver_applies_back_pressure(make_supervisor: Any) -> None:
     sup = make_supervisor()
-    fast = _actor(sup.spawn(specs("fast", 1))[0])
+    fast = agent_actor(sup.spawn(specs("fast", 1))[0])
     slow_info = sup.spawn(specs("slow", 1, mailbox_capacity=10))[0]
-    slow = _actor(slow_info)
+    slow = agent_actor(slow_info)
     ray.get([fast.tell.remote(slow_info["agent_id"], i) for i in range(300)])
     flushing = fast.flush.remote()
     ready, _ = ray.wait([flushing], timeout=1.0)
@@ -131,12 +123,12 @@ def test_slow_receiver_applies_back_pressure(make_supervisor: Any) -> None:
 
 def test_message_to_a_restarting_agent_is_not_lost(make_supervisor: Any) -> None:
     sup = make_supervisor(heartbeat_timeout_s=30)
-    a = _actor(sup.spawn(specs("s", 1))[0])
+    a = agent_actor(sup.spawn(specs("s", 1))[0])
     r_info = sup.spawn(specs("phoenix", 1, max_restarts=1))[0]
-    ray.kill(_actor(r_info), no_restart=False)
+    ray.kill(agent_actor(r_info), no_restart=False)
     ray.get([a.tell.remote(r_info["agent_id"], i, ttl_s=60) for i in range(50)])
     ray.get(a.flush.remote())
-    got = _drain(_actor(r_info), 50, timeout=60)
+    got = _drain(agent_actor(r_info), 50, timeout=60)
     assert sorted(m["payload"] for m in got) == list(range(50))
 
 
@@ -145,7 +137,7 @@ def test_gossip_reaches_every_agent_in_logarithmic_rounds(make_supervisor: Any) 
 
     n = 16
     sup = make_supervisor()
-    actors = [_actor(i) for i in sup.spawn(specs("g", n))]
+    actors = [agent_actor(i) for i in sup.spawn(specs("g", n))]
     ray.get(actors[0].spread.remote("r1", {"news": "hello"}))
     rounds = 0
     while not all("r1" in r for r in ray.get([a.rumours.remote() for a in actors])):
@@ -162,17 +154,15 @@ def test_sealed_payloads_and_wrongly_keyed_envelopes(make_supervisor: Any) -> No
     k1 = "k1:" + base64.b64encode(b"\x11" * 32).decode()
     k9 = "k9:" + base64.b64encode(b"\x99" * 32).decode()
     sup = make_supervisor(message_keys=k1)
-    a, b = (_actor(i) for i in sup.spawn(specs("sec", 2)))
-    stranger = _actor(sup.spawn(specs("stranger", 1), message_keys=k9)[0])
+    a, b = (agent_actor(i) for i in sup.spawn(specs("sec", 2)))
+    stranger = agent_actor(sup.spawn(specs("stranger", 1), message_keys=k9)[0])
     b_id = ray.get(b.describe.remote())["agent_id"]
     ray.get(a.tell.remote(b_id, {"pin": 1234}))
     ray.get(stranger.tell.remote(b_id, "let me in"))
     ray.get([a.flush.remote(), stranger.flush.remote()])
     assert [m["payload"] for m in _drain(b, 1)] == [{"pin": 1234}]
-    deadline = time.monotonic() + 30
-    while ray.get(b.bus_stats.remote()).get("rejected", 0) < 1:
-        assert time.monotonic() < deadline, "the wrongly keyed envelope was not rejected"
-        time.sleep(0.05)
+    wait_until(lambda: ray.get(b.bus_stats.remote()).get("rejected", 0) >= 1,
+               "the wrongly keyed envelope was not rejected")
     [(record, why)] = ray.get(_bus(sup).dead_letters.remote())
     assert "unknown key id 'k9'" in why and record["payload"] != "let me in"
 
@@ -185,7 +175,7 @@ def test_agents_hold_identity_tokens_the_supervisor_signed(make_supervisor: Any)
 
     sup = make_supervisor()
     info = sup.spawn(specs("id", 1, capabilities=["execution", "planning"]))[0]
-    token = ray.get(_actor(info).identity.remote())
+    token = ray.get(agent_actor(info).identity.remote())
     claims = ray.get(sup.handle.verify_token.remote(token, info["agent_id"]))
     assert claims["sub"] == info["agent_id"] and claims["caps"] == ["execution", "planning"]
     public = load_pem_public_key(ray.get(sup.handle.public_key.remote()))

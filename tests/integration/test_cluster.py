@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import ray
 from agents import TaskAllocation
 from cluster.config import parse_config
 from cluster.runner import run
-from tests.integration.conftest import specs
+from tests.integration.conftest import specs, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -21,10 +20,9 @@ def test_two_nodes_spread_agents_and_survive_losing_one(make_supervisor: Any,
                                                         ray_cluster: Any) -> None:
     node_b = ray_cluster.add_node(num_cpus=2, resources={"node_b": 1.0})
     ray_cluster.wait_for_nodes()
-    deadline = time.monotonic() + 30  # the node's resources show up a moment after it joins
-    while not any(n["Alive"] and "node_b" in n["Resources"] for n in ray.nodes()):
-        assert time.monotonic() < deadline, "node_b never reported its resources"
-        time.sleep(0.05)
+    # the node's resources show up a moment after it joins
+    wait_until(lambda: any(n["Alive"] and "node_b" in n["Resources"] for n in ray.nodes()),
+               "node_b never reported its resources")
     try:
         sup = make_supervisor()
         pinned = sup.spawn(specs("on-b", 2, resources={"node_b": 0.1}))
@@ -35,18 +33,16 @@ def test_two_nodes_spread_agents_and_survive_losing_one(make_supervisor: Any,
         ids = sup.submit([TaskAllocation(task_id=f"n-{i}", kind="sha256_chain",
                                          args={"rounds": 20000, "seed": str(i)})
                           for i in range(150)])
-        deadline = time.monotonic() + 60
-        while ray.get(sup.handle.progress.remote(ids, 0.2))["done"] < 15:
-            assert time.monotonic() < deadline, "no progress before removing the node"
+        wait_until(lambda: ray.get(sup.handle.progress.remote(ids, 0.2))["done"] >= 15,
+                   "no progress before removing the node")
         ray_cluster.remove_node(node_b)
         node_b = None
         res = sup.wait(ids, timeout_s=120)
         assert sum(r["state"] == "done" for r in res.values()) == 150
         on_b = {p["agent_id"] for p in pinned}
-        deadline = time.monotonic() + 60  # by actor death or by missed heartbeats
-        while not on_b <= {a["agent_id"] for a in sup.list_agents() if not a["alive"]}:
-            assert time.monotonic() < deadline, "agents on the removed node still alive"
-            time.sleep(0.05)
+        wait_until(  # by actor death or by missed heartbeats
+            lambda: on_b <= {a["agent_id"] for a in sup.list_agents() if not a["alive"]},
+            "agents on the removed node still alive")
         assert sup.status()["tasks"] == {"done": 150}
     finally:
         if node_b is not None:

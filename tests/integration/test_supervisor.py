@@ -13,7 +13,7 @@ import ray
 
 from agents import Coordinator, ResourceUnavailableError, TaskAllocation
 from agents.builtin_tasks import count_primes
-from tests.integration.conftest import specs
+from tests.integration.conftest import specs, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -24,15 +24,6 @@ STRATEGIES = ["contract_net", "first_price", "vickrey", "consensus", "least_load
 def _primes(prefix: str, n: int, **kw: Any) -> list[TaskAllocation]:
     return [TaskAllocation(task_id=f"{prefix}-{i}", kind="count_primes",
                            args={"n": 1000 + i}, **kw) for i in range(n)]
-
-
-def _until(predicate: Any, timeout: float = 30.0) -> None:
-    """Poll a condition; fail with a clear message if it never holds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout}s")
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -131,7 +122,8 @@ def test_killing_agents_mid_workload_loses_no_task(make_supervisor: Any) -> None
     infos = sup.spawn(specs("k", 4, max_tasks=3))
     ids = sup.submit([TaskAllocation(task_id=f"k-{i}", kind="sha256_chain",
                                      args={"rounds": 3000, "seed": str(i)}) for i in range(200)])
-    _until(lambda: ray.get(sup.handle.progress.remote(ids, 0.2))["done"] >= 20)
+    wait_until(lambda: ray.get(sup.handle.progress.remote(ids, 0.2))["done"] >= 20,
+               "no progress before the kills")
     for info in infos[:2]:
         ray.kill(ray.get_actor(f"raymas-agent:{info['agent_id']}", namespace="raymas-test"))
     res = sup.wait(ids, timeout_s=120)
@@ -146,7 +138,8 @@ def test_supervisor_restart_loses_no_task(make_supervisor: Any) -> None:
     sup.spawn(specs("r", 3, max_tasks=2))
     ids = sup.submit([TaskAllocation(task_id=f"r-{i}", kind="sha256_chain",
                                      args={"rounds": 5000, "seed": str(i)}) for i in range(120)])
-    _until(lambda: ray.get(sup.handle.progress.remote(ids, 0.2))["done"] >= 10)
+    wait_until(lambda: ray.get(sup.handle.progress.remote(ids, 0.2))["done"] >= 10,
+               "no progress before the restart")
     ray.kill(sup.handle, no_restart=False)  # Ray restarts it; it reloads the ledger
     res = sup.wait(ids, timeout_s=120)  # retried by Ray across the restart
     assert sum(r["state"] == "done" for r in res.values()) == 120
@@ -159,7 +152,7 @@ def test_missed_heartbeat_marks_agent_dead(make_supervisor: Any) -> None:
     info = sup.spawn(specs("hb", 1))[0]
     os.kill(info["pid"], signal.SIGSTOP)  # alive to Ray, silent to the Supervisor
     try:
-        _until(lambda: not sup.list_agents()[0]["alive"], timeout=20)
+        wait_until(lambda: not sup.list_agents()[0]["alive"], "never marked dead", timeout=20)
         assert sup.list_agents()[0]["death"] == "missed heartbeat deadline"
     finally:
         os.kill(info["pid"], signal.SIGCONT)

@@ -51,15 +51,16 @@ def test_busy_while_running_then_idle() -> None:
     a = _agent()
 
     async def go() -> list[object]:
-        gate = asyncio.Event()
+        gate, started = asyncio.Event(), asyncio.Event()
 
         @task("test_wait")
         async def wait(**_: object) -> str:
+            started.set()
             await gate.wait()
             return "ok"
 
         run = asyncio.create_task(a.run_task({"task_id": "w", "kind": "test_wait"}))
-        await asyncio.sleep(0)
+        await started.wait()  # the task is inside the agent now
         states = [a.state, a.load]
         gate.set()
         states.append(await run)
