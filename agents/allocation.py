@@ -181,7 +181,10 @@ class Allocator:
                                            for v in decision.votes], str(decision.choice))
         accepted: dict[str, list[TaskRecord]] = {}
         rejected: dict[str, list[str]] = {}
+        conversation = rnd.conversation if rnd is not None else None
         for award in outcome.awards:
+            if conversation is not None:  # idempotent; refuses a second winner for a task
+                award = conversation.award(award)
             task = self._award(self.tasks[award.task_id], award.agent_id, conv, award.price)
             accepted.setdefault(award.agent_id, []).append(task)
             for loser in award.rejected:

@@ -31,6 +31,8 @@ class RoundResult:
     refusals: list[Refusal] = field(default_factory=list)
     dead: list[str] = field(default_factory=list)
     late_agents: list[str] = field(default_factory=list)
+    #: the FIPA bookkeeping of a contract-net round (awards go through it)
+    conversation: Conversation | None = None
 
 
 async def gather_replies(
@@ -111,7 +113,7 @@ async def cfp_round(
         for agent_id in members:
             calls[agent_id] = handles[agent_id].cfp.remote(conv.conversation_id, payload)
     replies, dead, late = await gather_replies(calls, timeout)
-    result = RoundResult(conv.conversation_id, dead=dead, late_agents=late)
+    result = RoundResult(conv.conversation_id, dead=dead, late_agents=late, conversation=conv)
     for agent_id, reply in replies.items():
         for task_id, cost, eta, load in reply["propose"]:
             conv.receive(Proposal(task_id, agent_id, cost, eta, load), now)

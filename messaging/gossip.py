@@ -14,9 +14,10 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # agents import this module; numpy loads only for the simulator
+    import numpy as np
 
 __all__ = ["RumourStore", "simulate"]
 
@@ -67,6 +68,8 @@ class RumourStore:
 
 def simulate(n: int, fanout: int, rng: np.random.Generator, max_rounds: int = 200) -> int:
     """Rounds of push-pull until all ``n`` agents know one rumour started at agent 0."""
+    import numpy as np
+
     if n < 1 or fanout < 1:
         raise ValueError(f"need n >= 1 and fanout >= 1, got {n}, {fanout}")
     informed = np.zeros(n, dtype=bool)
