@@ -47,7 +47,9 @@ class RedisBroker(Broker):
         self.state = "disconnected"
 
     def publish(self, topic: str, messages: Sequence[bytes]) -> int:
-        pipe = self._client.pipeline(transaction=False)
+        # MULTI/EXEC: a batch lands whole or not at all, so a dropped connection can
+        # duplicate a batch only if the reply to EXEC itself is lost
+        pipe = self._client.pipeline(transaction=True)
         for data in messages:
             pipe.xadd(topic, {"e": data}, maxlen=self.maxlen, approximate=True)
         pipe.execute()
