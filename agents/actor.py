@@ -9,6 +9,7 @@ Nothing here imports torch or tensorflow.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -27,6 +28,19 @@ __all__ = ["AgentActor", "agent_actor_name"]
 logger = logging.getLogger(__name__)
 
 
+def _tune_gc() -> None:
+    """Collect less often in agent processes, which allocate an object or two per message.
+
+    Start-up objects (Ray, the modules) are moved out of the collector's view
+    (``gc.freeze``) and the young generation is collected every 20,000
+    allocations instead of 700: the bus's decode loop spent a third of its
+    time in the collector with the defaults (``bench/messaging.py``).
+    Reference cycles are still collected, just in larger, rarer sweeps.
+    """
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
 def agent_actor_name(agent_id: str) -> str:
     """The Ray actor name of an agent (in the raymas namespace)."""
     return f"raymas-agent:{agent_id}"
@@ -39,6 +53,7 @@ class AgentActor:
                  bus_name: str | None = None, message_keys: str | None = None) -> None:
         self.agent = Agent(AgentSpec.from_dict(spec))
         self.agent.start()
+        _tune_gc()
         self._supervisor_name = supervisor_name
         self._namespace = namespace
         self._stopped = asyncio.Event()
@@ -110,16 +125,14 @@ class AgentActor:
     async def tell_many(self, recipient: str, payloads: Sequence[Any], **fields: Any) -> int:
         """Send one message per payload to ``recipient`` (one Ray call for the lot)."""
         endpoint = self._endpoint()
-        for payload in payloads:
-            endpoint.tell(recipient, payload, **fields)
-        return len(payloads)
+        return endpoint.send_copies(Envelope.new(endpoint.agent_id, recipient=recipient,
+                                                 **fields), payloads)
 
     async def publish_many(self, topic: str, payloads: Sequence[Any], **fields: Any) -> int:
         """Publish one message per payload on ``topic`` (one Ray call for the lot)."""
         endpoint = self._endpoint()
-        for payload in payloads:
-            endpoint.publish(topic, payload, **fields)
-        return len(payloads)
+        return endpoint.send_copies(Envelope.new(endpoint.agent_id, topic=topic, **fields),
+                                    payloads)
 
     async def publish(self, topic: str, payload: Any = None, **fields: Any) -> str:
         return self._endpoint().publish(topic, payload, **fields).id
@@ -138,9 +151,7 @@ class AgentActor:
                 "sender": reply.sender, "correlation_id": reply.correlation_id}
 
     async def receive(self, max_n: int = 100, timeout_s: float = 0.0) -> list[dict[str, Any]]:
-        got = await self._endpoint().receive(max_n, timeout_s)
-        return [{"id": e.id, "sender": e.sender, "performative": e.performative.value,
-                 "topic": e.topic, "payload": e.payload, "priority": e.priority} for e in got]
+        return await self._endpoint().receive_records(max_n, timeout_s)
 
     async def set_identity(self, token: str) -> None:
         """Take the signed identity token the Supervisor issued to this agent."""

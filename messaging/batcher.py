@@ -8,6 +8,8 @@ Example:
     ([], [('a', [1, 2])])
     >>> b.add("b", 3, now=0.002), b.due(now=0.003), b.due(now=0.008)
     ([], [], [('b', [3])])
+    >>> b.extend("c", [4, 5, 6], now=0.01), len(b)
+    ([('c', [4, 5])], 1)
 """
 
 from __future__ import annotations
@@ -45,6 +47,22 @@ class Batcher(Generic[D, T]):
         if len(buf) >= self.max_batch:
             return [(dest, self._pop(dest))]
         return []
+
+    def extend(self, dest: D, items: list[T], now: float) -> list[tuple[D, list[T]]]:
+        """Buffer many items at once; return the full batches they made."""
+        buf = self._buf.setdefault(dest, [])
+        if not buf:
+            self._since[dest] = now
+        buf.extend(items)
+        if len(buf) < self.max_batch:
+            return []
+        full = self._pop(dest)
+        size = self.max_batch
+        cut = len(full) - len(full) % size
+        if cut < len(full):
+            self._buf[dest] = full[cut:]
+            self._since[dest] = now
+        return [(dest, full[i:i + size]) for i in range(0, cut, size)]
 
     def due(self, now: float) -> list[tuple[D, list[T]]]:
         """Batches whose oldest item has lingered ``linger_s`` or longer."""

@@ -26,11 +26,12 @@ from typing import Any
 import ray
 from cachetools import TTLCache
 
+from messaging import wire
 from messaging.batcher import Batcher
 from messaging.crypto import Keyring, SecurityError
-from messaging.envelope import DEFAULT_MAX_BYTES, Envelope, EnvelopeError, Performative
+from messaging.envelope import DEFAULT_MAX_BYTES, Envelope, Performative
 from messaging.gossip import RumourStore
-from messaging.mailbox import Mailbox
+from messaging.mailbox import DeadLetter, Mailbox, Parcel
 
 __all__ = ["BROADCAST_ALL", "Endpoint", "broadcast_topic"]
 
@@ -58,7 +59,7 @@ class Endpoint:
         self.keyring = keyring
         self.max_bytes = max_bytes
         self.request_handler = request_handler
-        self._batcher: Batcher[str, bytes] = Batcher(max_batch, linger_s)
+        self._batcher: Batcher[str, wire.Row] = Batcher(max_batch, linger_s)
         self._busy: set[str] = set()  # destinations with a batch on the way
         self._handles: dict[str, Any] = {}
         self._replies: dict[str, asyncio.Future[Envelope]] = {}
@@ -86,15 +87,30 @@ class Endpoint:
         """Queue ``env`` for its recipient or topic (validated and encoded now)."""
         if self.keyring is not None:
             env = self.keyring.seal(env)
-        data = env.to_bytes(self.max_bytes)
-        dest = env.recipient if env.recipient is not None else f"topic:{env.topic}"
-        for d, batch in self._batcher.add(dest, data, time.monotonic()):
+        self._queue(env.destination, [wire.encode(env, self.max_bytes)])
+
+    def send_copies(self, template: Envelope, payloads: Sequence[Any]) -> int:
+        """One envelope per payload, otherwise like ``template`` (which is validated once):
+        the fast path for many messages to one destination."""
+        if self.keyring is not None:  # each payload is sealed on its own
+            for p in payloads:
+                self.send(Envelope.new(template.sender, performative=template.performative,
+                                       recipient=template.recipient, topic=template.topic,
+                                       payload=p, priority=template.priority,
+                                       ttl_s=template.ttl_s, headers=template.headers))
+            return len(payloads)
+        self._queue(template.destination,
+                    wire.encode_payloads(template, payloads, self.max_bytes))
+        return len(payloads)
+
+    def _queue(self, dest: str, rows: list[wire.Row]) -> None:
+        for d, batch in self._batcher.extend(dest, rows, time.monotonic()):
             self._launch(d, batch)
         if self._batcher.linger_s == 0 and dest not in self._busy:
             self._launch(dest, self._batcher.take(dest))  # idle line: go now, no linger
         else:
             self._kick.set()
-        self.counts["sent"] += 1
+        self.counts["sent"] += len(rows)
 
     def tell(self, recipient: str, payload: Any = None, *,
              performative: Performative | str = Performative.INFORM, **fields: Any) -> Envelope:
@@ -141,12 +157,12 @@ class Endpoint:
         while self._inflight:
             await asyncio.gather(*list(self._inflight), return_exceptions=True)
 
-    def _launch(self, dest: str, batch: list[bytes]) -> None:
+    def _launch(self, dest: str, batch: list[wire.Row]) -> None:
         if batch:
             self._busy.add(dest)
             self._background(self._deliver_then_next(dest, batch))
 
-    async def _deliver_then_next(self, dest: str, batch: list[bytes]) -> None:
+    async def _deliver_then_next(self, dest: str, batch: list[wire.Row]) -> None:
         """Deliver; meanwhile later sends to ``dest`` gather into the next batch."""
         try:
             await self._deliver_batch(dest, batch)
@@ -179,15 +195,19 @@ class Endpoint:
             for dest, batch in self._batcher.due(time.monotonic()):
                 self._launch(dest, batch)
 
-    async def _deliver_batch(self, dest: str, batch: list[bytes]) -> None:
+    async def _deliver_batch(self, dest: str, rows: list[wire.Row]) -> None:
+        frame = wire.pack_frame(rows)
         if dest.startswith("topic:"):
             targets = await self.directory.route.remote(dest[len("topic:"):])
             if not targets:
-                await self.directory.dead_letter.remote(batch, f"no subscriber for {dest}")
-                self.counts["dead_lettered"] += len(batch)
+                await self.directory.dead_letter.remote(wire.explode(frame),
+                                                        f"no subscriber for {dest}")
+                self.counts["dead_lettered"] += len(rows)
                 return
+            batch: Any = [frame] if len(targets) == 1 else ray.put([frame])  # one copy for all
             await asyncio.gather(*(self._to_agent(a, h, batch) for a, h in targets.items()))
             return
+        batch = [frame]
         handle = self._handles.get(dest)
         if handle is None:
             handle = (await self.directory.resolve.remote([dest]))[dest]
@@ -197,15 +217,18 @@ class Endpoint:
             self._handles[dest] = handle
         await self._to_agent(dest, handle, batch)
 
-    async def _to_agent(self, agent_id: str, handle: Any, batch: list[bytes]) -> None:
+    async def _to_agent(self, agent_id: str, handle: Any, batch: Any) -> None:
+        """Deliver ``batch`` (a list of frames, or a reference to one shared by a fan-out)."""
         try:
             await handle.deliver.remote(batch)
         except ray.exceptions.RayActorError:
             self._handles.pop(agent_id, None)
             await self._hold(agent_id, batch, "dead or restarting")
 
-    async def _hold(self, recipient: str, batch: list[bytes], why: str) -> None:
-        held = await self.directory.hold.remote(recipient, batch)
+    async def _hold(self, recipient: str, batch: Any, why: str) -> None:
+        frames = await batch if isinstance(batch, ray.ObjectRef) else batch
+        singles = [d for frame in frames for d in wire.explode(frame)]
+        held = await self.directory.hold.remote(recipient, singles)
         if held:
             self.counts["held"] += held
             logger.debug("holding %d envelopes for %s (%s)", held, recipient, why)
@@ -217,30 +240,23 @@ class Endpoint:
 
     # -- receiving -------------------------------------------------------------------
     async def deliver(self, batch: Sequence[bytes]) -> int:
-        """Called by senders (one Ray call per batch); returns how many were accepted."""
+        """Called by senders (one Ray call per batch of frames or single envelopes);
+        returns how many envelopes were accepted."""
         accepted = 0
         dead: dict[str, list[bytes]] = {}
         for data in batch:
-            try:
-                env = Envelope.from_bytes(data, self.max_bytes)
-                if self.keyring is not None:
-                    env = self.keyring.open(env)
-            except (EnvelopeError, SecurityError) as exc:
-                self.counts["rejected"] += 1
-                dead.setdefault(f"rejected: {exc}", []).append(bytes(data))
-                continue
-            if env.expired():
-                dead.setdefault("expired in transit", []).append(bytes(data))
-                continue
-            if self._route_reply(env):
-                accepted += 1
-                continue
-            if env.performative is Performative.REQUEST and self.request_handler is not None:
-                self._background(self._serve(env))
-                accepted += 1
-                continue
-            await self._enqueue(env)
-            accepted += 1
+            parcels, bad = wire.decode_parcels(data, self.max_bytes)
+            for single, reason in bad:
+                dead.setdefault(reason, []).append(single)
+            for parcel in parcels:
+                if (self.keyring is None and parcel.performative is not Performative.REQUEST
+                        and parcel.corrs.count(None) == len(parcel.corrs)):
+                    await self._enqueue(parcel)  # the common case: straight into the mailbox
+                    accepted += len(parcel)
+                else:
+                    accepted += await self._sort(parcel.envelopes(), dead)
+        self.counts["rejected"] += sum(len(v) for k, v in dead.items()
+                                       if k.startswith("rejected"))
         self.counts["received"] += accepted
         if accepted:
             async with self._arrived:
@@ -250,12 +266,37 @@ class Endpoint:
             await self.directory.dead_letter.remote(items, reason)
         return accepted
 
-    async def _enqueue(self, env: Envelope) -> None:
+    async def _sort(self, envs: list[Envelope], dead: dict[str, list[bytes]]) -> int:
+        """Open, route replies, serve requests, queue the rest; returns how many were taken."""
+        taken = 0
+        for env in envs:
+            if self.keyring is not None:
+                try:
+                    env = self.keyring.open(env)
+                except SecurityError as exc:
+                    dead.setdefault(f"rejected: {exc}", []).append(env.to_bytes())
+                    continue
+            if env.correlation_id is not None and self._route_reply(env):
+                pass
+            elif env.performative is Performative.REQUEST and self.request_handler is not None:
+                self._background(self._serve(env))
+            else:
+                await self._enqueue(Parcel.of(env))
+            taken += 1
+        return taken
+
+    async def _enqueue(self, parcel: Parcel) -> None:
         """Queue into the mailbox, waiting for room while it is full (back-pressure)."""
+        left = len(parcel) - self.mailbox.offer_parcel(parcel)
+        if not left:
+            return
         async with self._room:
-            while not self.mailbox.offer(env):
-                self.counts["waits_for_room"] += 1
-                await self._room.wait()
+            while left:
+                got = self.mailbox.offer_parcel(parcel)
+                if not got:
+                    self.counts["waits_for_room"] += 1
+                    await self._room.wait()
+                left -= got
 
     def _route_reply(self, env: Envelope) -> bool:
         corr = env.correlation_id
@@ -282,22 +323,36 @@ class Endpoint:
 
     async def receive(self, max_n: int = 100, timeout_s: float = 0.0) -> list[Envelope]:
         """Up to ``max_n`` envelopes, highest priority first; waits up to ``timeout_s``."""
+        await self._wait_for_mail(timeout_s)
+        got, expired = self.mailbox.take(max_n)
+        await self._after_take(bool(got), expired)
+        return got
+
+    async def receive_records(self, max_n: int = 100, timeout_s: float = 0.0
+                              ) -> list[dict[str, Any]]:
+        """Like :meth:`receive`, as plain dicts (no envelope objects are built)."""
+        await self._wait_for_mail(timeout_s)
+        got, expired = self.mailbox.take_records(max_n)
+        await self._after_take(bool(got), expired)
+        return got
+
+    async def _wait_for_mail(self, timeout_s: float) -> None:
         if not len(self.mailbox) and timeout_s > 0:
             async with self._arrived:
                 try:
                     await asyncio.wait_for(
                         self._arrived.wait_for(lambda: len(self.mailbox) > 0), timeout_s)
                 except TimeoutError:
-                    return []
-        got, expired = self.mailbox.take(max_n)
-        if got or expired:
+                    pass
+
+    async def _after_take(self, took: bool, expired: list[DeadLetter]) -> None:
+        if took or expired:
             async with self._room:
                 self._room.notify_all()
         if expired:
             self.counts["dead_lettered"] += len(expired)
             await self.directory.dead_letter.remote([e.to_bytes() for e, _ in expired],
                                                     "expired in the mailbox")
-        return got
 
     # -- gossip ------------------------------------------------------------------
     async def gossip_round(self, fanout: int, rng: Any) -> int:

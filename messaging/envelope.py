@@ -58,6 +58,10 @@ class Performative(enum.StrEnum):
     SUBSCRIBE = "subscribe"
 
 
+#: value (or member) -> member; a dict lookup is much cheaper than ``Performative(x)``
+_PERFORMATIVES: dict[str, Performative] = {p.value: p for p in Performative}
+
+
 def new_id(now_ns: int | None = None) -> str:
     """A unique id that sorts by creation time: nanoseconds, process tag, counter."""
     ns = time.time_ns() if now_ns is None else now_ns
@@ -67,6 +71,29 @@ def new_id(now_ns: int | None = None) -> str:
 def _check(cond: bool, name: str, expected: str, got: Any) -> None:
     if not cond:
         raise EnvelopeError(f"field {name!r}: expected {expected}, got {got!r}"[:300])
+
+
+def _common_ok(sender: Any, recipient: Any, topic: Any, priority: Any, ttl_s: Any,
+               reply_to: Any) -> bool:
+    """Fast check of the fields a batch of envelopes shares (no error text)."""
+    return (type(sender) is str and sender != ""
+            and (recipient is None) != (topic is None)
+            and (recipient is None or (type(recipient) is str and recipient != ""))
+            and (topic is None or (type(topic) is str and topic != ""))
+            and type(priority) is int and 0 <= priority <= 9
+            and (ttl_s is None or (type(ttl_s) in (int, float) and ttl_s > 0))
+            and (reply_to is None or (type(reply_to) is str and reply_to != "")))
+
+
+def _row_ok(id_: Any, created_at: Any, correlation_id: Any, headers: Any) -> bool:
+    """Fast check of the fields each envelope of a batch has on its own."""
+    return (type(id_) is str and 0 < len(id_) <= 64
+            and type(created_at) in (int, float)
+            and (correlation_id is None
+                 or (type(correlation_id) is str and correlation_id != ""))
+            and isinstance(headers, Mapping)
+            and (not headers
+                 or all(type(k) is str and type(v) is str for k, v in headers.items())))
 
 
 @dataclass(frozen=True)
@@ -91,15 +118,23 @@ class Envelope:
     headers: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        perf = _PERFORMATIVES.get(self.performative)
+        if perf is None or not (_common_ok(self.sender, self.recipient, self.topic,
+                                           self.priority, self.ttl_s, self.reply_to)
+                                and _row_ok(self.id, self.created_at, self.correlation_id,
+                                            self.headers)):
+            self._explain()
+        if perf is not self.performative:
+            object.__setattr__(self, "performative", perf)
+
+    def _explain(self) -> None:
+        """Raise :class:`EnvelopeError` naming the first bad field (the slow path)."""
         _check(isinstance(self.id, str) and 0 < len(self.id) <= 64, "id",
                "a string of 1..64 characters", self.id)
         _check(isinstance(self.sender, str) and bool(self.sender), "sender",
                "a non-empty string", self.sender)
-        try:
-            object.__setattr__(self, "performative", Performative(self.performative))
-        except ValueError:
-            _check(False, "performative", f"one of {[p.value for p in Performative]}",
-                   self.performative)
+        _check(isinstance(self.performative, str) and self.performative in _PERFORMATIVES,
+               "performative", f"one of {[p.value for p in Performative]}", self.performative)
         _check((self.recipient is None) != (self.topic is None), "recipient/topic",
                "exactly one of recipient and topic", (self.recipient, self.topic))
         for name in ("recipient", "topic", "correlation_id", "reply_to"):
@@ -108,14 +143,29 @@ class Envelope:
                    "a non-empty string or None", value)
         _check(type(self.priority) is int and 0 <= self.priority <= 9, "priority",
                "an integer 0..9", self.priority)
-        _check(isinstance(self.created_at, int | float), "created_at", "a timestamp",
+        _check(type(self.created_at) in (int, float), "created_at", "a timestamp",
                self.created_at)
-        _check(self.ttl_s is None or (isinstance(self.ttl_s, int | float) and self.ttl_s > 0),
+        _check(self.ttl_s is None or (type(self.ttl_s) in (int, float) and self.ttl_s > 0),
                "ttl_s", "a positive number of seconds or None", self.ttl_s)
         _check(isinstance(self.headers, Mapping)
                and all(isinstance(k, str) and isinstance(v, str)
                        for k, v in self.headers.items()),
                "headers", "a mapping of strings to strings", self.headers)
+        raise EnvelopeError(f"envelope {self.id!r}: invalid fields")  # pragma: no cover
+
+    @classmethod
+    def _trusted(cls, id_: str, sender: str, performative: Performative,
+                 recipient: str | None, topic: str | None, payload: Any, priority: int,
+                 created_at: float, ttl_s: float | None, correlation_id: str | None,
+                 reply_to: str | None, headers: Mapping[str, str]) -> Envelope:
+        """Build without re-validating: only for fields already checked by
+        :func:`_common_ok` and :func:`_row_ok` (the batch decoder does that)."""
+        env = object.__new__(cls)
+        env.__dict__.update(id=id_, sender=sender, performative=performative,
+                            recipient=recipient, topic=topic, payload=payload,
+                            priority=priority, created_at=created_at, ttl_s=ttl_s,
+                            correlation_id=correlation_id, reply_to=reply_to, headers=headers)
+        return env
 
     @classmethod
     def new(cls, sender: str, *, performative: Performative | str = Performative.INFORM,
