@@ -160,6 +160,14 @@ class Supervisor(Allocator):
         return self.issuer.public_key.public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
+    def issue_token(self, subject: str, capabilities: Sequence[str] = (),
+                    ttl_s: float | None = None) -> str:
+        """An identity token for a client outside the cluster (a producer that writes
+        to a broker topic a bridge brings in, a user of the HTTP API)."""
+        if not isinstance(subject, str) or not subject:
+            raise ValueError(f"subject: expected a non-empty string, got {subject!r}")
+        return self.issuer.issue(subject, capabilities, ttl_s)
+
     def verify_token(self, token: str, agent_id: str | None = None) -> dict[str, Any]:
         """Claims of a valid token; raises AuthError for an expired or forged one."""
         return self.issuer.verify(token, agent_id=agent_id)

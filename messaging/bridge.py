@@ -4,8 +4,12 @@ Delivery is at-least-once on both legs, with de-duplication by envelope id
 where envelopes land: outbound, an envelope leaves the bridge's mailbox only
 after the broker accepted it; inbound, a broker message is acknowledged only
 after its envelope is on the bus, and an id seen before is acknowledged and
-dropped.  Broker calls go through :func:`messaging.brokers.ensure`, so a lost
-connection is re-opened with back-off and the bridge's ``health`` shows it.
+dropped.  With the Supervisor's public key, inbound envelopes must carry an
+identity token (header ``auth``, a JWT the Supervisor issued to the sender);
+one without, with a forged or expired token, or a token naming someone else is
+refused and dead-lettered with the reason.  Broker calls go through
+:func:`messaging.brokers.ensure`, so a lost connection is re-opened with
+back-off and the bridge's ``health`` shows it.
 """
 
 from __future__ import annotations
@@ -14,15 +18,17 @@ import asyncio
 import collections
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import ray
 from cachetools import TTLCache
 
 from messaging.brokers import Broker, ensure, make_broker
-from messaging.crypto import Keyring, SecurityError
+from messaging.crypto import AuthError, Keyring, SecurityError, TokenVerifier
 from messaging.endpoint import Endpoint
 from messaging.envelope import Envelope, EnvelopeError
+from messaging.mailbox import Parcel
 from messaging.topics import TopicMatcher
 
 __all__ = ["Bridge", "BridgeActor", "start_bridge"]
@@ -36,7 +42,8 @@ class Bridge:
     def __init__(self, bridge_id: str, brokers: tuple[Broker, Broker], endpoint: Endpoint, *,
                  out_patterns: Sequence[str] = (), in_topics: Sequence[str] = (),
                  group: str = "raymas-bridge", prefix: str = "raymas.",
-                 keyring: Keyring | None = None, batch: int = 512) -> None:
+                 keyring: Keyring | None = None, verifier: TokenVerifier | None = None,
+                 batch: int = 512) -> None:
         self.bridge_id = bridge_id
         # one broker connection per direction: each loop owns its own, nothing is shared
         self.out_broker, self.in_broker = brokers
@@ -46,6 +53,7 @@ class Bridge:
         self.group = group
         self.prefix = prefix
         self.keyring = keyring
+        self.verifier = verifier
         self.batch = batch
         self._seen: TTLCache[str, bool] = TTLCache(maxsize=1_000_000, ttl=3600)
         self.counts: collections.Counter[str] = collections.Counter()
@@ -59,7 +67,7 @@ class Bridge:
             await self.endpoint.directory.subscribe.remote(self.endpoint.agent_id, pattern)
         loop = asyncio.get_running_loop()
         if self.out_patterns:
-            pending: list[Envelope] = []
+            pending: list[Parcel] = []
             self._tasks.append(loop.create_task(
                 self._forever("outbound", lambda: self._outbound(pending))))
         for topic in self.in_topics:
@@ -82,30 +90,31 @@ class Bridge:
                 logger.exception("%s: %s step failed; retrying", self.bridge_id, name)
                 await asyncio.sleep(1.0)
 
-    async def _outbound(self, pending: list[Envelope]) -> None:
+    async def _outbound(self, pending: list[Parcel]) -> None:
         """One step: take envelopes from the mailbox and publish them.
 
-        ``pending`` keeps envelopes taken but not yet accepted by the broker, so
-        a failed step retries them instead of losing them.
+        ``pending`` keeps runs taken but not yet accepted by the broker, so a
+        failed step retries them instead of losing them.
         """
         if not pending:
-            pending.extend(await self.endpoint.receive(self.batch, timeout_s=0.5))
-        by_topic: dict[str, list[Envelope]] = collections.defaultdict(list)
-        for env in pending:
-            if env.topic is None or not self._mirror.match(env.topic):
-                self.counts["not_mirrored"] += 1  # broadcasts, direct messages
+            pending.extend(await self.endpoint.receive_parcels(self.batch, timeout_s=0.5))
+        by_topic: dict[str, list[Parcel]] = collections.defaultdict(list)
+        for parcel in pending:
+            topic = parcel.key[3]
+            if topic is None or not self._mirror.match(topic):
+                self.counts["not_mirrored"] += len(parcel)  # broadcasts, direct messages
                 continue
-            by_topic[self.out_broker.topic_name(env.topic, self.prefix)].append(env)
-        pending.clear()
-        for envs in by_topic.values():
-            pending.extend(envs)  # until the broker takes them
-        for topic, envs in by_topic.items():
-            items = [(self.keyring.seal(e) if self.keyring is not None else e).to_bytes()
-                     for e in envs]
+            by_topic[self.out_broker.topic_name(topic, self.prefix)].append(parcel)
+        pending[:] = [p for parcels in by_topic.values() for p in parcels]
+        for topic, parcels in by_topic.items():
+            if self.keyring is None:
+                items = [d for p in parcels for d in p.encoded()]
+            else:
+                items = [self.keyring.seal(e).to_bytes() for p in parcels
+                         for e in p.envelopes()]
             await self._call(self.out_broker, self.out_broker.publish, topic, items)
             self.counts["out"] += len(items)
-            taken = {e.id for e in envs}
-            pending[:] = [e for e in pending if e.id not in taken]
+            pending[:] = [p for p in pending if p not in parcels]  # the broker has them
 
     async def _inbound(self, bus_topic: str) -> None:
         """One step: consume a batch, put it on the bus, then acknowledge it."""
@@ -118,10 +127,8 @@ class Bridge:
         dead: list[tuple[bytes, str]] = []
         for d in deliveries:
             try:
-                env = Envelope.from_bytes(d.data)
-                if self.keyring is not None:
-                    env = self.keyring.open(env)
-            except (EnvelopeError, SecurityError) as exc:
+                env = self._admit(d.data)
+            except (EnvelopeError, SecurityError, AuthError) as exc:
                 self.counts["rejected"] += 1
                 dead.append((bytes(d.data), f"from {topic}: {exc}"))
                 continue
@@ -135,6 +142,18 @@ class Bridge:
         for data, why in dead:
             await self.endpoint.directory.dead_letter.remote([data], why)
         await self._call(broker, broker.ack, topic, self.group, [d.tag for d in deliveries])
+
+    def _admit(self, data: bytes) -> Envelope:
+        """Decode, check the sender's identity token, open; raises what was wrong."""
+        env = Envelope.from_bytes(data)
+        if self.verifier is not None:
+            self.verifier.check(env.headers.get("auth"), env.sender)
+        if self.keyring is not None:
+            env = self.keyring.open(env)
+        if self.verifier is not None:  # the token stays outside; the bus trusts the bridge
+            headers = {k: v for k, v in env.headers.items() if k != "auth"}
+            env = replace(env, headers={**headers, "verified_by": self.bridge_id})
+        return env
 
     def health(self) -> dict[str, Any]:
         out, inn = self.out_broker.health(), self.in_broker.health()
@@ -152,9 +171,10 @@ class BridgeActor:
     def __init__(self, bridge_id: str, broker: str, broker_options: Mapping[str, Any],
                  bus_name: str, namespace: str, out_patterns: Sequence[str] = (),
                  in_topics: Sequence[str] = (), message_keys: str | None = None,
-                 group: str = "raymas-bridge") -> None:
+                 group: str = "raymas-bridge", identity_key: bytes | None = None) -> None:
         self._args = (bridge_id, broker, dict(broker_options), bus_name, namespace,
                       list(out_patterns), list(in_topics), message_keys, group)
+        self._verifier = TokenVerifier.from_pem(identity_key) if identity_key else None
         self.bridge: Bridge | None = None
         self._started = asyncio.get_running_loop().create_task(self._start())
 
@@ -166,7 +186,8 @@ class BridgeActor:
         keyring = Keyring.from_spec(keys) if keys else None
         brokers = (make_broker(kind, **options), make_broker(kind, **options))
         self.bridge = Bridge(bridge_id, brokers, endpoint,
-                             out_patterns=outs, in_topics=ins, group=group, keyring=keyring)
+                             out_patterns=outs, in_topics=ins, group=group, keyring=keyring,
+                             verifier=self._verifier)
         await self.bridge.start()
 
     async def ready(self) -> dict[str, Any]:
@@ -185,13 +206,21 @@ class BridgeActor:
 def start_bridge(bridge_id: str, broker: str, *, bus_name: str = "raymas-bus",
                  namespace: str = "raymas", broker_options: Mapping[str, Any] | None = None,
                  out_patterns: Sequence[str] = (), in_topics: Sequence[str] = (),
-                 message_keys: str | None = None) -> Any:
-    """Start a named, detached bridge actor (restarted by Ray if it dies)."""
+                 message_keys: str | None = None, supervisor: str | None = None) -> Any:
+    """Start a named, detached bridge actor (restarted by Ray if it dies).
+
+    With ``supervisor`` (its actor name in ``namespace``), inbound envelopes
+    must carry an identity token that Supervisor issued (see the module docstring).
+    """
+    identity_key: bytes | None = None
+    if supervisor:
+        owner: Any = ray.get_actor(supervisor, namespace=namespace)
+        identity_key = bytes(ray.get(owner.public_key.remote()))
     remote_cls: Any = ray.remote(BridgeActor)
     handle = remote_cls.options(
         name=f"raymas-bridge:{bridge_id}", namespace=namespace, lifetime="detached",
         get_if_exists=True, max_restarts=-1, num_cpus=0, max_concurrency=1000,
     ).remote(bridge_id, broker, dict(broker_options or {}), bus_name, namespace,
-             list(out_patterns), list(in_topics), message_keys)
+             list(out_patterns), list(in_topics), message_keys, "raymas-bridge", identity_key)
     ray.get(handle.ready.remote())
     return handle

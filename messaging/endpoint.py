@@ -336,6 +336,13 @@ class Endpoint:
         await self._after_take(bool(got), expired)
         return got
 
+    async def receive_parcels(self, max_n: int = 100, timeout_s: float = 0.0) -> list[Parcel]:
+        """Like :meth:`receive`, as parcels (runs sharing their fields; bridges use this)."""
+        await self._wait_for_mail(timeout_s)
+        got, expired = self.mailbox.take_parcels(max_n)
+        await self._after_take(bool(got), expired)
+        return got
+
     async def _wait_for_mail(self, timeout_s: float) -> None:
         if not len(self.mailbox) and timeout_s > 0:
             async with self._arrived:

@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import msgpack
+
 from messaging.envelope import Envelope, Performative
 
 __all__ = ["DeadLetter", "Mailbox", "Parcel"]
@@ -84,6 +86,16 @@ class Parcel:
 
     def envelopes(self) -> list[Envelope]:
         return [self.envelope(i) for i in range(self.lo, self.hi)]
+
+    def encoded(self) -> list[bytes]:
+        """Each envelope in the single-envelope wire form (:meth:`Envelope.to_bytes`)."""
+        sender, perf, recipient, topic, priority, ttl, reply_to = self.key
+        packb, value, lo, hi = msgpack.packb, perf.value, self.lo, self.hi
+        return [packb([1, i, sender, value, recipient, topic, p, priority, c, ttl, corr,
+                       reply_to, h or {}])
+                for i, p, c, corr, h in zip(self.ids[lo:hi], self.payloads[lo:hi],
+                                            self.created[lo:hi], self.corrs[lo:hi],
+                                            self.headers[lo:hi], strict=True)]
 
     def records(self, lo: int, hi: int) -> list[dict[str, Any]]:
         """Plain dicts of envelopes ``lo..hi`` (what an actor returns to its callers)."""
@@ -156,6 +168,14 @@ class Mailbox:
         out: list[dict[str, Any]] = []
         dead = self._take(max_n, lambda p, lo, hi: out.extend(p.records(lo, hi)))
         self.delivered += len(out)
+        return out, dead
+
+    def take_parcels(self, max_n: int) -> tuple[list[Parcel], list[DeadLetter]]:
+        """Like :meth:`take`, as parcels (for bridges, which re-encode whole runs)."""
+        out: list[Parcel] = []
+        dead = self._take(max_n, lambda p, lo, hi: out.append(Parcel(
+            p.key, p.ids, p.created, p.corrs, p.headers, p.payloads, lo, hi)))
+        self.delivered += sum(len(p) for p in out)
         return out, dead
 
     def _take(self, max_n: int, emit: Callable[[Parcel, int, int], None]) -> list[DeadLetter]:

@@ -3,8 +3,13 @@
 Streams give durable, acknowledged delivery: a message stays pending in its
 group until acknowledged, and a member's pending messages are claimed by
 another member once they have been idle ``claim_idle_ms`` (its consumer
-died), so nothing is lost.  Plain PUBLISH is offered for fire-and-forget
-broadcast.  Requires the ``brokers`` extra (redis-py).
+died), so nothing is lost.  With ``mode="pubsub"`` the broker uses plain
+PUBLISH / SUBSCRIBE instead: fire-and-forget broadcast to whoever listens now,
+nothing kept, nothing to acknowledge.  With ``cache_ttl_s`` the last message
+published on each topic is also kept under ``<topic>:last`` for that long, in
+the same transaction, so a late reader can ask for the current value
+(:meth:`RedisBroker.last`) as MQTT's retained messages allow.  Requires the
+``brokers`` extra (redis-py).
 """
 
 from __future__ import annotations
@@ -21,8 +26,16 @@ class RedisBroker(Broker):
     name = "redis"
 
     def __init__(self, url: str = "redis://127.0.0.1:6379/0", *, maxlen: int | None = None,
-                 claim_idle_ms: int = 30_000) -> None:
+                 claim_idle_ms: int = 30_000, mode: str = "stream",
+                 cache_ttl_s: float | None = None) -> None:
         super().__init__()
+        if mode not in ("stream", "pubsub"):
+            raise ValueError(f"mode: expected 'stream' or 'pubsub', got {mode!r}")
+        if cache_ttl_s is not None and cache_ttl_s <= 0:
+            raise ValueError(f"cache_ttl_s: expected a positive number, got {cache_ttl_s!r}")
+        self.mode = mode
+        self.cache_ttl_s = cache_ttl_s
+        self._pubsub: Any = None
         redis = require("redis", "the Redis bridge")
         self.connection_errors = (redis.ConnectionError, redis.TimeoutError, ConnectionError,
                                   OSError)
@@ -41,6 +54,9 @@ class RedisBroker(Broker):
         self.state = "connected"
 
     def close(self) -> None:
+        if self._pubsub is not None:
+            self._pubsub.close()
+            self._pubsub = None
         if self._client is not None:
             self._client.close()
         self._client = None
@@ -49,11 +65,21 @@ class RedisBroker(Broker):
     def publish(self, topic: str, messages: Sequence[bytes]) -> int:
         # MULTI/EXEC: a batch lands whole or not at all, so a dropped connection can
         # duplicate a batch only if the reply to EXEC itself is lost
-        pipe = self._client.pipeline(transaction=True)
+        pipe = self._client.pipeline(transaction=self.mode == "stream")
         for data in messages:
-            pipe.xadd(topic, {"e": data}, maxlen=self.maxlen, approximate=True)
+            if self.mode == "stream":
+                pipe.xadd(topic, {"e": data}, maxlen=self.maxlen, approximate=True)
+            else:
+                pipe.publish(topic, data)
+        if self.cache_ttl_s is not None and messages:
+            pipe.set(f"{topic}:last", messages[-1], px=int(self.cache_ttl_s * 1000))
         pipe.execute()
         return len(messages)
+
+    def last(self, topic: str) -> bytes | None:
+        """The last message published on ``topic`` while it is cached (``cache_ttl_s``)."""
+        value = self._client.get(f"{topic}:last")
+        return bytes(value) if value is not None else None
 
     def _group(self, topic: str, group: str) -> None:
         if (topic, group) in self._groups:
@@ -68,6 +94,8 @@ class RedisBroker(Broker):
 
     def consume(self, topic: str, group: str, consumer: str, max_n: int,
                 block_ms: int) -> list[Delivery]:
+        if self.mode == "pubsub":
+            return self._listen(topic, max_n, block_ms)
         self._group(topic, group)
         # first what dead members left pending, then new entries
         _, claimed, *_ = self._client.xautoclaim(topic, group, consumer, self.claim_idle_ms,
@@ -81,7 +109,26 @@ class RedisBroker(Broker):
                 out.extend(Delivery(topic, mid, fields[b"e"]) for mid, fields in entries)
         return out
 
+    def _listen(self, channel: str, max_n: int, block_ms: int) -> list[Delivery]:
+        """Messages published on ``channel`` since we subscribed (pub-sub mode)."""
+        if self._pubsub is None:
+            self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        if channel.encode() not in self._pubsub.channels:
+            self._pubsub.subscribe(channel)
+        out: list[Delivery] = []
+        timeout = block_ms / 1000
+        while len(out) < max_n:
+            msg = self._pubsub.get_message(timeout=timeout)
+            if msg is None:
+                break
+            if msg["type"] == "message":
+                out.append(Delivery(channel, None, msg["data"]))
+            timeout = 0.0  # once something came, take only what is already here
+        return out
+
     def ack(self, topic: str, group: str, tags: Sequence[Any]) -> None:
+        if self.mode == "pubsub":
+            return  # fire and forget: nothing to acknowledge
         if tags:
             self._client.xack(topic, group, *tags)
 

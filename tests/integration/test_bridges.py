@@ -249,3 +249,41 @@ def test_bridge_out_and_in_exactly_once_across_a_dropped_connection(
             assert health["reconnects"] >= 1  # there the relay asserted it cut connections
     finally:
         ray.kill(bridge, no_restart=True)
+
+
+def test_bridge_refuses_inbound_envelopes_without_a_valid_identity(make_supervisor: Any) -> None:
+    from messaging.crypto import TokenIssuer
+
+    require_service("redis")
+    raw, tag = RawRedis(), uuid.uuid4().hex[:6]
+    sup = make_supervisor()
+    settings = ray.get(sup.handle.settings.remote())
+    [listener] = (agent_actor(i) for i in sup.spawn(specs("idn", 1)))
+    ray.get(listener.subscribe.remote(f"alerts-{tag}/#"))
+    bridge = start_bridge(f"identity-{tag}", "redis", bus_name=settings["bus_name"],
+                          namespace="raymas-test", in_topics=[f"alerts-{tag}"],
+                          supervisor=settings["name"])
+    good = ray.get(sup.handle.issue_token.remote("outside"))
+    tokens = {"ok1": good, "none": None, "forged": TokenIssuer().issue("outside"),
+              "expired": ray.get(sup.handle.issue_token.remote("outside", [], -60)),
+              "other": ray.get(sup.handle.issue_token.remote("someone-else")), "ok2": good}
+    try:
+        raw.inject(broker_class("redis").topic_name(f"alerts-{tag}"), [
+            Envelope.new("outside", topic=f"alerts-{tag}/x", payload=name,
+                         headers={"auth": token} if token else {}).to_bytes()
+            for name, token in tokens.items()])
+        got: list[Any] = []
+        wait_until(lambda: len(got.__iadd__(ray.get(listener.receive.remote(10, 0.5)))) >= 2,
+                   "the two envelopes with a valid token never arrived")
+        assert sorted(m["payload"] for m in got) == ["ok1", "ok2"]
+        bus = ray.get_actor(settings["bus_name"], namespace="raymas-test")
+        wait_until(lambda: len(ray.get(bus.dead_letters.remote())) >= 4, "no dead letters")
+        reasons = {rec["payload"]: why for rec, why in ray.get(bus.dead_letters.remote())}
+        assert "no identity token" in reasons["none"]
+        assert "refused" in reasons["forged"] and "expired" in reasons["expired"]
+        assert "'someone-else', not 'outside'" in reasons["other"]
+        health = ray.get(bridge.health.remote())
+        assert (health["in"], health["rejected"]) == (2, 4)
+    finally:
+        ray.kill(bridge, no_restart=True)
+        raw.cleanup(tag)

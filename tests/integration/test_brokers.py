@@ -47,6 +47,33 @@ def rabbit() -> Iterator[Any]:
     broker.close()
 
 
+def test_redis_pubsub_mode_and_last_value_cache() -> None:
+    require_service("redis")
+    channel = f"raymas.pubsub-{uuid.uuid4().hex[:6]}"
+    pub = make_broker("redis", mode="pubsub", cache_ttl_s=30)
+    sub = make_broker("redis", mode="pubsub")
+    pub.connect()
+    sub.connect()
+    try:
+        assert sub.consume(channel, "g", "c", 10, 50) == []  # subscribes; nothing yet
+        data = [Envelope.new("t", topic="x", payload=i).to_bytes() for i in range(20)]
+        pub.publish(channel, data)
+        got: list[Any] = []
+        deadline = time.monotonic() + 10
+        while len(got) < 20 and time.monotonic() < deadline:
+            got += sub.consume(channel, "g", "c", 100, 200)
+        assert [Envelope.from_bytes(d.data).payload for d in got] == list(range(20))
+        sub.ack(channel, "g", [d.tag for d in got])  # nothing to acknowledge; no error
+        assert pub.last(channel) == data[-1]
+        assert 0 < pub._client.pttl(f"{channel}:last") <= 30_000
+        with pytest.raises(ValueError, match="mode"):
+            make_broker("redis", mode="sometimes")
+    finally:
+        pub._client.delete(f"{channel}:last")
+        pub.close()
+        sub.close()
+
+
 def test_rabbitmq_priority_ttl_and_dead_letter_exchange(rabbit: Any) -> None:
     topic = f"raymas.test-{uuid.uuid4().hex[:6]}"
     low = [Envelope.new("t", topic="x", payload=f"low{i}", priority=1).to_bytes()
