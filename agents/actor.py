@@ -119,6 +119,12 @@ class AgentActor:
             await self._joined
         return await self._endpoint().deliver(batch)
 
+    async def serve(self, frames: Sequence[bytes]) -> list[bytes]:
+        """Answer requests sent straight to this agent (the reply is the return value)."""
+        if self._joined is not None:
+            await self._joined
+        return await self._endpoint().serve(frames)
+
     async def tell(self, recipient: str, payload: Any = None, **fields: Any) -> str:
         return self._endpoint().tell(recipient, payload, **fields).id
 
@@ -176,6 +182,11 @@ class AgentActor:
 
     async def rumours(self) -> list[str]:
         return sorted(self._endpoint().rumours.digest())
+
+    async def tune_bus(self, max_batch: int | None = None, linger_ms: float | None = None
+                       ) -> None:
+        """Change this agent's send batching (see ``Endpoint.tune``)."""
+        self._endpoint().tune(max_batch, None if linger_ms is None else linger_ms / 1000)
 
     async def flush(self) -> None:
         await self._endpoint().flush()

@@ -1,11 +1,13 @@
-"""Bus figures: agent-to-agent throughput, request-response latency, pub-sub fan-out.
+"""Bus and bridge figures: agent-to-agent throughput (batched and unbatched),
+request-response latency, pub-sub fan-out, gossip, and each bridge's rate.
 
     python bench/messaging.py [--quick]
 
 Baselines measured in the same run: raw Ray actor calls (one call per
-message, and one call per 512-message list) to a bare sink actor, and a raw
-Ray round trip for latency.  Broker bridges are not built yet, so no bridge
-figures are printed.
+message, and one call per 512-message list) to a bare sink actor; for
+latency, the same path in plain Ray (driver -> async actor A, which awaits a
+call to actor B -> driver); for bridges, the raw clients (redis-py pipelined
+XADD, pika, kafka-python) writing the same envelope bytes.
 """
 
 from __future__ import annotations
@@ -40,6 +42,16 @@ class Sink:
     def one(self, msg: Any) -> int:
         self.n += 1
         return self.n
+
+
+class Relay:
+    """Plain-Ray counterpart of a request: an async actor awaiting another actor's call."""
+
+    def __init__(self, other: Any) -> None:
+        self.other = other
+
+    async def ask(self, msg: Any) -> int:
+        return int(await self.other.one.remote(msg))
 
 
 def actor(info: dict[str, Any]) -> Any:
@@ -88,6 +100,12 @@ def main() -> None:
     emit(B, "agent_to_agent_batched_msgs_per_s", rate, "msg/s", baseline=raw_batched,
          baseline_name="raw ray batched (512 per call)", target=200_000, better="higher",
          messages=n, unbatched_raw_ray_msgs_per_s=round(raw_one))
+    ray.get(a.tune_bus.remote(max_batch=1))  # every envelope its own deliver call
+    m = min(n, 20_000)
+    one = statistics.median(agent_to_agent(a, b, "m1", m) for _ in range(3))
+    ray.get(a.tune_bus.remote(max_batch=512))
+    emit(B, "agent_to_agent_unbatched_msgs_per_s", one, "msg/s", baseline=raw_one,
+         baseline_name="raw ray, one call per message", better="higher", messages=m)
 
     lat = []
     for _ in range(50):
@@ -96,18 +114,21 @@ def main() -> None:
         t = time.perf_counter()
         ray.get(a.request.remote("m1", {"kind": "noop"}))
         lat.append((time.perf_counter() - t) * 1000)
+    chain_b = ray.remote(Sink).remote()
+    chain_a = ray.remote(Relay).remote(chain_b)
     raw = []
-    for _ in range(500):
+    for i in range(50 + len(lat)):
         t = time.perf_counter()
-        ray.get(sink.one.remote(0))
-        raw.append((time.perf_counter() - t) * 1000)
+        ray.get(chain_a.ask.remote(0))
+        if i >= 50:
+            raw.append((time.perf_counter() - t) * 1000)
     p50, p99 = np.percentile(lat, [50, 99])
     rp50, rp99 = np.percentile(raw, [50, 99])
-    emit(B, "request_response_p50_ms", p50, "ms", baseline=rp50,
-         baseline_name="raw ray round trip driver->actor", path="driver->a->b->a->driver")
-    emit(B, "request_response_p99_ms", p99, "ms", baseline=rp99,
-         baseline_name="raw ray round trip driver->actor", target=5, better="lower",
-         path="driver->a->b->a->driver")
+    chain = "raw ray: driver -> async actor -> actor -> back"
+    emit(B, "request_response_p50_ms", p50, "ms", baseline=rp50, baseline_name=chain,
+         path="driver->a->b->a->driver", samples=len(lat))
+    emit(B, "request_response_p99_ms", p99, "ms", baseline=rp99, baseline_name=chain,
+         target=5, better="lower", path="driver->a->b->a->driver", samples=len(lat))
 
     subs = sup.spawn([{"agent_id": f"sub{i}", "heartbeat_interval_s": 5.0}
                       for i in range(n_subs)])
@@ -197,8 +218,10 @@ def redis_bridge(sup: SupervisorClient, publisher: Any, n: int) -> None:
 
 
 def rabbitmq_bridge(sup: SupervisorClient, publisher: Any, n: int) -> None:
-    """Bus topic -> RabbitMQ queue through the bridge, against pika publishing the same way
-    (persistent messages, confirmed per 512-message batch by a channel transaction)."""
+    """Bus topic -> RabbitMQ queue through the bridge (persistent messages, publisher
+    confirms kept in flight), against pika publishing the same bytes: persistent without
+    confirms (the baseline: the fastest pika mode), one blocking confirm per message,
+    and a channel transaction per 512."""
     import pika
 
     from messaging import Envelope
@@ -209,20 +232,29 @@ def rabbitmq_bridge(sup: SupervisorClient, publisher: Any, n: int) -> None:
     except pika.exceptions.AMQPConnectionError:
         log("rabbitmq not reachable on 127.0.0.1:5672: no rabbitmq figures")
         return
-    ch = conn.channel()
-    raw_q = f"raymas.raw-{uuid.uuid4().hex[:6]}"
-    ch.queue_declare(raw_q, durable=True, arguments={"x-max-priority": 9})
-    ch.tx_select()
     data = [Envelope.new("raw", topic="raw", payload=i).to_bytes() for i in range(n)]
     props = pika.BasicProperties(delivery_mode=2)
-    t = time.perf_counter()
-    for i, d in enumerate(data):
-        ch.basic_publish("", raw_q, d, props)
-        if i % 512 == 511:
+    rates = {}
+    for mode, count_n in (("none", n), ("per_message", min(n, 2000)), ("tx_per_512", n)):
+        ch = conn.channel()
+        raw_q = f"raymas.raw-{uuid.uuid4().hex[:6]}"
+        ch.queue_declare(raw_q, durable=True, arguments={"x-max-priority": 9})
+        if mode == "per_message":
+            ch.confirm_delivery()
+        elif mode == "tx_per_512":
+            ch.tx_select()
+        t = time.perf_counter()
+        for i, d in enumerate(data[:count_n]):
+            ch.basic_publish("", raw_q, d, props)
+            if mode == "tx_per_512" and i % 512 == 511:
+                ch.tx_commit()
+        if mode == "tx_per_512":
             ch.tx_commit()
-    ch.tx_commit()
-    raw = n / (time.perf_counter() - t)
-    ch.queue_delete(raw_q)
+        rates[mode] = count_n / (time.perf_counter() - t)
+        ch.queue_delete(raw_q)
+        ch.close()
+    raw = rates["none"]
+    ch = conn.channel()
     declared: list[str] = []
 
     def count(q: str) -> int:
@@ -234,8 +266,10 @@ def rabbitmq_bridge(sup: SupervisorClient, publisher: Any, n: int) -> None:
 
     rate = _bridge_rate(sup, publisher, "rabbitmq", n, count)
     emit(B, "rabbitmq_bridge_msgs_per_s", rate, "msg/s", baseline=raw,
-         baseline_name="pika persistent publish, tx-confirmed per 512", target=20_000,
-         better="higher", messages=n, direction="bus->rabbitmq")
+         baseline_name="pika persistent publish, no confirms", target=20_000,
+         better="higher", messages=n, direction="bus->rabbitmq",
+         pika_confirm_per_message_msgs_per_s=round(rates["per_message"]),
+         pika_tx_per_512_msgs_per_s=round(rates["tx_per_512"]))
     for q in declared:
         ch.queue_delete(q)
     conn.close()

@@ -43,7 +43,7 @@ class Bridge:
                  out_patterns: Sequence[str] = (), in_topics: Sequence[str] = (),
                  group: str = "raymas-bridge", prefix: str = "raymas.",
                  keyring: Keyring | None = None, verifier: TokenVerifier | None = None,
-                 batch: int = 512) -> None:
+                 batch: int = 512, out_batch: int = 4096) -> None:
         self.bridge_id = bridge_id
         # one broker connection per direction: each loop owns its own, nothing is shared
         self.out_broker, self.in_broker = brokers
@@ -55,6 +55,7 @@ class Bridge:
         self.keyring = keyring
         self.verifier = verifier
         self.batch = batch
+        self.out_batch = out_batch  # larger: a broker confirms a whole batch in one wait
         self._seen: TTLCache[str, bool] = TTLCache(maxsize=1_000_000, ttl=3600)
         self.counts: collections.Counter[str] = collections.Counter()
         self._tasks: list[asyncio.Task[None]] = []
@@ -97,7 +98,7 @@ class Bridge:
         failed step retries them instead of losing them.
         """
         if not pending:
-            pending.extend(await self.endpoint.receive_parcels(self.batch, timeout_s=0.5))
+            pending.extend(await self.endpoint.receive_parcels(self.out_batch, timeout_s=0.5))
         by_topic: dict[str, list[Parcel]] = collections.defaultdict(list)
         for parcel in pending:
             topic = parcel.key[3]
@@ -198,6 +199,11 @@ class BridgeActor:
         await self._started
         assert self.bridge is not None
         return await self.bridge.endpoint.deliver(batch)
+
+    async def serve(self, frames: Sequence[bytes]) -> list[bytes]:
+        await self._started
+        assert self.bridge is not None
+        return await self.bridge.endpoint.serve(frames)
 
     def health(self) -> dict[str, Any]:
         return self.bridge.health() if self.bridge else {"state": "starting"}

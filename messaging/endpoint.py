@@ -82,6 +82,15 @@ class Endpoint:
         if held:
             await self.deliver(held)
 
+    def tune(self, max_batch: int | None = None, linger_s: float | None = None) -> None:
+        """Change the batching of what is sent from now on (like a producer's
+        ``batch.size`` and ``linger.ms``); ``max_batch=1`` sends every envelope alone."""
+        old = self._batcher
+        for dest, rows in old.flush_all():
+            self._launch(dest, rows)
+        self._batcher = Batcher(old.max_batch if max_batch is None else max_batch,
+                                old.linger_s if linger_s is None else linger_s)
+
     # -- sending -------------------------------------------------------------------
     def send(self, env: Envelope) -> None:
         """Queue ``env`` for its recipient or topic (validated and encoded now)."""
@@ -140,7 +149,14 @@ class Endpoint:
                            reply_to=self.agent_id, **fields)
         fut: asyncio.Future[Envelope] = asyncio.get_running_loop().create_future()
         self._replies[env.id] = fut
-        self.send(env)
+        handle = self._handles.get(recipient)
+        if handle is None:
+            handle = (await self.directory.resolve.remote([recipient]))[recipient]
+        if handle is None:
+            self.send(env)  # not on the bus: held until it comes, like any message
+        else:
+            self._handles[recipient] = handle
+            self._background(self._ask(recipient, handle, env))
         try:
             return await asyncio.wait_for(fut, timeout_s)
         except TimeoutError:
@@ -255,15 +271,11 @@ class Endpoint:
                     accepted += len(parcel)
                 else:
                     accepted += await self._sort(parcel.envelopes(), dead)
-        self.counts["rejected"] += sum(len(v) for k, v in dead.items()
-                                       if k.startswith("rejected"))
         self.counts["received"] += accepted
         if accepted:
             async with self._arrived:
                 self._arrived.notify_all()
-        for reason, items in dead.items():
-            self.counts["dead_lettered"] += len(items)
-            await self.directory.dead_letter.remote(items, reason)
+        await self._dead_letter(dead)
         return accepted
 
     async def _sort(self, envs: list[Envelope], dead: dict[str, list[bytes]]) -> int:
@@ -312,14 +324,84 @@ class Endpoint:
         return False
 
     async def _serve(self, env: Envelope) -> None:
+        self.send(await self._answer(env))
+
+    async def _answer(self, env: Envelope) -> Envelope:
         assert self.request_handler is not None
         try:
             result = await self.request_handler(env)
-            reply = env.reply(self.agent_id, Performative.INFORM_RESULT, result)
+            return env.reply(self.agent_id, Performative.INFORM_RESULT, result)
         except Exception as exc:  # the requester gets the failure, the agent keeps going
-            reply = env.reply(self.agent_id, Performative.FAILURE,
-                              f"{type(exc).__name__}: {exc}")
-        self.send(reply)
+            return env.reply(self.agent_id, Performative.FAILURE,
+                             f"{type(exc).__name__}: {exc}")
+
+    # -- request-response straight over Ray's call and return ---------------------------
+    async def _ask(self, recipient: str, handle: Any, env: Envelope) -> None:
+        """Send a request as a direct call whose return value carries the reply.
+
+        Two Ray messages instead of a delivery each way through the mailboxes; if
+        the recipient is dead or restarting the request goes the bus way instead
+        (held until it is back).  Replies are routed like any reply, so a late
+        one is dropped and counted.
+        """
+        sealed = self.keyring.seal(env) if self.keyring is not None else env
+        try:
+            replies = await handle.serve.remote([wire.pack_frame([wire.encode(sealed,
+                                                                              self.max_bytes)])])
+        except (ray.exceptions.RayActorError, AttributeError, TypeError) as exc:
+            logger.debug("direct request to %s failed (%s); using the bus", recipient, exc)
+            self._handles.pop(recipient, None)
+            self.send(env)
+            return
+        dead: dict[str, list[bytes]] = {}
+        for data in replies:
+            parcels, bad = wire.decode_parcels(data, self.max_bytes)
+            for single, reason in bad:
+                dead.setdefault(reason, []).append(single)
+            for parcel in parcels:
+                await self._sort(parcel.envelopes(), dead)
+        await self._dead_letter(dead)
+
+    async def serve(self, frames: Sequence[bytes]) -> list[bytes]:
+        """The receiving side of :meth:`_ask`: answer requests, return the replies.
+
+        A request with no handler here (a driver's or a bridge's endpoint) goes
+        to the mailbox, and its answer comes back over the bus.
+        """
+        replies: list[bytes] = []
+        dead: dict[str, list[bytes]] = {}
+        for data in frames:
+            parcels, bad = wire.decode_parcels(data, self.max_bytes)
+            for single, reason in bad:
+                dead.setdefault(reason, []).append(single)
+            for parcel in parcels:
+                for env in parcel.envelopes():
+                    if self.keyring is not None:
+                        try:
+                            env = self.keyring.open(env)
+                        except SecurityError as exc:
+                            dead.setdefault(f"rejected: {exc}", []).append(env.to_bytes())
+                            continue
+                    self.counts["received"] += 1
+                    if (env.performative is Performative.REQUEST
+                            and self.request_handler is not None):
+                        reply = await self._answer(env)
+                        if self.keyring is not None:
+                            reply = self.keyring.seal(reply)
+                        replies.append(wire.pack_frame([wire.encode(reply, self.max_bytes)]))
+                    else:
+                        await self._enqueue(Parcel.of(env))
+                        async with self._arrived:
+                            self._arrived.notify_all()
+        await self._dead_letter(dead)
+        return replies
+
+    async def _dead_letter(self, dead: dict[str, list[bytes]]) -> None:
+        for reason, items in dead.items():
+            self.counts["dead_lettered"] += len(items)
+            if reason.startswith("rejected"):
+                self.counts["rejected"] += len(items)
+            await self.directory.dead_letter.remote(items, reason)
 
     async def receive(self, max_n: int = 100, timeout_s: float = 0.0) -> list[Envelope]:
         """Up to ``max_n`` envelopes, highest priority first; waits up to ``timeout_s``."""

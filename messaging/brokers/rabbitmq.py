@@ -1,13 +1,14 @@
-"""RabbitMQ as a broker: durable priority queues, batched confirmed publishing, manual acks.
+"""RabbitMQ as a broker: durable priority queues, confirmed publishing, manual acks.
 
 Each bus topic maps to a durable queue declared with ``x-max-priority`` and a
 dead-letter exchange, so a message rejected or expired in RabbitMQ is kept,
-not lost.  Publishing confirms a whole batch in one round trip (a channel
-transaction), never one round trip per message; envelope priority and TTL
-become the AMQP ``priority`` and per-message ``expiration``.  Consuming uses
-manual acks with a prefetch window.  Publishing and consuming use separate
-connections, because pika's blocking connection must not be shared between
-threads.  Requires the ``brokers`` extra (pika).
+not lost.  Publishing uses publisher confirms kept in flight
+(:class:`~messaging.brokers.amqp_confirms.ConfirmingPublisher`): a batch is
+written without waiting and confirmed as a whole, never one round trip per
+message; envelope priority and TTL become the AMQP ``priority`` and
+per-message ``expiration``.  Consuming is a ``basic.consume`` with manual acks
+and a prefetch window.  Publishing and consuming use separate connections.
+Requires the ``brokers`` extra (pika).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from messaging.brokers.amqp_confirms import ConfirmingPublisher
 from messaging.brokers.base import Broker, Delivery, require
 from messaging.envelope import Envelope, EnvelopeError
 
@@ -33,11 +35,12 @@ class RabbitMQBroker(Broker):
         pika = require("pika", "the RabbitMQ bridge")
         self.connection_errors = (pika.exceptions.AMQPConnectionError,
                                   pika.exceptions.AMQPChannelError,
-                                  pika.exceptions.StreamLostError, ConnectionError, OSError)
+                                  pika.exceptions.StreamLostError, ConnectionError, OSError,
+                                  TimeoutError)
         self.url = url
         self.prefetch = prefetch
         self.max_priority = max_priority
-        self._pub: Any = None
+        self._pub: ConfirmingPublisher | None = None
         self._sub: Any = None
         self._declared: set[str] = set()
         self._consumers: dict[str, Any] = {}
@@ -48,24 +51,22 @@ class RabbitMQBroker(Broker):
         return conn, conn.channel()
 
     def connect(self) -> None:
-        if self._pub is None:
-            self._pub = self._open()
-            self._pub[1].exchange_declare(DLX, exchange_type="fanout", durable=True)
-            self._pub[1].queue_declare(DLX, durable=True)
-            self._pub[1].queue_bind(DLX, DLX)
-            self._pub[1].tx_select()
         if self._sub is None:
             self._sub = self._open()
+            self._sub[1].exchange_declare(DLX, exchange_type="fanout", durable=True)
+            self._sub[1].queue_declare(DLX, durable=True)
+            self._sub[1].queue_bind(DLX, DLX)
             self._sub[1].basic_qos(prefetch_count=self.prefetch)
         self.state = "connected"
 
     def close(self) -> None:
-        for pair in (self._pub, self._sub):
-            if pair is not None:
-                try:
-                    pair[0].close()
-                except Exception:  # already gone: closing is best effort
-                    pass
+        if self._pub is not None:
+            self._pub.close()
+        if self._sub is not None:
+            try:
+                self._sub[0].close()
+            except Exception:  # already gone: closing is best effort
+                pass
         self._pub = self._sub = None
         self._declared.clear()
         self._consumers.clear()
@@ -79,9 +80,10 @@ class RabbitMQBroker(Broker):
 
     def publish(self, topic: str, messages: Sequence[bytes]) -> int:
         pika = require("pika", "the RabbitMQ bridge")
-        channel = self._pub[1]
-        self._queue(channel, topic)
         self._queue(self._sub[1], topic)
+        if self._pub is None:
+            self._pub = ConfirmingPublisher(self.url)
+        properties = []
         for data in messages:
             priority, expiration = 0, None
             try:
@@ -92,24 +94,24 @@ class RabbitMQBroker(Broker):
                     expiration = str(max(left_ms, 1))
             except EnvelopeError:
                 pass  # forwarded as is; the receiving side rejects and dead-letters it
-            channel.basic_publish("", topic, data, pika.BasicProperties(
-                delivery_mode=2, priority=priority, expiration=expiration))
-        channel.tx_commit()  # the whole batch is on the broker: one round trip
+            properties.append(pika.BasicProperties(delivery_mode=2, priority=priority,
+                                                   expiration=expiration))
+        self._pub.publish(topic, messages, properties)  # confirmed as a whole
         return len(messages)
 
     def consume(self, topic: str, group: str, consumer: str, max_n: int,
                 block_ms: int) -> list[Delivery]:
         channel = self._sub[1]
         self._queue(channel, topic)
-        out: list[Delivery] = []
-        deadline = time.monotonic() + block_ms / 1000
-        while len(out) < max_n:
-            method, _, body = channel.basic_get(topic, auto_ack=False)
-            if method is None:
-                if out or time.monotonic() >= deadline:
-                    break
-                self._sub[0].sleep(0.01)  # keeps the connection's heartbeats going
-                continue
+        # pika returns the same generator for the same arguments: one consumer per queue,
+        # the broker pushing up to ``prefetch`` unacknowledged messages ahead
+        stream = channel.consume(topic, auto_ack=False, inactivity_timeout=block_ms / 1000)
+        method, _, body = next(stream)
+        if method is None:
+            return []
+        out = [Delivery(topic, method.delivery_tag, body)]
+        for _ in range(min(max_n - 1, channel.get_waiting_message_count())):
+            method, _, body = next(stream)  # already here: no waiting
             out.append(Delivery(topic, method.delivery_tag, body))
         return out
 
