@@ -12,7 +12,11 @@ MODULES = [
     "agents.protocols.auction", "agents.protocols.consensus", "agents.protocols.contract_net",
     "agents.protocols.load_balance", "cluster.config", "cluster.resources",
     "messaging.batcher", "messaging.crypto", "messaging.envelope", "messaging.gossip",
-    "messaging.mailbox", "messaging.topics",
+    "messaging.mailbox", "messaging.topics", "messaging.wire",
+    "agents.planning", "agents.planning._h2", "agents.planning.dag", "agents.planning.domains",
+    "agents.planning.domains.blocks", "agents.planning.errors", "agents.planning.frontier",
+    "agents.planning.goap", "agents.planning.htn", "agents.planning.htn_config",
+    "agents.planning.htn_domain", "agents.planning.repair",
 ]
 
 
