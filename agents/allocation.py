@@ -54,11 +54,15 @@ class TaskRecord:
     finished_at: float | None = None
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     awarded: asyncio.Event = field(default_factory=asyncio.Event)
+    #: results of the tasks this one depends on, by node id (set when it becomes ready)
+    inputs: dict[str, Any] | None = None
 
     @property
     def wire(self) -> dict[str, Any]:
         """What the agent needs to run the task: id, kind and args (no scheduling fields)."""
-        return {"task_id": self.spec.task_id, "kind": self.spec.kind, "args": self.spec.args}
+        args = self.spec.args if self.inputs is None else {**self.spec.args,
+                                                           "inputs": self.inputs}
+        return {"task_id": self.spec.task_id, "kind": self.spec.kind, "args": args}
 
 
 class Allocator:
@@ -84,6 +88,9 @@ class Allocator:
 
     def _mark_dead(self, agent_id: str, reason: str) -> None:
         raise NotImplementedError
+
+    def _released(self, task_id: str, state: TaskState) -> None:
+        """A task ended (dependency bookkeeping hooks in here; see ``agents.plans``)."""
 
     def _background(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` as a task, holding a reference so it is not collected mid-flight."""
@@ -185,6 +192,9 @@ class Allocator:
         for award in outcome.awards:
             if conversation is not None:  # idempotent; refuses a second winner for a task
                 award = conversation.award(award)
+            if self.tasks[award.task_id].state.terminal:  # cancelled while the round ran
+                rejected.setdefault(award.agent_id, []).append(award.task_id)
+                continue
             task = self._award(self.tasks[award.task_id], award.agent_id, conv, award.price)
             accepted.setdefault(award.agent_id, []).append(task)
             for loser in award.rejected:
@@ -253,6 +263,7 @@ class Allocator:
         self._results[task.spec.task_id] = (ok, value, error, rec.spec.agent_id)
         self._schedule_flush()
         self._wake.set()
+        self._released(task.spec.task_id, task.state)
 
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled:

@@ -62,9 +62,12 @@ def matrix_trace(size: int = 128, seed: int = 0, **_: Any) -> float:
 
 
 @task("sum_results")
-def sum_results(values: Sequence[float] = (), **_: Any) -> float:
-    """Sum a list of numbers (a reduce step)."""
-    return float(sum(values))
+def sum_results(values: Sequence[float] = (), inputs: Mapping[str, Any] | None = None,
+                **_: Any) -> float:
+    """Sum a list of numbers and the numeric results of the tasks it depends on (a reduce
+    step of a plan)."""
+    upstream = [v for v in (inputs or {}).values() if isinstance(v, int | float)]
+    return float(sum(values) + sum(upstream))
 
 
 @task("fail", inline=True)

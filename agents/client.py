@@ -21,6 +21,7 @@ from typing import Any
 import ray
 
 from agents.model import TaskAllocation
+from agents.planning import TaskGraph
 from agents.supervisor import Supervisor, SupervisorSettings
 
 __all__ = ["Coordinator", "SupervisorClient", "get_supervisor", "start_supervisor"]
@@ -56,6 +57,10 @@ def start_supervisor(settings: Mapping[str, Any] | None = None) -> Any:
 def get_supervisor(name: str = "raymas-supervisor", namespace: str = "raymas") -> Any:
     """The running Supervisor; raises ValueError if none is running."""
     return ray.get_actor(name, namespace=namespace)
+
+
+def _graph(g: TaskGraph | Mapping[str, Any]) -> dict[str, Any]:
+    return g.to_dict() if isinstance(g, TaskGraph) else dict(g)
 
 
 def _task(t: TaskAllocation | Mapping[str, Any]) -> dict[str, Any]:
@@ -106,6 +111,23 @@ class Coordinator:
     async def auction_resource(self, resource: str, **kw: Any) -> dict[str, Any]:
         return await self.handle.auction_resource.remote(resource, **kw)
 
+    async def submit_plan(self, graph: TaskGraph | Mapping[str, Any], plan_id: str | None = None,
+                          **kw: Any) -> str:
+        return await self.handle.submit_plan.remote(_graph(graph), plan_id, **kw)
+
+    async def wait_plan(self, plan_id: str, timeout_s: float | None = None) -> dict[str, Any]:
+        return await self.handle.wait_plan.remote(plan_id, timeout_s)
+
+    async def plan_status(self, plan_id: str, detail: bool = False) -> dict[str, Any]:
+        return await self.handle.plan_status.remote(plan_id, detail)
+
+    async def plan_results(self, plan_id: str, nodes: Sequence[str] | None = None
+                           ) -> dict[str, Any]:
+        return await self.handle.plan_results.remote(plan_id, nodes)
+
+    async def cancel_plan(self, plan_id: str) -> int:
+        return await self.handle.cancel_plan.remote(plan_id)
+
 
 class SupervisorClient:
     """Blocking facade for scripts and jobs; the same methods as :class:`Coordinator`."""
@@ -146,6 +168,10 @@ class SupervisorClient:
     def status(self) -> dict[str, Any]:
         return ray.get(self.handle.status.remote())
 
+    def result(self, task_id: str) -> dict[str, Any]:
+        """A task's state, result or error, agent, attempts and timings."""
+        return ray.get(self.handle.result.remote(task_id))
+
     def hold_vote(self, question: str, options: Sequence[Any], **kw: Any) -> dict[str, Any]:
         """Agents vote on ``question`` (rule, quorum, deadline_s, capabilities in ``kw``)."""
         return ray.get(self.handle.hold_vote.remote(question, list(options), **kw))
@@ -153,6 +179,23 @@ class SupervisorClient:
     def auction_resource(self, resource: str, **kw: Any) -> dict[str, Any]:
         """Sell ``resource`` by sealed bid (rule, reserve, deadline_s in ``kw``)."""
         return ray.get(self.handle.auction_resource.remote(resource, **kw))
+
+    def submit_plan(self, graph: TaskGraph | Mapping[str, Any], plan_id: str | None = None,
+                    **kw: Any) -> str:
+        """Validate and queue a task graph (see ``agents.plans``); returns the plan id."""
+        return ray.get(self.handle.submit_plan.remote(_graph(graph), plan_id, **kw))
+
+    def wait_plan(self, plan_id: str, timeout_s: float | None = None) -> dict[str, Any]:
+        return ray.get(self.handle.wait_plan.remote(plan_id, timeout_s))
+
+    def plan_status(self, plan_id: str, detail: bool = False) -> dict[str, Any]:
+        return ray.get(self.handle.plan_status.remote(plan_id, detail))
+
+    def plan_results(self, plan_id: str, nodes: Sequence[str] | None = None) -> dict[str, Any]:
+        return ray.get(self.handle.plan_results.remote(plan_id, nodes))
+
+    def cancel_plan(self, plan_id: str) -> int:
+        return ray.get(self.handle.cancel_plan.remote(plan_id))
 
     def shutdown(self, *, kill_supervisor: bool = True) -> int:
         """Stop every agent and, by default, the Supervisor itself."""

@@ -46,6 +46,8 @@ _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS raymas_agents (
         agent_id TEXT PRIMARY KEY, spec TEXT NOT NULL, status TEXT NOT NULL,
         updated_at DOUBLE PRECISION)""",
+    """CREATE TABLE IF NOT EXISTS raymas_plans (
+        plan_id TEXT PRIMARY KEY, graph TEXT NOT NULL, created_at DOUBLE PRECISION)""",
     """CREATE TABLE IF NOT EXISTS raymas_votes (
         proposal_id TEXT NOT NULL, voter TEXT NOT NULL, choice TEXT, weight DOUBLE PRECISION,
         decision TEXT, ts DOUBLE PRECISION NOT NULL)""",
@@ -210,12 +212,40 @@ class Ledger:
         """Tasks not done or failed: ``(task_id, spec, attempts, state)``, for reload."""
         rows = self._query(
             "SELECT task_id, spec, attempts, state FROM raymas_tasks "
-            "WHERE state NOT IN ('done', 'failed') ORDER BY updated_at"
+            "WHERE state NOT IN ('done', 'failed', 'cancelled') ORDER BY updated_at"
         )
         return [(t, json.loads(spec), int(att), st) for t, spec, att, st in rows]
 
-    def task_states(self) -> dict[str, str]:
-        return {t: s for t, s in self._query("SELECT task_id, state FROM raymas_tasks")}
+    def task_states(self, task_ids: Sequence[str] | None = None) -> dict[str, str]:
+        """Current state of every task (or of ``task_ids``)."""
+        if task_ids is None:
+            return {t: s for t, s in self._query("SELECT task_id, state FROM raymas_tasks")}
+        out: dict[str, str] = {}
+        ids = list(task_ids)
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            out.update({t: s for t, s in self._query(
+                f"SELECT task_id, state FROM raymas_tasks WHERE task_id IN ({marks})", chunk)})
+        return out
+
+    # -- plans -----------------------------------------------------------------
+    def save_plan(self, plan_id: str, graph: dict[str, Any]) -> bool:
+        """Keep a plan's task graph; False if the id is already taken (the first stands)."""
+        cur = self._conn.cursor()
+        cur.execute(self._sql("INSERT INTO raymas_plans (plan_id, graph, created_at) "
+                              "VALUES (?, ?, ?) ON CONFLICT (plan_id) DO NOTHING"),
+                    (plan_id, json.dumps(graph), time.time()))
+        self._conn.commit()
+        return bool(cur.rowcount == 1)
+
+    def plan(self, plan_id: str) -> tuple[dict[str, Any], float] | None:
+        rows = self._query("SELECT graph, created_at FROM raymas_plans WHERE plan_id = ?",
+                           (plan_id,))
+        return (json.loads(rows[0][0]), float(rows[0][1])) if rows else None
+
+    def plan_ids(self) -> list[str]:
+        return [r[0] for r in self._query("SELECT plan_id FROM raymas_plans ORDER BY created_at")]
 
     def history(self, task_id: str) -> list[tuple[str, str | None, str]]:
         """``(state, agent_id, detail)`` of every transition of one task, in order."""
@@ -268,7 +298,7 @@ class Ledger:
     def clear(self) -> None:
         """Delete everything (a fresh run)."""
         for table in ("raymas_tasks", "raymas_transitions", "raymas_results",
-                      "raymas_agents", "raymas_votes"):
+                      "raymas_agents", "raymas_votes", "raymas_plans"):
             self._conn.cursor().execute(f"DELETE FROM {table}")
         self._conn.commit()
 

@@ -78,10 +78,11 @@ class TaskState(enum.StrEnum):
     DONE = "done"
     FAILED = "failed"
     REASSIGNED = "reassigned"
+    CANCELLED = "cancelled"
 
     @property
     def terminal(self) -> bool:
-        return self in (TaskState.DONE, TaskState.FAILED)
+        return self in (TaskState.DONE, TaskState.FAILED, TaskState.CANCELLED)
 
 
 _goal_seq = itertools.count()
@@ -161,6 +162,9 @@ class TaskAllocation:
     max_attempts: int = 3
     goal: str | None = None
     submitted_at: float = field(default_factory=time.time)
+    #: ids of tasks whose results this one needs (passed to it as ``inputs``)
+    depends_on: list[str] = field(default_factory=list)
+    plan_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -173,6 +177,8 @@ class TaskAllocation:
             "max_attempts": self.max_attempts,
             "goal": self.goal,
             "submitted_at": self.submitted_at,
+            "depends_on": list(self.depends_on),
+            "plan_id": self.plan_id,
         }
 
     @classmethod

@@ -26,6 +26,7 @@ from agents.deliberation import auction_resource, hold_vote
 from agents.errors import AllocationError, TaskFailedError
 from agents.ledger import Ledger, Transition
 from agents.model import AgentSpec, TaskAllocation, TaskState
+from agents.plans import Plans
 from agents.protocols import AgentView, get_strategy
 from agents.spawn import spawn_agents
 from messaging.crypto import TokenIssuer
@@ -56,7 +57,7 @@ class SupervisorSettings:
     fresh: bool = False
 
 
-class Supervisor(Allocator):
+class Supervisor(Plans, Allocator):
     """Coordinates agents; see the module docstring.  Every public method is a Ray call."""
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
@@ -72,6 +73,8 @@ class Supervisor(Allocator):
         self.rng = np.random.default_rng(self.cfg.seed)
         self.agents: dict[str, AgentRecord] = {}
         self.tasks: dict[str, TaskRecord] = {}
+        self._waiting: dict[str, set[str]] = {}
+        self._dependents: dict[str, set[str]] = {}
         self._pending: list[tuple[int, float, str]] = []
         self._results: dict[str, tuple[bool, Any, str | None, str | None]] = {}
         self._journal: list[Transition] = []
@@ -111,10 +114,16 @@ class Supervisor(Allocator):
             parsed = AgentSpec.from_dict(spec)
             self._register(parsed, handle, None)
             self._background(self._issue_identity(parsed, handle))  # new key after a restart
+        reloaded = []
         for task_id, spec, attempts, state in self.ledger.unfinished():
             task = TaskRecord(TaskAllocation.from_dict(spec), TaskState(state), attempts)
             self.tasks[task_id] = task
-            self._enqueue(task, "supervisor restarted")
+            reloaded.append(task)
+        for task in reloaded:  # all known first: dependencies may be among them
+            if task.spec.depends_on:
+                self._admit(task)
+            else:
+                self._enqueue(task, "supervisor restarted")
         if self.tasks:
             logger.info("reloaded %d unfinished tasks from the ledger", len(self.tasks))
 
@@ -260,12 +269,16 @@ class Supervisor(Allocator):
         """Queue tasks for allocation; an id already known is not queued again."""
         parsed = [_check_task(t if isinstance(t, TaskAllocation) else _parse_task(t))
                   for t in tasks]
+        self._check_dependencies(parsed)
         self._flush()
         fresh = set(self.ledger.add_tasks((t.task_id, t.to_dict()) for t in parsed))
-        for t in parsed:
-            if t.task_id in fresh and t.task_id not in self.tasks:
-                task = TaskRecord(t)
-                self.tasks[t.task_id] = task
+        new = [TaskRecord(t) for t in parsed if t.task_id in fresh and t.task_id not in self.tasks]
+        for task in new:
+            self.tasks[task.spec.task_id] = task
+        for task in new:  # all known first: a task may depend on one later in the batch
+            if task.spec.depends_on:
+                self._admit(task)
+            else:
                 self._enqueue(task)
         return [t.task_id for t in parsed]
 
@@ -318,7 +331,7 @@ class Supervisor(Allocator):
         """Wait up to ``timeout_s`` for the tasks; count how many are done and failed."""
         await self.wait(task_ids, timeout_s)
         self._flush()
-        counts = {"total": len(task_ids), "done": 0, "failed": 0}
+        counts = {"total": len(task_ids), "done": 0, "failed": 0, "cancelled": 0}
         for t in task_ids:
             task = self.tasks.get(t)
             if task is not None and task.state.terminal:
@@ -409,6 +422,12 @@ def _check_task(task: TaskAllocation) -> TaskAllocation:
         raise AllocationError(
             f"task {task.task_id!r}: max_attempts must be an integer >= 1, "
             f"got {task.max_attempts!r}")
+    if not (isinstance(task.depends_on, list | tuple)
+            and all(isinstance(d, str) and d for d in task.depends_on)):
+        raise AllocationError(f"task {task.task_id!r}: depends_on must be a list of task ids, "
+                              f"got {task.depends_on!r}")
+    if task.task_id in task.depends_on:
+        raise AllocationError(f"task {task.task_id!r} depends on itself")
     if not isinstance(task.priority, int):
         raise AllocationError(f"task {task.task_id!r}: priority must be an integer, "
                               f"got {task.priority!r}")

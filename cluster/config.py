@@ -36,6 +36,7 @@ __all__ = [
     "AgentGroup",
     "ClusterSection",
     "GoalSection",
+    "PlanGoal",
     "RaymasConfig",
     "load_config",
     "parse_config",
@@ -135,14 +136,55 @@ class TaskGroup(_Section):
     max_attempts: int = Field(3, ge=1)
 
 
+class PlanGoal(_Section):
+    """A goal reached through an HTN plan: a domain declared as data and root tasks."""
+
+    domain: dict[str, Any] = Field(description="HTN operators and methods "
+                                               "(see agents.planning.htn_config)")
+    tasks: list[str | dict[str, Any]] = Field(
+        min_length=1, description="root tasks: a name, or {task: name, args: {...}}")
+    state: dict[str, Any] = Field(default_factory=dict, description="the initial world state")
+    parallel: bool = Field(False, description="root tasks independent of each other")
+    capabilities: list[str] = Field(default_factory=lambda: ["execution"])
+
+    @model_validator(mode="after")
+    def _domain_parses(self) -> PlanGoal:
+        from agents.errors import ConfigError
+        from agents.planning import domain_from_config
+
+        try:
+            domain_from_config(self.domain)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    def graph(self) -> Any:
+        """Decompose the root tasks into a task graph (raises PlanError if it cannot)."""
+        from agents.planning import Task, domain_from_config, plan_htn
+
+        roots = [Task(t, {}) if isinstance(t, str) else Task(str(t.get("task")),
+                                                              dict(t.get("args") or {}))
+                 for t in self.tasks]
+        return plan_htn(domain_from_config(self.domain), self.state, roots,
+                        parallel=self.parallel)
+
+
 class GoalSection(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     priority: int = 1
     strategy: Strategy | None = None
-    tasks: list[TaskGroup] = Field(min_length=1)
+    tasks: list[TaskGroup] = Field(default_factory=list)
+    plan: PlanGoal | None = None
+
+    @model_validator(mode="after")
+    def _tasks_or_plan(self) -> GoalSection:
+        if bool(self.tasks) == (self.plan is not None):
+            raise ValueError(f"goal {self.name!r}: give exactly one of 'tasks' (a list of task "
+                             "groups) and 'plan' (an HTN domain and root tasks)")
+        return self
 
     def allocations(self) -> list[TaskAllocation]:
-        """The goal's tasks, ids ``<goal>/<kind>-<n>``."""
+        """The goal's tasks, ids ``<goal>/<kind>-<n>`` (none for a plan goal)."""
         out = []
         for gi, group in enumerate(self.tasks):
             for i in range(group.count):

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from agents.errors import ConfigError, UnknownTaskKindError
+from agents.planning import PlanError, TaskGraph
 from agents.registry import resolve_task
 from cluster.config import RaymasConfig
 
-__all__ = ["build_report", "check_task_kinds", "run"]
+__all__ = ["build_report", "check_task_kinds", "plan_report", "run"]
 
 
 def check_task_kinds(cfg: RaymasConfig) -> None:
@@ -36,8 +37,52 @@ def check_task_kinds(cfg: RaymasConfig) -> None:
                 resolve_task(group.kind)
             except UnknownTaskKindError as exc:
                 problems.append((f"goals[{gi}].tasks[{ti}].kind", str(exc)))
+        if goal.plan is not None:
+            try:
+                graph = goal.plan.graph()
+                graph.validate(known_kinds=_kinds(graph))
+            except PlanError as exc:
+                problems.append((f"goals[{gi}].plan", str(exc)))
     if problems:
         raise ConfigError("config", problems)
+
+
+def _kinds(graph: TaskGraph) -> list[str]:
+    """The graph's task kinds that resolve (importing ``module:function`` kinds)."""
+    known = []
+    for kind in {n.kind for n in graph.nodes.values()}:
+        try:
+            resolve_task(kind)
+            known.append(kind)
+        except UnknownTaskKindError:
+            pass
+    return known
+
+
+def plan_report(graph: TaskGraph, results: dict[str, dict[str, Any]], goal: str,
+                planning_s: float) -> dict[str, Any]:
+    """A plan goal's shape and timing: nodes, levels, time per level, parallelism."""
+    levels = graph.levels()
+    per_level = []
+    for level in levels:
+        rs = [results.get(f"{goal}/{n}", {}) for n in level]
+        starts = [r["awarded_at"] for r in rs if r.get("awarded_at")]
+        ends = [r["finished_at"] for r in rs if r.get("finished_at")]
+        per_level.append({"tasks": len(level),
+                          "seconds": round(max(ends) - min(starts), 3)
+                          if starts and ends else None})
+    busy = sum(r["finished_at"] - r["awarded_at"] for t, r in results.items()
+               if t.startswith(f"{goal}/") and r.get("finished_at") and r.get("awarded_at"))
+    ends = [r["finished_at"] for t, r in results.items()
+            if t.startswith(f"{goal}/") and r.get("finished_at")]
+    starts = [r["submitted_at"] for t, r in results.items()
+              if t.startswith(f"{goal}/") and r.get("submitted_at")]
+    wall = max(ends) - min(starts) if ends and starts else None
+    return {"nodes": len(graph.nodes), "levels": len(levels), "planning_ms":
+            round(planning_s * 1000, 3), "per_level": per_level,
+            "task_seconds": round(busy, 3),
+            "parallelism": round(busy / wall, 2) if wall else None,
+            "edges": sum(len(n.depends_on) for n in graph.nodes.values())}
 
 
 def build_report(cfg: RaymasConfig, results: dict[str, dict[str, Any]],
@@ -91,9 +136,19 @@ def run(cfg: RaymasConfig, *, keep: bool = False,
         timings["spawn_s"] = time.perf_counter() - t1
         t2 = time.perf_counter()
         ids = [t for goal in cfg.goals for t in client.submit(goal.allocations())]
+        plans: dict[str, tuple[TaskGraph, float]] = {}
+        for goal in cfg.goals:
+            if goal.plan is not None:
+                t3 = time.perf_counter()
+                graph = goal.plan.graph()
+                plans[goal.name] = (graph, time.perf_counter() - t3)
+                client.submit_plan(graph, goal.name, strategy=goal.strategy,
+                                   capabilities=goal.plan.capabilities,
+                                   priority=goal.priority, goal=goal.name)
+                ids += [f"{goal.name}/{n}" for n in graph.topological_order()]
         while True:
             counts = ray.get(sup.progress.remote(ids, 0.5))
-            finished = counts["done"] + counts["failed"]
+            finished = counts["done"] + counts["failed"] + counts["cancelled"]
             if on_progress is not None:
                 on_progress(finished, len(ids))
             if finished >= len(ids):
@@ -101,6 +156,10 @@ def run(cfg: RaymasConfig, *, keep: bool = False,
         timings["run_s"] = time.perf_counter() - t2
         results = client.wait(ids)
         report = build_report(cfg, results, timings, client.list_agents(), client.status())
+        for entry in report["goals"]:
+            if entry["goal"] in plans:
+                graph, planning_s = plans[entry["goal"]]
+                entry["plan"] = plan_report(graph, results, entry["goal"], planning_s)
         report["cluster"] = {"address": info.address, "embedded": info.embedded,
                              "dashboard": info.dashboard_url, "resources": info.resources}
     finally:
