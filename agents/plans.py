@@ -24,6 +24,7 @@ from agents.ledger import Transition
 from agents.model import TaskAllocation, TaskState
 from agents.planning import PlanError, TaskGraph, TaskNode
 from agents.registry import known_tasks, resolve_task
+from messaging.endpoint import EVENTS_PREFIX, Endpoint
 from messaging.envelope import new_id
 
 __all__ = ["Plans"]
@@ -33,6 +34,7 @@ class Plans:
     """Mixin for the Supervisor (its state is set up there)."""
 
     tasks: dict[str, TaskRecord]
+    events: Endpoint | None
     _waiting: dict[str, set[str]]
     _dependents: dict[str, set[str]]
 
@@ -101,6 +103,18 @@ class Plans:
         state = self.ledger.task_states([dep]).get(dep)
         return "unknown" if state is None else ("cancelled" if state == "cancelled" else "open")
 
+    def _publish_event(self, task_id: str, state: TaskState) -> None:
+        """``raymas/events/plans/<plan>`` (or ``.../goals/<goal>``): one event per task end."""
+        task = self.tasks.get(task_id)
+        if self.events is None or task is None or not (task.spec.plan_id or task.spec.goal):
+            return
+        where = (f"plans/{task.spec.plan_id}" if task.spec.plan_id
+                 else f"goals/{task.spec.goal}")
+        _, _, error, agent = self._results.get(task_id, (False, None, None, None))
+        self.events.publish(f"{EVENTS_PREFIX}{where}", {
+            "task_id": task_id, "state": state.value, "agent_id": agent, "error": error,
+            "finished_at": task.finished_at})
+
     def _ready(self, task: TaskRecord) -> None:
         prefix = f"{task.spec.plan_id}/" if task.spec.plan_id else ""
         task.inputs = {d.removeprefix(prefix): self.result(d)["value"]
@@ -112,6 +126,7 @@ class Plans:
         ended = [(task_id, state)]
         while ended:  # iterative: a failure can cascade down a long chain
             tid, st = ended.pop()
+            self._publish_event(tid, st)
             for child_id in sorted(self._dependents.pop(tid, ())):
                 waiting, child = self._waiting.get(child_id), self.tasks.get(child_id)
                 if waiting is None or child is None or child.state.terminal:

@@ -30,6 +30,7 @@ from agents.plans import Plans
 from agents.protocols import AgentView, get_strategy
 from agents.spawn import spawn_agents
 from messaging.crypto import TokenIssuer
+from messaging.endpoint import Endpoint
 
 __all__ = ["Supervisor", "SupervisorSettings"]
 
@@ -84,10 +85,22 @@ class Supervisor(Plans, Allocator):
                                         "reassigned": 0, "duplicate_results": 0}
         self._wake = asyncio.Event()
         self._tasks_running = set()
+        self.events = self._event_endpoint()
         self._reload()
         loop = asyncio.get_running_loop()
         self._loops = [loop.create_task(self._allocation_loop()),
                        loop.create_task(self._monitor_loop())]
+
+    def _event_endpoint(self) -> Endpoint | None:
+        """Publishes task events of goals and plans on the bus (see ``agents.plans``)."""
+        if not self.cfg.bus_name:
+            return None
+        try:
+            directory = ray.get_actor(self.cfg.bus_name, namespace=self.cfg.namespace)
+        except ValueError:
+            logger.warning("bus %r not found: no task events", self.cfg.bus_name)
+            return None
+        return Endpoint(f"supervisor:{self.cfg.name}", "supervisor", directory)
 
     @staticmethod
     def _restarted() -> bool:

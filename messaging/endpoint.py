@@ -33,11 +33,14 @@ from messaging.envelope import DEFAULT_MAX_BYTES, Envelope, Performative
 from messaging.gossip import RumourStore
 from messaging.mailbox import DeadLetter, Mailbox, Parcel
 
-__all__ = ["BROADCAST_ALL", "Endpoint", "broadcast_topic"]
+__all__ = ["BROADCAST_ALL", "EVENTS_PREFIX", "Endpoint", "broadcast_topic"]
 
 logger = logging.getLogger(__name__)
 
 BROADCAST_ALL = "raymas/broadcast/all"
+#: topics under this prefix carry events for whoever listens: when nobody does they are
+#: counted ("unrouted_events"), not dead-lettered
+EVENTS_PREFIX = "raymas/events/"
 RequestHandler = Callable[[Envelope], Awaitable[Any]]
 
 
@@ -215,6 +218,9 @@ class Endpoint:
         frame = wire.pack_frame(rows)
         if dest.startswith("topic:"):
             targets = await self.directory.route.remote(dest[len("topic:"):])
+            if not targets and dest.startswith("topic:" + EVENTS_PREFIX):
+                self.counts["unrouted_events"] += len(rows)
+                return
             if not targets:
                 await self.directory.dead_letter.remote(wire.explode(frame),
                                                         f"no subscriber for {dest}")

@@ -9,7 +9,7 @@ import ray
 
 from agents.errors import AllocationError, RaymasError
 from agents.planning import Domain, TaskGraph, TaskNode, plan_htn
-from tests.integration.conftest import specs, wait_until
+from tests.integration.conftest import agent_actor, specs, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -35,10 +35,18 @@ def _primes_below(n: int) -> int:
 
 def test_plan_runs_in_dependency_order_with_results_as_inputs(make_supervisor: Any) -> None:
     sup = make_supervisor()
-    sup.spawn(specs("pl", 3, max_tasks=3))
+    [watcher, *_] = (agent_actor(i) for i in sup.spawn(specs("pl", 3, max_tasks=3)))
+    ray.get(watcher.subscribe.remote("raymas/events/plans/#"))
     plan_id = sup.submit_plan(_fan_in(8))
     status = sup.wait_plan(plan_id, timeout_s=120)
     assert status["ok"] and status["counts"] == {"done": 10} and status["levels"] == 3
+    events: list[Any] = []  # one event per task, on the bus, while it runs
+    wait_until(lambda: len(events.__iadd__(ray.get(watcher.receive.remote(100, 0.5)))) >= 10,
+               lambda: f"{len(events)} task events of 10")
+    assert sorted(e["payload"]["task_id"] for e in events) == sorted(
+        f"{plan_id}/{n}" for n in _fan_in(8).nodes)
+    assert {e["topic"] for e in events} == {f"raymas/events/plans/{plan_id}"}
+    assert {e["payload"]["state"] for e in events} == {"done"}
     results = sup.plan_results(plan_id)
     assert results["total"] == 0.5 + sum(_primes_below(1000 * (i + 1)) for i in range(8))
     history = {n: sup.result(f"{plan_id}/{n}")["finished_at"] for n in ("src", "h0", "total")}
