@@ -20,7 +20,7 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import ray
@@ -32,6 +32,7 @@ from messaging.crypto import Keyring, SecurityError
 from messaging.envelope import DEFAULT_MAX_BYTES, Envelope, Performative
 from messaging.gossip import RumourStore
 from messaging.mailbox import DeadLetter, Mailbox, Parcel
+from messaging.requests import RequestHandler, Requests
 
 __all__ = ["BROADCAST_ALL", "EVENTS_PREFIX", "Endpoint", "broadcast_topic"]
 
@@ -41,14 +42,13 @@ BROADCAST_ALL = "raymas/broadcast/all"
 #: topics under this prefix carry events for whoever listens: when nobody does they are
 #: counted ("unrouted_events"), not dead-lettered
 EVENTS_PREFIX = "raymas/events/"
-RequestHandler = Callable[[Envelope], Awaitable[Any]]
 
 
 def broadcast_topic(agent_type: str | None) -> str:
     return BROADCAST_ALL if agent_type is None else f"raymas/broadcast/{agent_type}"
 
 
-class Endpoint:
+class Endpoint(Requests):
     """Send, publish, broadcast, request and receive for one agent (or driver)."""
 
     def __init__(self, agent_id: str, agent_type: str, directory: Any, *,
@@ -143,31 +143,6 @@ class Endpoint:
                   ) -> Envelope:
         """To every agent on the bus, or every agent of ``agent_type``."""
         return self.publish(broadcast_topic(agent_type), payload, **fields)
-
-    async def request(self, recipient: str, payload: Any = None, *, timeout_s: float = 5.0,
-                      **fields: Any) -> Envelope:
-        """Send a request and await its reply; a reply after ``timeout_s`` is dropped."""
-        env = Envelope.new(self.agent_id, recipient=recipient,
-                           performative=Performative.REQUEST, payload=payload,
-                           reply_to=self.agent_id, **fields)
-        fut: asyncio.Future[Envelope] = asyncio.get_running_loop().create_future()
-        self._replies[env.id] = fut
-        handle = self._handles.get(recipient)
-        if handle is None:
-            handle = (await self.directory.resolve.remote([recipient]))[recipient]
-        if handle is None:
-            self.send(env)  # not on the bus: held until it comes, like any message
-        else:
-            self._handles[recipient] = handle
-            self._background(self._ask(recipient, handle, env))
-        try:
-            return await asyncio.wait_for(fut, timeout_s)
-        except TimeoutError:
-            self._timed_out[env.id] = True
-            self.counts["request_timeouts"] += 1
-            raise
-        finally:
-            self._replies.pop(env.id, None)
 
     async def flush(self) -> None:
         """Send everything buffered now and wait until it is delivered."""
@@ -267,10 +242,7 @@ class Endpoint:
         accepted = 0
         dead: dict[str, list[bytes]] = {}
         for data in batch:
-            parcels, bad = wire.decode_parcels(data, self.max_bytes)
-            for single, reason in bad:
-                dead.setdefault(reason, []).append(single)
-            for parcel in parcels:
+            for parcel in self._decode(data, dead):
                 if (self.keyring is None and parcel.performative is not Performative.REQUEST
                         and parcel.corrs.count(None) == len(parcel.corrs)):
                     await self._enqueue(parcel)  # the common case: straight into the mailbox
@@ -284,16 +256,30 @@ class Endpoint:
         await self._dead_letter(dead)
         return accepted
 
+    def _decode(self, data: bytes, dead: dict[str, list[bytes]]) -> list[Parcel]:
+        """A frame's valid envelopes; the rest go into ``dead`` by reason."""
+        parcels, bad = wire.decode_parcels(data, self.max_bytes)
+        for single, reason in bad:
+            dead.setdefault(reason, []).append(single)
+        return parcels
+
+    def _open(self, env: Envelope, dead: dict[str, list[bytes]]) -> Envelope | None:
+        """The envelope with its payload opened (None, and into ``dead``, if it cannot be)."""
+        if self.keyring is None:
+            return env
+        try:
+            return self.keyring.open(env)
+        except SecurityError as exc:
+            dead.setdefault(f"rejected: {exc}", []).append(env.to_bytes())
+            return None
+
     async def _sort(self, envs: list[Envelope], dead: dict[str, list[bytes]]) -> int:
         """Open, route replies, serve requests, queue the rest; returns how many were taken."""
         taken = 0
-        for env in envs:
-            if self.keyring is not None:
-                try:
-                    env = self.keyring.open(env)
-                except SecurityError as exc:
-                    dead.setdefault(f"rejected: {exc}", []).append(env.to_bytes())
-                    continue
+        for sealed in envs:
+            env = self._open(sealed, dead)
+            if env is None:
+                continue
             if env.correlation_id is not None and self._route_reply(env):
                 pass
             elif env.performative is Performative.REQUEST and self.request_handler is not None:
@@ -315,92 +301,6 @@ class Endpoint:
                     self.counts["waits_for_room"] += 1
                     await self._room.wait()
                 left -= got
-
-    def _route_reply(self, env: Envelope) -> bool:
-        corr = env.correlation_id
-        if corr is None or env.performative is Performative.REQUEST:
-            return False
-        fut = self._replies.get(corr)
-        if fut is not None and not fut.done():
-            fut.set_result(env)
-            return True
-        if corr in self._timed_out:
-            self.counts["late_replies"] += 1  # its requester gave up: dropped and counted
-            return True
-        return False
-
-    async def _serve(self, env: Envelope) -> None:
-        self.send(await self._answer(env))
-
-    async def _answer(self, env: Envelope) -> Envelope:
-        assert self.request_handler is not None
-        try:
-            result = await self.request_handler(env)
-            return env.reply(self.agent_id, Performative.INFORM_RESULT, result)
-        except Exception as exc:  # the requester gets the failure, the agent keeps going
-            return env.reply(self.agent_id, Performative.FAILURE,
-                             f"{type(exc).__name__}: {exc}")
-
-    # -- request-response straight over Ray's call and return ---------------------------
-    async def _ask(self, recipient: str, handle: Any, env: Envelope) -> None:
-        """Send a request as a direct call whose return value carries the reply.
-
-        Two Ray messages instead of a delivery each way through the mailboxes; if
-        the recipient is dead or restarting the request goes the bus way instead
-        (held until it is back).  Replies are routed like any reply, so a late
-        one is dropped and counted.
-        """
-        sealed = self.keyring.seal(env) if self.keyring is not None else env
-        try:
-            replies = await handle.serve.remote([wire.pack_frame([wire.encode(sealed,
-                                                                              self.max_bytes)])])
-        except (ray.exceptions.RayActorError, AttributeError, TypeError) as exc:
-            logger.debug("direct request to %s failed (%s); using the bus", recipient, exc)
-            self._handles.pop(recipient, None)
-            self.send(env)
-            return
-        dead: dict[str, list[bytes]] = {}
-        for data in replies:
-            parcels, bad = wire.decode_parcels(data, self.max_bytes)
-            for single, reason in bad:
-                dead.setdefault(reason, []).append(single)
-            for parcel in parcels:
-                await self._sort(parcel.envelopes(), dead)
-        await self._dead_letter(dead)
-
-    async def serve(self, frames: Sequence[bytes]) -> list[bytes]:
-        """The receiving side of :meth:`_ask`: answer requests, return the replies.
-
-        A request with no handler here (a driver's or a bridge's endpoint) goes
-        to the mailbox, and its answer comes back over the bus.
-        """
-        replies: list[bytes] = []
-        dead: dict[str, list[bytes]] = {}
-        for data in frames:
-            parcels, bad = wire.decode_parcels(data, self.max_bytes)
-            for single, reason in bad:
-                dead.setdefault(reason, []).append(single)
-            for parcel in parcels:
-                for env in parcel.envelopes():
-                    if self.keyring is not None:
-                        try:
-                            env = self.keyring.open(env)
-                        except SecurityError as exc:
-                            dead.setdefault(f"rejected: {exc}", []).append(env.to_bytes())
-                            continue
-                    self.counts["received"] += 1
-                    if (env.performative is Performative.REQUEST
-                            and self.request_handler is not None):
-                        reply = await self._answer(env)
-                        if self.keyring is not None:
-                            reply = self.keyring.seal(reply)
-                        replies.append(wire.pack_frame([wire.encode(reply, self.max_bytes)]))
-                    else:
-                        await self._enqueue(Parcel.of(env))
-                        async with self._arrived:
-                            self._arrived.notify_all()
-        await self._dead_letter(dead)
-        return replies
 
     async def _dead_letter(self, dead: dict[str, list[bytes]]) -> None:
         for reason, items in dead.items():

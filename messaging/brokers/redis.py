@@ -49,7 +49,8 @@ class RedisBroker(Broker):
         redis = require("redis", "the Redis bridge")
         if self._client is None:
             self._client = redis.Redis.from_url(self.url, socket_timeout=10,
-                                                socket_connect_timeout=5)
+                                                socket_connect_timeout=5,
+                                                client_name="raymas-bridge")
         self._client.ping()
         self.state = "connected"
 
