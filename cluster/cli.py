@@ -26,7 +26,38 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("config", nargs="?", default="config.yaml")
         s.add_argument("--address", help="Ray address (default: config, RAY_ADDRESS, 'auto')")
         s.add_argument("--json", action="store_true")
+    _swarm_parser(sub)
     return p
+
+
+def _swarm_parser(sub: Any) -> None:
+    sw = sub.add_parser("swarm", help="run a swarm optimiser (PSO, ABC, ACO on a TSPLIB file)")
+    algos = sw.add_subparsers(dest="algorithm", required=True)
+    for name, text in (("pso", "particle swarm on a benchmark function"),
+                       ("abc", "artificial bee colony on a benchmark function"),
+                       ("aco", "ant colony on a TSPLIB instance")):
+        a = algos.add_parser(name, help=text)
+        if name == "aco":
+            a.add_argument("tsp", help="TSPLIB file (.tsp)")
+            a.add_argument("--optimum", type=float, help="known optimal length: gap and stop")
+            a.add_argument("--ants", type=int, help="ants per iteration")
+            a.add_argument("--time-limit", type=float, help="seconds (default 60)")
+        else:
+            a.add_argument("--function", default="rastrigin",
+                           help="sphere, rastrigin, rosenbrock, ackley or griewank")
+            a.add_argument("--dim", type=int, default=30, help="dimensions (default 30)")
+            a.add_argument("--backend", choices=["auto", "inprocess", "ray"], default="auto",
+                           help="fitness evaluation (ray: Ray tasks on a local or RAY_ADDRESS "
+                                "Ray)")
+            if name == "pso":
+                a.add_argument("--particles", type=int, help="swarm size (default 40)")
+            else:
+                a.add_argument("--sources", type=int, help="food sources (default 25)")
+        a.add_argument("--iterations", type=int,
+                       help="iterations (default 1000; ACO: until stagnation or time limit)")
+        a.add_argument("--seed", type=int, help="random seed (reproducible runs)")
+        a.add_argument("--plot", metavar="PNG", help="write a convergence plot (and the tour)")
+        a.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
 
 def _load(path: str) -> Any:
@@ -112,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _cmd_run(args)
+        if args.command == "swarm":
+            from swarm.command import run_swarm
+
+            return run_swarm(args)
         return _cmd_inspect(args)
     except RaymasError as exc:
         print(f"raymas: {exc}", file=sys.stderr)

@@ -14,6 +14,13 @@ from swarm.bee import ABC, ABCOptions, Allocation, allocate_workers
 from swarm.boids import BoidsOptions, Flock, order_parameter
 from swarm.errors import SwarmError, TSPLIBError, UnknownNameError
 from swarm.evaluate import Evaluator, SerialEvaluator, VectorisedEvaluator
+from swarm.framework import (
+    OptimizationType,
+    SwarmAlgorithm,
+    SwarmIntelligenceFramework,
+    SwarmObjective,
+    TSPObjective,
+)
 from swarm.objectives import (
     BENCHMARKS,
     Benchmark,
@@ -24,8 +31,10 @@ from swarm.objectives import (
     rosenbrock,
     sphere,
 )
+from swarm.plot import PlotUnavailable, plot_result
 from swarm.problem import Problem, Space
 from swarm.pso import PSO, PSOOptions
+from swarm.ray_eval import AutoEvaluator, ObjectiveError, RayEvaluator, make_evaluator
 from swarm.result import Stats, SwarmResult
 from swarm.tour_search import improve, nearest_neighbour_tour, neighbour_lists, tour_lengths
 from swarm.tsplib import TSPInstance, load_tour, load_tsplib, parse_tour, parse_tsplib
@@ -39,22 +48,31 @@ __all__ = [
     "Allocation",
     "AntColony",
     "AntPathFinder",
+    "AutoEvaluator",
     "Benchmark",
     "BoidsOptions",
     "Evaluator",
     "Flock",
     "IterationStats",
+    "ObjectiveError",
+    "OptimizationType",
     "PSOOptions",
     "PathOptions",
     "PathResult",
+    "PlotUnavailable",
     "Problem",
+    "RayEvaluator",
     "SerialEvaluator",
     "Space",
     "Stats",
+    "SwarmAlgorithm",
     "SwarmError",
+    "SwarmIntelligenceFramework",
+    "SwarmObjective",
     "SwarmResult",
     "TSPInstance",
     "TSPLIBError",
+    "TSPObjective",
     "TourResult",
     "UnknownNameError",
     "VectorisedEvaluator",
@@ -65,11 +83,13 @@ __all__ = [
     "improve",
     "load_tour",
     "load_tsplib",
+    "make_evaluator",
     "nearest_neighbour_tour",
     "neighbour_lists",
     "order_parameter",
     "parse_tour",
     "parse_tsplib",
+    "plot_result",
     "rastrigin",
     "rosenbrock",
     "sphere",

@@ -15,7 +15,7 @@ MODULES = [
     "messaging.mailbox", "messaging.topics", "messaging.wire",
     "swarm.aco", "swarm.aco_path", "swarm.bee", "swarm.boids", "swarm.errors", "swarm.evaluate",
     "swarm.objectives", "swarm.problem", "swarm.pso", "swarm.result", "swarm.tour_search",
-    "swarm.tsplib",
+    "swarm.tsplib", "swarm.framework", "swarm.ray_eval", "swarm.task",
     "agents.planning", "agents.planning._h2", "agents.planning.dag", "agents.planning.domains",
     "agents.planning.domains.blocks", "agents.planning.errors", "agents.planning.frontier",
     "agents.planning.goap", "agents.planning.htn", "agents.planning.htn_config",
