@@ -31,8 +31,11 @@ lint: install
 	$(VENV)/bin/mypy
 
 bench: install
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"
 	$(PY) bench/agents.py --quick
 	$(PY) bench/messaging.py --quick
+	$(PY) bench/planning.py --quick
+	$(PY) bench/swarm.py --quick
 
 clean:
 	rm -rf $(VENV) .raymas reports *.egg-info
