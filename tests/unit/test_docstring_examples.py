@@ -19,7 +19,8 @@ MODULES = [
     "agents.planning", "agents.planning._h2", "agents.planning.dag", "agents.planning.domains",
     "agents.planning.domains.blocks", "agents.planning.errors", "agents.planning.frontier",
     "agents.planning.goap", "agents.planning.htn", "agents.planning.htn_config",
-    "agents.planning.htn_domain", "agents.planning.repair",
+    "agents.planning.htn_domain", "agents.planning.repair", "agents.node_call",
+    "agents.plan_report",
 ]
 
 
