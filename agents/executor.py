@@ -101,7 +101,7 @@ async def run_graph_async(graph: TaskGraph, *, known_kinds: Collection[str] | No
         await asyncio.to_thread(run.submit)
         await asyncio.to_thread(run.wait, on_progress=progress, interval_s=interval_s)
     except asyncio.CancelledError:
-        run.cancel()
+        run.cancel(force=True)  # a running node may be in a call no interrupt reaches
         raise
     await asyncio.to_thread(run.fetch, fetch)
     return run

@@ -291,3 +291,31 @@ def test_a_plan_run_is_submitted_once(ray_cluster: Any) -> None:
     with pytest.raises(PlanError, match="submitted already"):
         run.submit()
     assert run.wait() and run.report().ok
+
+
+def test_a_failed_node_is_replanned_around_and_done_nodes_are_not_rerun(
+        ray_cluster: Any) -> None:
+    from agents.adaptive import run_with_repair
+    from agents.planning import Domain, plan_htn
+
+    domain = Domain.from_config({
+        "operators": {"prep": {"kind": "echo"}, "fast": {"kind": "fail"},
+                      "safe": {"kind": "echo"}},
+        "methods": [
+            {"name": "quick", "task": "ship", "subtasks": [
+                {"task": "prep", "args": {"value": "packed"}}, "fast"]},
+            {"name": "careful", "task": "ship", "subtasks": [
+                {"task": "prep", "args": {"value": "packed"}},
+                {"task": "safe", "args": {"value": "shipped"}}]},
+        ]})
+    graph = plan_htn(domain, {}, "ship")
+    assert [n.kind for n in graph.nodes.values()] == ["echo", "fail"]
+    outcome = run_with_repair(graph, domain, state={})
+    report = outcome.run.report()
+    assert report.ok and len(outcome.repairs) == 1
+    fix = outcome.repairs[0]
+    assert [graph.nodes[r].kind for r in fix.removed] == ["fail"]
+    [added] = fix.added
+    assert outcome.run.result(added) == "shipped"
+    prep = next(n for n in graph.nodes if graph.nodes[n].kind == "echo")
+    assert report[prep].given  # done before the failure: handed on, not run again
