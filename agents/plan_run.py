@@ -153,18 +153,24 @@ class PlanRun:
                         raise
         return True
 
-    def cancel(self, *, force: bool = False) -> None:
+    def cancel(self, *, force: bool = False, grace_s: float = 5.0) -> None:
         """Cancel every unfinished node (``ray.cancel(..., recursive=True)``).
 
         Queued tasks are dropped; running ones get a ``KeyboardInterrupt`` (or
-        their worker is killed with ``force``).  The nodes settle as ``cancelled``;
-        :meth:`wait` returns once they have.
+        their worker is killed with ``force``).  A node still running
+        ``grace_s`` later (the interrupt was lost, or it sits in a call that
+        never sees it) has its worker killed, as a TERM is followed by a KILL.
+        The nodes settle as ``cancelled``; :meth:`wait` returns once they have.
         """
         with self._lock:
             self._cancel = True
             if not self._submitted:
                 return  # submit() stops and cancels what it sent
         self._cancel_submitted(force)
+        if not force:
+            timer = threading.Timer(grace_s, self._cancel_submitted, args=(True,))
+            timer.daemon = True
+            timer.start()
 
     # -- results -------------------------------------------------------------
 
