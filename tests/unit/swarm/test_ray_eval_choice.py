@@ -32,7 +32,13 @@ def test_inprocess_backends() -> None:
     assert ev(X).tolist() == vec(X).tolist()
 
 
-def test_ray_backend_needs_a_running_ray() -> None:
+@pytest.fixture
+def no_ray(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if Ray were not running (the integration tests' Ray may be, in a full run)."""
+    monkeypatch.setattr(ray_eval, "_ray", lambda: None)
+
+
+def test_ray_backend_needs_a_running_ray(no_ray: None) -> None:
     with pytest.raises(SwarmError, match=r"ray\.init"):
         make_evaluator(row, "ray")
 
@@ -53,7 +59,7 @@ def test_auto_keeps_cheap_objectives_in_process() -> None:
     assert ev.calls == 13 and ev.local.calls == 13  # the probe rows were not evaluated twice
 
 
-def test_auto_falls_back_in_process_when_ray_is_not_running() -> None:
+def test_auto_falls_back_in_process_when_ray_is_not_running(no_ray: None) -> None:
     ev = make_evaluator(row, "auto", threshold_s=0.0)  # every objective counts as expensive
     assert ev(X).tolist() == vec(X).tolist()
     assert ev.chosen == "inprocess"
