@@ -36,7 +36,7 @@ from swarm import (
 )
 
 B = "swarm"
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tsplib"
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "tsplib"  # from ../shared/data
 FUNCTIONS = ["sphere", "rastrigin", "rosenbrock", "ackley", "griewank"]
 INSTANCES = {"eil51": 1.0, "berlin52": 1.0, "st70": 2.0}  # target gap in %
 

@@ -18,7 +18,7 @@ from swarm.tour_search import (
 )
 from swarm.tsplib import TSPInstance, load_tsplib
 
-DATA = Path(__file__).resolve().parents[4] / "shared" / "data" / "tsplib"
+DATA = Path(__file__).resolve().parents[2] / "data" / "tsplib"  # copied from ../shared/data
 
 
 def _random_instance(n: int, seed: int) -> TSPInstance:

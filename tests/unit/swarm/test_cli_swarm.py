@@ -12,7 +12,7 @@ import pytest
 
 from cluster.cli import main
 
-DATA = Path(__file__).resolve().parents[4] / "shared" / "data" / "tsplib"
+DATA = Path(__file__).resolve().parents[2] / "data" / "tsplib"  # copied from ../shared/data
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared TSPLIB data not present")
 PNG = b"\x89PNG\r\n\x1a\n"
 

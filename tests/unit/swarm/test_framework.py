@@ -25,7 +25,7 @@ from swarm import (
     sphere,
 )
 
-DATA = Path(__file__).resolve().parents[4] / "shared" / "data" / "tsplib"
+DATA = Path(__file__).resolve().parents[2] / "data" / "tsplib"  # copied from ../shared/data
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared TSPLIB data not present")
 CIRCLE = TSPInstance.from_coords(
     [[100 * np.cos(a), 100 * np.sin(a)] for a in np.linspace(0, 2 * np.pi, 12, endpoint=False)])

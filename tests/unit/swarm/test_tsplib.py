@@ -16,7 +16,7 @@ from swarm.tsplib import (
     parse_tsplib,
 )
 
-DATA = Path(__file__).resolve().parents[4] / "shared" / "data" / "tsplib"
+DATA = Path(__file__).resolve().parents[2] / "data" / "tsplib"  # copied from ../shared/data
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared TSPLIB data not present")
 
 BURMA14 = """NAME: burma14
