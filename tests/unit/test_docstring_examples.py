@@ -21,6 +21,8 @@ MODULES = [
     "agents.planning.goap", "agents.planning.htn", "agents.planning.htn_config",
     "agents.planning.htn_domain", "agents.planning.repair", "agents.node_call",
     "agents.plan_report",
+    "learning.bandits", "learning.envs", "learning.errors", "learning.history", "learning.market",
+    "learning.replay", "learning.schedules", "learning.tabular", "learning.transfer",
 ]
 
 
