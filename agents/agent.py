@@ -20,11 +20,13 @@ import heapq
 import inspect
 import logging
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from cachetools import LRUCache
 
+from agents.bidding import AdaptiveBidder
 from agents.errors import LifecycleError, UnknownTaskKindError
 from agents.model import AgentGoal, AgentSpec, Behavior, LifecycleState
 from agents.registry import resolve_task, resolve_voter
@@ -62,6 +64,9 @@ class Agent:
         self.completed = 0
         self.failed = 0
         self.rejections = 0
+        self.bidder = (None if spec.bidding == "fixed" else
+                       AdaptiveBidder(spec.bidding, spec.bid_markups,
+                                      seed=zlib.crc32(spec.agent_id.encode())))
 
     # -- identity and load -------------------------------------------------
     @property
@@ -162,6 +167,9 @@ class Agent:
             return reply
         full = self.free_slots <= 0
         utilisation = self.load / self.spec.task_limit
+        markup = 1.0
+        if self.bidder is not None and not full:
+            markup = self.bidder.choose(ids)
         caps = self.capabilities
         for task_id, kind, needs in zip(ids, cfp["kinds"], cfp["capabilities"], strict=True):
             missing = set(needs) - caps
@@ -177,7 +185,9 @@ class Agent:
                 reply["refuse"].setdefault("at capacity", []).append(task_id)
                 continue
             eta = self._durations.get(kind, 0.0) * (1 + utilisation)
-            reply["propose"].append((task_id, utilisation + eta, eta, utilisation))
+            # a cost of 1 for taking a task at all, so a markup means something at zero load
+            reply["propose"].append((task_id, (1.0 + utilisation + eta) * markup, eta,
+                                     utilisation))
         return reply
 
     async def settle(
@@ -191,6 +201,9 @@ class Agent:
         self.rejections += len(rejected)
         outcomes = await asyncio.gather(*(self.run_task(t) for t in accepted),
                                         return_exceptions=True)
+        if self.bidder is not None:
+            self.bidder.settle({t["task_id"]: not isinstance(o, BaseException)
+                                for t, o in zip(accepted, outcomes, strict=True)}, rejected)
         return [(False, f"{type(o).__name__}: {o}") if isinstance(o, BaseException) else (True, o)
                 for o in outcomes]
 
@@ -283,5 +296,7 @@ class Agent:
             "failed": self.failed,
             "rejections": self.rejections,
             "goals": [{"name": g.name, "priority": g.priority} for g in self.goals],
+            "bidding": (self.bidder.stats() if self.bidder is not None
+                        else {"strategy": "fixed"}),
         }
 

@@ -212,9 +212,16 @@ class AgentSpec:
     valuations: dict[str, float] = field(default_factory=dict)
     #: Envelopes the agent's mailbox holds before senders have to wait.
     mailbox_capacity: int = 10_000
+    #: "fixed" proposes its cost as is; "ucb1", "thompson" or "epsilon_greedy" learn which
+    #: of ``bid_markups`` to put on it from the outcomes (see ``agents.bidding``)
+    bidding: str = "fixed"
+    bid_markups: list[float] = field(default_factory=lambda: [0.8, 1.0, 1.25])
 
     def __post_init__(self) -> None:
         self.agent_type = AgentType(self.agent_type)
+        if self.bidding not in ("fixed", "epsilon_greedy", "ucb1", "thompson"):
+            raise ValueError(f"agent {self.agent_id!r}: bidding must be one of fixed, "
+                             f"epsilon_greedy, ucb1, thompson; got {self.bidding!r}")
         if self.max_tasks is None:
             self.max_tasks = DEFAULT_TASK_LIMITS[self.agent_type]
 
@@ -239,6 +246,8 @@ class AgentSpec:
             "scheduling": self.scheduling,
             "valuations": dict(self.valuations),
             "mailbox_capacity": self.mailbox_capacity,
+            "bidding": self.bidding,
+            "bid_markups": list(self.bid_markups),
         }
 
     @classmethod

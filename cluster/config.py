@@ -118,6 +118,9 @@ class AgentGroup(_Section):
     scheduling: Literal["DEFAULT", "SPREAD"] | None = None
     voter: str = "least_loaded"
     valuations: dict[str, float] = Field(default_factory=dict)
+    bidding: Literal["fixed", "epsilon_greedy", "ucb1", "thompson"] = Field(
+        "fixed", description="learn a markup on contract-net bids from outcomes")
+    bid_markups: list[float] = Field(default_factory=lambda: [0.8, 1.0, 1.25], min_length=1)
 
     @model_validator(mode="after")
     def _gpus_non_negative(self) -> AgentGroup:
@@ -241,6 +244,7 @@ class RaymasConfig(_Section):
                     max_restarts=g.max_restarts,
                     heartbeat_interval_s=self.supervisor.heartbeat_interval_s,
                     voter=g.voter, scheduling=g.scheduling, valuations=dict(g.valuations),
+                    bidding=g.bidding, bid_markups=list(g.bid_markups),
                 ))
         return specs
 

@@ -234,3 +234,14 @@ def test_bad_tasks_are_refused_at_submit(make_supervisor: Any) -> None:
     with pytest.raises(AllocationError, match="bad task 'z'"):
         sup.submit([{"task_id": "z", "colour": "red"}])
     assert sup.status()["tasks"] == {}
+
+
+def test_adaptive_bidders_learn_from_contract_net_outcomes(make_supervisor: Any) -> None:
+    sup = make_supervisor(strategy="contract_net")
+    infos = sup.spawn(specs("bid", 3, bidding="ucb1"))
+    ids = sup.submit([TaskAllocation(task_id=f"bid-{i}", kind="noop") for i in range(60)])
+    assert all(r["state"] == "done" for r in sup.wait(ids, timeout_s=60).values())
+    stats = [sup.describe_agent(i["agent_id"])["bidding"] for i in infos]
+    scored = sum(sum(s["counts"].values()) for s in stats)
+    assert scored >= 60  # every won proposal was scored, and the lost ones too
+    assert all(set(s["counts"]) == {"0.8", "1.0", "1.25"} for s in stats)

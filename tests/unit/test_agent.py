@@ -153,3 +153,31 @@ def test_vote_assignments_spread_a_round_over_candidates() -> None:
     cands = [{"id": "x", "load": 0, "capacity": 2}, {"id": "y", "load": 1, "capacity": 4}]
     # x at 0/2, y at 1/4: x, then y (0.25 < 0.5), then tie 0.5/0.5 -> first (x), then y
     assert a.vote_assignments(["t1", "t2", "t3", "t4"], cands) == ["x", "y", "x", "y"]
+
+
+def test_adaptive_bidding_learns_the_markup_that_pays_best() -> None:
+    """A rival always bids 1.1 on the same task: 0.8 and 1.0 win (earning 0.8 and 1.0 of the
+    top markup), 1.25 loses; the agent must settle on 1.0."""
+    agent = Agent(AgentSpec("learner", bidding="ucb1", bid_markups=[0.8, 1.0, 1.25]))
+    agent.start()
+
+    async def rounds(n: int) -> None:
+        for i in range(n):
+            reply = agent.propose({"task_ids": [f"t{i}"], "kinds": ["noop"],
+                                   "capabilities": [[]]})
+            [(task_id, cost, _, _)] = reply["propose"]
+            if cost < 1.1:
+                await agent.settle([{"task_id": task_id, "kind": "noop", "args": {}}], [])
+            else:
+                await agent.settle([], [task_id])
+
+    asyncio.run(rounds(300))
+    stats = agent.describe()["bidding"]
+    assert stats["best"] == "1.0"
+    assert stats["counts"]["1.0"] > stats["counts"]["0.8"] > 0
+    assert sum(stats["counts"].values()) == 300  # every proposal was scored
+    fixed = Agent(AgentSpec("fixed"))
+    fixed.start()
+    assert fixed.describe()["bidding"] == {"strategy": "fixed"}
+    with pytest.raises(ValueError, match="bidding"):
+        AgentSpec("x", bidding="greedy")
