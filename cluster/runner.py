@@ -22,6 +22,9 @@ from cluster.config import RaymasConfig
 
 __all__ = ["build_report", "check_task_kinds", "plan_report", "run"]
 
+#: goals with at most this many tasks carry their results in the report
+_RESULTS_UP_TO = 12
+
 
 def check_task_kinds(cfg: RaymasConfig) -> None:
     """Import ``tasks.modules`` and make sure every goal's task kind resolves."""
@@ -100,6 +103,9 @@ def build_report(cfg: RaymasConfig, results: dict[str, dict[str, Any]],
             "failed": sum(r["state"] == "failed" for r in mine),
             "seconds": round(max(ends) - min(starts), 3) if starts and ends else None,
         })
+        if len(mine) <= _RESULTS_UP_TO:  # small goals (a learning run, a pipeline) show results
+            goals[-1]["results"] = {t.split("/", 1)[1]: r["value"] for t, r in results.items()
+                                    if t.startswith(f"{goal.name}/") and r["state"] == "done"}
     by_agent = Counter(r["agent_id"] for r in results.values() if r["state"] == "done")
     failures = [{"task_id": t, "error": r["error"], "attempts": r["attempts"]}
                 for t, r in results.items() if r["state"] != "done"]

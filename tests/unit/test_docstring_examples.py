@@ -20,7 +20,7 @@ MODULES = [
     "agents.planning.domains.blocks", "agents.planning.errors", "agents.planning.frontier",
     "agents.planning.goap", "agents.planning.htn", "agents.planning.htn_config",
     "agents.planning.htn_domain", "agents.planning.repair", "agents.node_call",
-    "agents.plan_report", "agents.bidding",
+    "agents.plan_report", "agents.bidding", "learning.task",
     "learning.bandits", "learning.envs", "learning.errors", "learning.history", "learning.market",
     "learning.replay", "learning.schedules", "learning.tabular", "learning.transfer",
 ]

@@ -114,3 +114,17 @@ def test_bad_arguments_raise_learning_errors() -> None:
         agent.act(4)
     with pytest.raises(LearningError, match="next_action"):
         Sarsa(2, 2).update(0, 0, 1.0, 1, False)
+
+
+def test_q_learning_task_kind_solves_frozenlake_and_refuses_continuous_spaces() -> None:
+    from agents.registry import resolve_task
+    from learning.errors import LearningError
+
+    run = resolve_task("q_learning")
+    out = run(env="FrozenLake-v1", env_args={"map_name": "4x4", "is_slippery": True},
+              episodes=5000, eval_episodes=1000, seed=0)
+    assert out["success_rate"] >= 0.7 and len(out["policy"]) == 16
+    with pytest.raises(LearningError, match="discrete"):
+        run(env="CartPole-v1", episodes=1)
+    with pytest.raises(LearningError, match="algorithm"):
+        run(algorithm="dqn", episodes=1)
