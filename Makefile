@@ -36,6 +36,7 @@ bench: install
 	$(PY) bench/messaging.py --quick
 	$(PY) bench/planning.py --quick
 	$(PY) bench/swarm.py --quick
+	$(PY) bench/learning.py --quick
 
 clean:
 	rm -rf $(VENV) .raymas reports *.egg-info

@@ -1,0 +1,95 @@
+"""Learning figures (the tabular part so far): Q-learning on FrozenLake and Taxi.
+
+    python bench/learning.py [--quick]
+
+Baselines measured in the same run: the optimal policy of each environment,
+computed by value iteration on its own transition model and evaluated on the
+same evaluation episodes, so ``ratio`` says how close Q-learning came to the
+best possible.  RLlib, Tune and AutoML figures come with those parts.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+
+from bench._common import emit, log, start
+from learning import Linear, QLearner
+
+B = "learning"
+
+
+def optimal_policy(env: Any, gamma: float, tol: float = 1e-10) -> np.ndarray:
+    """Value iteration on ``env.unwrapped.P`` (state -> action -> [(p, s2, r, done)])."""
+    model = env.unwrapped.P
+    n_s, n_a = env.observation_space.n, env.action_space.n
+    v = np.zeros(n_s)
+    while True:
+        q = np.array([[sum(p * (r + gamma * v[s2] * (not done)) for p, s2, r, done in model[s][a])
+                       for a in range(n_a)] for s in range(n_s)])
+        new = q.max(axis=1)
+        if np.max(np.abs(new - v)) < tol:
+            return np.asarray(q.argmax(axis=1))
+        v = new
+
+
+def evaluate_policy(env: Any, policy: np.ndarray, episodes: int, seed: int) -> dict[str, float]:
+    returns, wins = [], 0
+    for i in range(episodes):
+        obs, _ = env.reset(seed=seed if i == 0 else None)
+        total, done, reward = 0.0, False, 0.0
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(int(policy[obs]))
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+        wins += terminated and reward > 0
+    return {"mean_return": float(np.mean(returns)), "success_rate": wins / episodes}
+
+
+def run(env_id: str, kwargs: dict[str, Any], episodes: int, every: int, eval_episodes: int,
+        gamma: float, alpha: float, metric: str, threshold: float) -> None:
+    import gymnasium as gym
+
+    env, probe = gym.make(env_id, **kwargs), gym.make(env_id, **kwargs)
+    best = evaluate_policy(probe, optimal_policy(env, gamma), eval_episodes, seed=1)
+    agent = QLearner(env.observation_space.n, env.action_space.n,
+                     alpha=Linear(alpha, alpha / 10, episodes), gamma=gamma,
+                     epsilon=Linear(1.0, 0.01, int(episodes * 0.8)), rng=0)
+    t = time.perf_counter()
+    history = agent.train(env, episodes, seed=0, eval_env=probe, eval_every=every,
+                          eval_episodes=min(eval_episodes, 200), eval_seed=1)
+    seconds = time.perf_counter() - t
+    final = agent.evaluate(probe, eval_episodes, seed=1)
+    value = final.success_rate if metric == "success_rate" else final.mean_return
+    reached = history.first_reaching(threshold, metric)  # type: ignore[arg-type]
+    name = env_id.split("-")[0].lower()
+    emit(B, f"{name}_{'success_rate' if metric == 'success_rate' else 'mean_return'}", value,
+         metric, baseline=best[metric], baseline_name="optimal policy (value iteration)",
+         better="higher", episodes=episodes, eval_episodes=eval_episodes,
+         train_seconds=round(seconds, 3), **({"target": 0.7} if name == "frozenlake" else {}))
+    emit(B, f"qlearning_{name}_episodes_to_converge", reached if reached is not None else -1,
+         "episodes", better="lower", threshold=threshold, measured_by=metric, eval_every=every,
+         note="-1: not reached" if reached is None else "first evaluation at the threshold")
+
+
+def main() -> None:
+    quick = start(__doc__ or "")
+    try:
+        import gymnasium  # noqa: F401
+    except ImportError:
+        log("gymnasium missing (pip install 'raymas[learning]'): no learning figures")
+        return
+    run("FrozenLake-v1", {"map_name": "4x4", "is_slippery": True},
+        3000 if quick else 5000, 250, 1000, 0.99, 0.1, "success_rate", 0.7)
+    run("Taxi-v3", {}, 2000 if quick else 5000, 250, 200, 0.99, 0.5, "mean_return", 7.0)
+
+
+if __name__ == "__main__":
+    main()
