@@ -172,6 +172,10 @@ class SupervisorClient:
         """A task's state, result or error, agent, attempts and timings."""
         return ray.get(self.handle.result.remote(task_id))
 
+    def history(self, task_id: str) -> list[tuple[str, str | None, str]]:
+        """Every state a task went through: ``(state, agent_id, detail)``."""
+        return ray.get(self.handle.history.remote(task_id))
+
     def hold_vote(self, question: str, options: Sequence[Any], **kw: Any) -> dict[str, Any]:
         """Agents vote on ``question`` (rule, quorum, deadline_s, capabilities in ``kw``)."""
         return ray.get(self.handle.hold_vote.remote(question, list(options), **kw))

@@ -239,6 +239,18 @@ class Ledger:
         self._conn.commit()
         return bool(cur.rowcount == 1)
 
+    def update_plan(self, plan_id: str, graph: dict[str, Any]) -> None:
+        """Replace a plan's graph (after a repair)."""
+        sql = self._sql("UPDATE raymas_plans SET graph = ? WHERE plan_id = ?")
+        self._conn.cursor().execute(sql, (json.dumps(graph), plan_id))
+        self._conn.commit()
+
+    def update_spec(self, task_id: str, spec: dict[str, Any]) -> None:
+        """Replace a task's spec (its dependencies changed in a plan repair)."""
+        sql = self._sql("UPDATE raymas_tasks SET spec = ? WHERE task_id = ?")
+        self._conn.cursor().execute(sql, (json.dumps(spec), task_id))
+        self._conn.commit()
+
     def plan(self, plan_id: str) -> tuple[dict[str, Any], float] | None:
         rows = self._query("SELECT graph, created_at FROM raymas_plans WHERE plan_id = ?",
                            (plan_id,))

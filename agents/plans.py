@@ -14,6 +14,7 @@ reload admits unfinished tasks again, with the results of those already done).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,8 @@ from messaging.endpoint import EVENTS_PREFIX, Endpoint
 from messaging.envelope import new_id
 
 __all__ = ["Plans"]
+
+logger = logging.getLogger(__name__)
 
 
 class Plans:
@@ -52,6 +55,11 @@ class Plans:
         def submit(self, tasks: Sequence[Mapping[str, Any] | TaskAllocation]) -> list[str]: ...
 
         def result(self, task_id: str) -> dict[str, Any]: ...
+
+        def _try_repair(self, task: TaskRecord) -> bool: ...
+
+        @staticmethod
+        def _with_repair_info(graph: TaskGraph, domain: Any, state: Any) -> TaskGraph: ...
 
         async def wait(self, task_ids: Sequence[str], timeout_s: float | None = None,
                        raise_on_failure: bool = False) -> dict[str, dict[str, Any]]: ...
@@ -122,7 +130,19 @@ class Plans:
         self._enqueue(task)
 
     def _released(self, task_id: str, state: TaskState) -> None:
-        """A task ended: admit dependents now complete, fail those it leaves stranded."""
+        """A task ended: admit dependents now complete, fail those it leaves stranded
+        (unless its plan can be repaired around it, see ``agents.plan_repair``)."""
+        task = self.tasks.get(task_id)
+        if state is TaskState.FAILED and task is not None and task.spec.plan_id \
+                and task.attempts > 0:  # it ran and failed (not a stranded dependent)
+            try:
+                repaired = self._try_repair(task)
+            except Exception:  # a repair that breaks must not strand the plan: fail as before
+                logger.exception("plan %s: repair around %s failed", task.spec.plan_id, task_id)
+                repaired = False
+            if repaired:
+                self._publish_event(task_id, state)
+                return
         ended = [(task_id, state)]
         while ended:  # iterative: a failure can cascade down a long chain
             tid, st = ended.pop()
@@ -158,7 +178,9 @@ class Plans:
     # -- plans -------------------------------------------------------------------------
     def submit_plan(self, graph: TaskGraph | Mapping[str, Any], plan_id: str | None = None, *,
                     strategy: str | None = None, capabilities: Sequence[str] = (),
-                    priority: int = 1, goal: str | None = None) -> str:
+                    priority: int = 1, goal: str | None = None,
+                    domain: Mapping[str, Any] | None = None,
+                    state: Mapping[str, Any] | None = None) -> str:
         """Validate and queue a whole task graph; returns the plan id.
 
         Node ``retries`` become attempts, ``meta["capabilities"]`` (or
@@ -172,6 +194,8 @@ class Plans:
             except Exception:  # reported below with every unknown kind at once
                 pass
         g.validate(known_kinds=known_tasks())
+        if domain is not None:  # failures are repaired with this HTN domain and state
+            g = self._with_repair_info(g, domain, state)
         plan_id = plan_id or f"plan-{new_id()}"
         if not self.ledger.save_plan(plan_id, g.to_dict()):
             return plan_id

@@ -26,6 +26,7 @@ from agents.deliberation import auction_resource, hold_vote
 from agents.errors import AllocationError, TaskFailedError
 from agents.ledger import Ledger, Transition
 from agents.model import AgentSpec, TaskAllocation, TaskState
+from agents.plan_repair import PlanRepair
 from agents.plans import Plans
 from agents.protocols import AgentView, get_strategy
 from agents.spawn import spawn_agents
@@ -58,7 +59,7 @@ class SupervisorSettings:
     fresh: bool = False
 
 
-class Supervisor(Plans, Allocator):
+class Supervisor(Plans, PlanRepair, Allocator):
     """Coordinates agents; see the module docstring.  Every public method is a Ray call."""
 
     def __init__(self, settings: Mapping[str, Any]) -> None:

@@ -161,3 +161,34 @@ def test_cancelling_a_plan_stops_what_has_not_run(make_supervisor: Any) -> None:
     status = sup.plan_status(plan_id)
     assert cancelled >= 19 and status["finished"] and not status["ok"]
     assert status["counts"].get("cancelled", 0) == cancelled
+
+
+def test_a_plan_with_its_domain_is_repaired_around_a_failed_task(make_supervisor: Any) -> None:
+    domain_cfg = {
+        "operators": {"prep": {"kind": "echo"}, "fast": {"kind": "fail"},
+                      "safe": {"kind": "echo"}, "notify": {"kind": "echo"}},
+        "methods": [
+            {"name": "deliver", "task": "deliver",
+             "subtasks": ["ship", {"task": "notify", "args": {"value": "notified"}}]},
+            {"name": "quick", "task": "ship",
+             "subtasks": [{"task": "prep", "args": {"value": "packed"}}, "fast"]},
+            {"name": "careful", "task": "ship",
+             "subtasks": [{"task": "prep", "args": {"value": "packed"}},
+                          {"task": "safe", "args": {"value": "shipped"}}]},
+        ]}
+    graph = plan_htn(Domain.from_config(domain_cfg), {}, "deliver")
+    kinds = {n: node.kind for n, node in graph.nodes.items()}
+    assert sorted(kinds.values()) == ["echo", "echo", "fail"]
+    sup = make_supervisor()
+    sup.spawn(specs("rp", 2))
+    plan_id = sup.submit_plan(graph, domain=domain_cfg, state={})
+    sup.wait_plan(plan_id, timeout_s=60)
+    status = sup.plan_status(plan_id, detail=True)
+    assert status["ok"], status
+    assert sorted(status["nodes"]) != sorted(graph.nodes)  # the failed node was replaced
+    results = sup.plan_results(plan_id)
+    assert sorted(results.values()) == ["notified", "packed", "shipped"]
+    prep = next(n for n, k in kinds.items() if k == "echo" and n.startswith("prep"))
+    assert [s for s, _, _ in sup.history(f"{plan_id}/{prep}")].count("done") == 1
+    failed = next(n for n, k in kinds.items() if k == "fail")
+    assert sup.result(f"{plan_id}/{failed}")["state"] == "failed"
