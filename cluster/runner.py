@@ -150,7 +150,8 @@ def run(cfg: RaymasConfig, *, keep: bool = False,
                 plans[goal.name] = (graph, time.perf_counter() - t3)
                 client.submit_plan(graph, goal.name, strategy=goal.strategy,
                                    capabilities=goal.plan.capabilities,
-                                   priority=goal.priority, goal=goal.name)
+                                   priority=goal.priority, goal=goal.name,
+                                   domain=goal.plan.domain, state=goal.plan.state)
                 ids += [f"{goal.name}/{n}" for n in graph.topological_order()]
         while True:
             counts = ray.get(sup.progress.remote(ids, 0.5))
