@@ -201,6 +201,10 @@ class SupervisorClient:
     def cancel_plan(self, plan_id: str) -> int:
         return ray.get(self.handle.cancel_plan.remote(plan_id))
 
+    def observe_plan(self, plan_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Tell a plan the world changed; what no longer holds is replanned."""
+        return ray.get(self.handle.observe_plan.remote(plan_id, dict(changes)))
+
     def shutdown(self, *, kill_supervisor: bool = True) -> int:
         """Stop every agent and, by default, the Supervisor itself."""
         stopped = ray.get(self.handle.shutdown.remote())

@@ -7,18 +7,21 @@ task that produced it is decomposed again without the method that failed
 ended are cancelled, new tasks are queued, and waiting tasks are re-wired to
 their new dependencies — in the ledger too, so a restart resumes the repaired
 plan.  Done tasks are never run again.  Without a domain, or when no other
-decomposition exists, the failure goes down the graph as before.
+decomposition exists, the failure goes down the graph as before.  When the
+world changes, :meth:`PlanRepair.observe_plan` replans the part whose
+preconditions no longer hold in the same way.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from agents.errors import ConfigError
+from agents.errors import AllocationError, ConfigError
 from agents.model import TaskAllocation, TaskState
 from agents.planning import PlanError, TaskGraph, domain_from_config
-from agents.planning.repair import TaskFailed, repair
+from agents.planning.repair import Observation, Repair, TaskFailed, repair
 
 if TYPE_CHECKING:
     from agents.allocation import TaskRecord
@@ -59,22 +62,42 @@ class PlanRepair:
     def _try_repair(self, task: TaskRecord) -> bool:
         """Repair the plan of ``task`` (which failed for good); False if it cannot be."""
         plan_id = task.spec.plan_id
-        stored = self.ledger.plan(plan_id) if plan_id else None
-        if stored is None or "repair" not in stored[0].get("meta", {}):
+        if not plan_id:
             return False
+        node = task.spec.task_id.removeprefix(f"{plan_id}/")
+        fix = self._repair(plan_id, TaskFailed(node, "failed on every attempt"), task)
+        return fix is not None and node not in fix.graph.nodes
+
+    def observe_plan(self, plan_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """The world changed: replan what no longer holds (tasks not ended are replaced
+        where their preconditions broke); returns the tasks added and removed."""
+        stored = self.ledger.plan(plan_id)
+        if stored is None or "repair" not in stored[0].get("meta", {}):
+            raise AllocationError(f"plan {plan_id!r} was not submitted with a domain to "
+                                  "replan with")
+        fix = self._repair(plan_id, Observation(dict(changes)), None)
+        if fix is None:
+            raise AllocationError(f"plan {plan_id!r}: no plan fits the new state")
+        return {"added": list(fix.added), "removed": list(fix.removed)}
+
+    def _repair(self, plan_id: str, event: TaskFailed | Observation,
+                like: TaskRecord | None) -> Repair | None:
+        """Repair the stored plan after ``event`` and apply it; None if it cannot be."""
+        stored = self.ledger.plan(plan_id)
+        if stored is None or "repair" not in stored[0].get("meta", {}):
+            return None
         graph = TaskGraph.from_dict(stored[0])
-        info = graph.meta["repair"]
+        info = dict(graph.meta["repair"])
         prefix = f"{plan_id}/"
-        node = task.spec.task_id.removeprefix(prefix)
         done = {n for n in graph.nodes if self._dependency_state(prefix + n) == "done"}
         try:
-            fix = repair(graph, done, TaskFailed(node, "failed on every attempt"),
-                         domain=domain_from_config(info["domain"]), state=info["state"])
+            fix = repair(graph, done, event, domain=domain_from_config(info["domain"]),
+                         state=info["state"])
         except PlanError as exc:
-            logger.info("plan %s: no repair for %s: %s", plan_id, node, exc)
-            return False
-        if node in fix.graph.nodes:  # only re-queued: it already failed every attempt
-            return False
+            logger.info("plan %s: no repair after %s: %s", plan_id, event, exc)
+            return None
+        if isinstance(event, Observation):
+            info["state"] = {**info["state"], **event.changes}
         repaired = TaskGraph(fix.graph.nodes.values(), meta={**fix.graph.meta, "repair": info})
         self.ledger.update_plan(plan_id, repaired.to_dict())
         for gone in fix.removed:
@@ -82,13 +105,17 @@ class PlanRepair:
             if rec is not None and not rec.state.terminal:
                 self._end_unrun(rec, "replaced by a plan repair", TaskState.CANCELLED,
                                 cascade=False)
-        self._dependents.pop(task.spec.task_id, None)
+            self._dependents.pop(prefix + gone, None)
+        model = like or next((t for t in self.tasks.values() if t.spec.plan_id == plan_id),
+                             None)
+        caps = list(model.spec.required_capabilities) if model else []
         self.submit([TaskAllocation(  # the new tasks first: re-wired ones may wait for them
             task_id=prefix + n, kind=spec.kind, args=dict(spec.args),
             depends_on=[prefix + d for d in spec.depends_on], plan_id=plan_id,
-            required_capabilities=list(task.spec.required_capabilities),
-            max_attempts=max(1, spec.retries + 1), strategy=task.spec.strategy,
-            priority=task.spec.priority, goal=task.spec.goal)
+            required_capabilities=caps, max_attempts=max(1, spec.retries + 1),
+            strategy=model.spec.strategy if model else None,
+            priority=model.spec.priority if model else 1,
+            goal=model.spec.goal if model else None)
             for n, spec in ((n, repaired.nodes[n]) for n in repaired.topological_order())
             if n in fix.added and prefix + n not in self.tasks])
         for n in repaired.topological_order():
@@ -96,8 +123,9 @@ class PlanRepair:
             rec = self.tasks.get(prefix + n)
             if rec is not None and not rec.state.terminal and rec.spec.depends_on != deps:
                 self._rewire(rec, deps)
-        logger.info("plan %s repaired around %s: +%s -%s", plan_id, node, fix.added, fix.removed)
-        return True
+        logger.info("plan %s repaired after %s: +%s -%s", plan_id, event, fix.added,
+                    fix.removed)
+        return fix
 
     def _rewire(self, rec: TaskRecord, deps: list[str]) -> None:
         """Give a task that has not run its new dependencies (ledger included)."""

@@ -192,3 +192,33 @@ def test_a_plan_with_its_domain_is_repaired_around_a_failed_task(make_supervisor
     assert [s for s, _, _ in sup.history(f"{plan_id}/{prep}")].count("done") == 1
     failed = next(n for n, k in kinds.items() if k == "fail")
     assert sup.result(f"{plan_id}/{failed}")["state"] == "failed"
+
+
+def test_an_observation_replans_what_no_longer_holds(make_supervisor: Any) -> None:
+    domain_cfg = {
+        "operators": {"pack": {"kind": "sha256_chain"},
+                      "truck": {"kind": "echo", "precondition": {"road_open": True}},
+                      "plane": {"kind": "echo"}},
+        "methods": [
+            {"name": "road", "task": "ship", "precondition": {"road_open": True},
+             "subtasks": [{"task": "pack", "args": {"rounds": 3_000_000}},
+                          {"task": "truck", "args": {"value": "by road"}}]},
+            {"name": "air", "task": "ship",
+             "subtasks": [{"task": "pack", "args": {"rounds": 3_000_000}},
+                          {"task": "plane", "args": {"value": "by air"}}]},
+        ]}
+    graph = plan_htn(Domain.from_config(domain_cfg), {"road_open": True}, "ship")
+    assert sorted(n.split("#")[0] for n in graph.nodes) == ["pack", "truck"]
+    sup = make_supervisor()
+    sup.spawn(specs("ob", 1, max_tasks=1))
+    plan_id = sup.submit_plan(graph, domain=domain_cfg, state={"road_open": True})
+    change = sup.observe_plan(plan_id, {"road_open": False})  # while pack still runs
+    assert [n.split("#")[0] for n in change["removed"]] == ["truck"]
+    assert [n.split("#")[0] for n in change["added"]] == ["plane"]
+    sup.wait_plan(plan_id, timeout_s=120)
+    status = sup.plan_status(plan_id, detail=True)
+    assert status["ok"], status
+    assert sorted(v for v in sup.plan_results(plan_id).values() if isinstance(v, str)
+                  and v.startswith("by")) == ["by air"]
+    with pytest.raises(AllocationError, match="domain"):
+        sup.observe_plan(sup.submit_plan(TaskGraph([TaskNode("x", "noop")])), {"a": 1})
