@@ -79,6 +79,37 @@ def run(env_id: str, kwargs: dict[str, Any], episodes: int, every: int, eval_epi
          note="-1: not reached" if reached is None else "first evaluation at the threshold")
 
 
+def transfer(quick: bool) -> None:
+    """FrozenLake: a learner started from a trained one's Q-table vs from scratch."""
+    import gymnasium as gym
+
+    from learning import measure_transfer
+
+    def env() -> Any:
+        return gym.make("FrozenLake-v1", map_name="4x4", is_slippery=True)
+
+    def learner(seed: int, start_epsilon: float = 1.0) -> QLearner:
+        return QLearner(16, 4, alpha=0.1, gamma=0.99, epsilon=Linear(start_epsilon, 0.01, 800),
+                        rng=seed)
+
+    source = QLearner(16, 4, alpha=Linear(0.1, 0.01, 5000), gamma=0.99,
+                      epsilon=Linear(1.0, 0.01, 4000), rng=100)
+    source.train(env(), 5000, seed=100)
+    seeds = [1, 2] if quick else [1, 2, 3, 4, 5]
+    result = measure_transfer(learner, env, source, episodes=1000, threshold=0.6, seeds=seeds,
+                              eval_every=250, eval_episodes=200,
+                              make_transfer_learner=lambda s: learner(s, 0.1))
+    first = float(np.mean(result.first_return_transfer))
+    emit(B, "frozenlake_transfer_first_success_rate", first, "success_rate",
+         baseline=float(np.mean(result.first_return_scratch)),
+         baseline_name="same learner from scratch", better="higher",
+         jump_start=round(result.jump_start, 3), seeds=len(seeds))
+    emit(B, "frozenlake_transfer_episodes_to_0.6", result.time_to_threshold_transfer, "episodes",
+         baseline=result.time_to_threshold_scratch,
+         baseline_name="from scratch (the 1,000-episode budget if never reached)",
+         better="lower", seeds=len(seeds))
+
+
 def main() -> None:
     quick = start(__doc__ or "")
     try:
@@ -89,6 +120,7 @@ def main() -> None:
     run("FrozenLake-v1", {"map_name": "4x4", "is_slippery": True},
         3000 if quick else 5000, 250, 1000, 0.99, 0.1, "success_rate", 0.7)
     run("Taxi-v3", {}, 2000 if quick else 5000, 250, 200, 0.99, 0.5, "mean_return", 7.0)
+    transfer(quick)
 
 
 if __name__ == "__main__":
