@@ -161,10 +161,11 @@ class Envelope:
         """Build without re-validating: only for fields already checked by
         :func:`_common_ok` and :func:`_row_ok` (the batch decoder does that)."""
         env = object.__new__(cls)
-        env.__dict__.update(id=id_, sender=sender, performative=performative,
-                            recipient=recipient, topic=topic, payload=payload,
-                            priority=priority, created_at=created_at, ttl_s=ttl_s,
-                            correlation_id=correlation_id, reply_to=reply_to, headers=headers)
+        object.__setattr__(env, "__dict__", {
+            "id": id_, "sender": sender, "performative": performative, "recipient": recipient,
+            "topic": topic, "payload": payload, "priority": priority, "created_at": created_at,
+            "ttl_s": ttl_s, "correlation_id": correlation_id, "reply_to": reply_to,
+            "headers": headers})
         return env
 
     @classmethod

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import collections
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
@@ -75,14 +75,10 @@ class Parcel:
 
     def envelope(self, i: int) -> Envelope:
         sender, perf, recipient, topic, priority, ttl, reply_to = self.key
-        env = object.__new__(Envelope)
-        object.__setattr__(env, "__dict__", {
-            "id": self.ids[i], "sender": sender, "performative": perf,
-            "recipient": recipient, "topic": topic, "payload": self.payloads[i],
-            "priority": priority, "created_at": self.created[i], "ttl_s": ttl,
-            "correlation_id": self.corrs[i], "reply_to": reply_to,
-            "headers": self.headers[i] if self.headers[i] is not None else {}})
-        return env
+        headers = self.headers[i]
+        return Envelope._trusted(self.ids[i], sender, perf, recipient, topic, self.payloads[i],
+                                 priority, self.created[i], ttl, self.corrs[i], reply_to,
+                                 headers if headers is not None else {})
 
     def envelopes(self) -> list[Envelope]:
         return [self.envelope(i) for i in range(self.lo, self.hi)]
@@ -131,15 +127,6 @@ class Mailbox:
     def offer(self, env: Envelope) -> bool:
         """Queue ``env``; False if the mailbox is full (the sender should wait)."""
         return self.offer_parcel(Parcel.of(env)) == 1
-
-    def offer_many(self, envs: Sequence[Envelope]) -> int:
-        """Queue as many of ``envs`` as there is room for, in order; returns how many."""
-        done = 0
-        for env in envs:
-            if not self.offer(env):
-                break
-            done += 1
-        return done
 
     def offer_parcel(self, parcel: Parcel) -> int:
         """Queue as much of ``parcel`` as there is room for; returns how many envelopes.

@@ -130,7 +130,6 @@ def test_same_seed_same_run_and_history_is_monotone() -> None:
     assert runs[0].iterations == 8 and runs[0].evaluations == 8 * 25
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason="shared TSPLIB data not present")
 def test_default_colony_gets_within_one_percent_on_eil51() -> None:
     inst = load_tsplib(DATA / "eil51.tsp")
     res = AntColony(inst, rng=0).run(max_iterations=40, target=426)

@@ -13,7 +13,6 @@ import pytest
 from cluster.cli import main
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "tsplib"  # copied from ../shared/data
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared TSPLIB data not present")
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -36,7 +35,6 @@ def test_pso_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_abc_json_and_plot(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
     png = tmp_path / "abc.png"
     row = run_json(capsys, "abc", "--function", "rastrigin", "--dim", "3", "--iterations", "30",
                    "--seed", "2", "--plot", str(png))
@@ -44,9 +42,7 @@ def test_abc_json_and_plot(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     assert png.read_bytes()[:8] == PNG
 
 
-@needs_data
 def test_aco_json_and_plot(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
     png = tmp_path / "tour.png"
     row = run_json(capsys, "aco", str(DATA / "eil51.tsp"), "--seed", "3", "--iterations", "5",
                    "--optimum", "426", "--plot", str(png))

@@ -26,7 +26,6 @@ from swarm import (
 )
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "tsplib"  # copied from ../shared/data
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared TSPLIB data not present")
 CIRCLE = TSPInstance.from_coords(
     [[100 * np.cos(a), 100 * np.sin(a)] for a in np.linspace(0, 2 * np.pi, 12, endpoint=False)])
 
@@ -129,7 +128,6 @@ def test_aco_on_an_instance() -> None:
     assert "gap_pct" not in res
 
 
-@needs_data
 def test_aco_on_a_tsplib_path_with_optimum() -> None:
     obj = TSPObjective(DATA / "eil51.tsp", optimum=426)
     res = SwarmIntelligenceFramework("aco", seed=1).optimize_sync(obj, max_iterations=8)

@@ -17,7 +17,6 @@ from swarm.tsplib import (
 )
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "tsplib"  # copied from ../shared/data
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared TSPLIB data not present")
 
 BURMA14 = """NAME: burma14
 TYPE: TSP
@@ -42,7 +41,6 @@ EOF
 """
 
 
-@needs_data
 def test_berlin52_optimal_tour_has_the_known_length() -> None:
     inst = load_tsplib(DATA / "berlin52.tsp")
     tour = load_tour(DATA / "berlin52.opt.tour")
@@ -51,7 +49,6 @@ def test_berlin52_optimal_tour_has_the_known_length() -> None:
     assert inst.tour_length(tour) == 7542
 
 
-@needs_data
 @pytest.mark.parametrize(("name", "n"), [("eil51", 51), ("berlin52", 52), ("st70", 70)])
 def test_shared_instances_load(name: str, n: int) -> None:
     inst = load_tsplib(DATA / f"{name}.tsp")
