@@ -15,6 +15,7 @@ __all__ = [
     "RaymasError",
     "ResourceUnavailableError",
     "TaskFailedError",
+    "UnknownNameError",
     "UnknownTaskKindError",
 ]
 
@@ -61,6 +62,32 @@ class LifecycleError(RaymasError):
     """A lifecycle transition that the agent state machine does not allow."""
 
 
+def did_you_mean(name: str, known: list[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``known``, or nothing."""
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+class UnknownNameError(RaymasError):
+    """A lookup by name (a benchmark, a bandit kind, a topology...) found nothing.
+
+    Packages subclass it together with their own error, e.g.
+    ``class UnknownNameError(SwarmError, agents.errors.UnknownNameError)``.
+    """
+
+    def __init__(self, kind: str, name: str, known: list[str]) -> None:
+        self.kind = kind
+        self.name = name
+        self.known = known
+        super().__init__(kind, name, known)
+
+    def __str__(self) -> str:
+        return (f"unknown {self.kind} {self.name!r}{did_you_mean(self.name, self.known)} "
+                f"(known: {', '.join(self.known)})")
+
+
 class UnknownTaskKindError(RaymasError):
     """A task names a callable that is not registered."""
 
@@ -70,11 +97,8 @@ class UnknownTaskKindError(RaymasError):
         super().__init__(kind, known)
 
     def __str__(self) -> str:
-        import difflib
-
-        close = difflib.get_close_matches(self.kind, self.known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"unknown task kind {self.kind!r}{hint} (registered: {', '.join(self.known)})"
+        return (f"unknown task kind {self.kind!r}{did_you_mean(self.kind, self.known)} "
+                f"(registered: {', '.join(self.known)})")
 
 
 class AllocationError(RaymasError):

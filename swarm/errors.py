@@ -13,8 +13,7 @@ Example:
 
 from __future__ import annotations
 
-import difflib
-
+from agents import errors
 from agents.errors import RaymasError
 
 __all__ = ["SwarmError", "TSPLIBError", "UnknownNameError"]
@@ -24,19 +23,8 @@ class SwarmError(RaymasError):
     """A swarm problem, option or run request is invalid."""
 
 
-class UnknownNameError(SwarmError):
+class UnknownNameError(SwarmError, errors.UnknownNameError):
     """A registry lookup (benchmark, topology, strategy...) named nothing known."""
-
-    def __init__(self, kind: str, name: str, known: list[str]) -> None:
-        self.kind = kind
-        self.name = name
-        self.known = known
-        super().__init__(kind, name, known)
-
-    def __str__(self) -> str:
-        close = difflib.get_close_matches(self.name, self.known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"unknown {self.kind} {self.name!r}{hint} (known: {', '.join(self.known)})"
 
 
 class TSPLIBError(SwarmError):

@@ -52,17 +52,21 @@ def check_fitness(values: object, n: int, source: str = "objective") -> np.ndarr
     return arr
 
 
-class VectorisedEvaluator:
-    """Calls ``fn`` once on the whole matrix; for cheap NumPy objectives.
-
-    ``calls`` counts positions evaluated.
-    """
+class _Counting:
+    """Holds the objective (checked callable) and counts positions evaluated (``calls``)."""
 
     def __init__(self, fn: Callable[[np.ndarray], object]) -> None:
         if not callable(fn):
             raise SwarmError(f"objective must be callable, got {type(fn).__name__}")
         self.fn = fn
         self.calls = 0
+
+
+class VectorisedEvaluator(_Counting):
+    """Calls ``fn`` once on the whole matrix; for cheap NumPy objectives.
+
+    ``calls`` counts positions evaluated.
+    """
 
     def __call__(self, positions: np.ndarray) -> np.ndarray:
         x = np.atleast_2d(positions)
@@ -70,17 +74,11 @@ class VectorisedEvaluator:
         return check_fitness(self.fn(x), x.shape[0])
 
 
-class SerialEvaluator:
+class SerialEvaluator(_Counting):
     """Calls ``fn`` on each position (a 1-D array) in turn; for objectives written per point.
 
     ``calls`` counts positions evaluated.
     """
-
-    def __init__(self, fn: Callable[[np.ndarray], object]) -> None:
-        if not callable(fn):
-            raise SwarmError(f"objective must be callable, got {type(fn).__name__}")
-        self.fn = fn
-        self.calls = 0
 
     def __call__(self, positions: np.ndarray) -> np.ndarray:
         x = np.atleast_2d(positions)
