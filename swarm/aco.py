@@ -25,13 +25,13 @@ Example:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from swarm.errors import SwarmError, UnknownNameError
+from swarm.result import Stopper
 from swarm.tour_search import improve, nearest_neighbour_tour, neighbour_lists, tour_lengths
 from swarm.tsplib import TSPInstance
 
@@ -265,38 +265,25 @@ class AntColony:
             target: stop once the best tour is this short or shorter (a known optimum).
             callback: called with each iteration's :class:`IterationStats`.
         """
-        if max_iterations is None and time_limit is None and max_stagnation is None and (
-                target is None):
-            raise SwarmError("AntColony.run needs a stop: max_iterations, time_limit, "
-                             "max_stagnation or target")
-        start = time.perf_counter()
+        stop = Stopper("AntColony.run", max_iterations, time_limit, max_stagnation, target)
         history: list[float] = []
-        found_at, stale, reason = 0.0, 0, "max_iterations"
-        while True:
+        found_at = 0.0
+        while stop.more():
             if target is not None and self.best_length <= target:
-                reason = "target"
-                break
-            if max_iterations is not None and len(history) >= max_iterations:
+                stop.stop("target")
                 break
             before = self.best_length
             stats = self.step()
             history.append(stats.best_length)
-            elapsed = time.perf_counter() - start
-            if stats.best_length < before:
-                found_at, stale = elapsed, 0
-            else:
-                stale += 1
+            improved = stats.best_length < before
+            if improved:
+                found_at = stop.elapsed
             if callback is not None:
                 callback(stats)
-            if time_limit is not None and elapsed >= time_limit:
-                reason = "time_limit"
-                break
-            if max_stagnation is not None and stale >= max_stagnation:
-                reason = "stagnation"
+            if stop.record(improved):
                 break
         return TourResult(self.best_tour.copy(), self.best_length, np.asarray(history),
-                          len(history), self.evaluations, time.perf_counter() - start,
-                          found_at, reason)
+                          len(history), self.evaluations, stop.elapsed, found_at, stop.reason)
 
 
 def _roulette(w: np.ndarray, total: np.ndarray, u: np.ndarray) -> np.ndarray:

@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ import numpy as np
 
 from swarm.aco import _roulette
 from swarm.errors import SwarmError
+from swarm.result import Stopper
 
 __all__ = ["AntPathFinder", "PathOptions", "PathResult"]
 
@@ -195,21 +195,12 @@ class AntPathFinder:
             max_stagnation: int | None = 50) -> PathResult:
         """Iterate until ``max_iterations``, ``time_limit`` seconds, or ``max_stagnation``
         iterations without a shorter path."""
-        if max_iterations is None and time_limit is None and max_stagnation is None:
-            raise SwarmError("AntPathFinder.run needs a stop: max_iterations, time_limit or "
-                             "max_stagnation")
-        start = time.perf_counter()
+        stop = Stopper("AntPathFinder.run", max_iterations, time_limit, max_stagnation)
         history: list[float] = []
-        stale, reason = 0, "max_iterations"
-        while max_iterations is None or len(history) < max_iterations:
+        while stop.more():
             before = self.best_length
             history.append(self.step())
-            stale = 0 if self.best_length < before else stale + 1
-            if time_limit is not None and time.perf_counter() - start >= time_limit:
-                reason = "time_limit"
-                break
-            if max_stagnation is not None and stale >= max_stagnation:
-                reason = "stagnation"
+            if stop.record(self.best_length < before):
                 break
         return PathResult(list(self.best_path), self.best_length, np.asarray(history),
-                          len(history), self.evaluations, time.perf_counter() - start, reason)
+                          len(history), self.evaluations, stop.elapsed, stop.reason)

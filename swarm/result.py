@@ -23,7 +23,7 @@ import numpy as np
 
 from swarm.errors import SwarmError
 
-__all__ = ["Stats", "Steppable", "SwarmResult", "drive"]
+__all__ = ["Stats", "Steppable", "Stopper", "SwarmResult", "drive"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,53 @@ class Steppable(Protocol):
         ...
 
 
+class Stopper:
+    """The stop rules every run loop shares: iterations, seconds, iterations without progress.
+
+    Example:
+        >>> stop = Stopper("demo", max_iterations=3, max_stagnation=2)
+        >>> [stop.record(improved) for improved in (True, False, False)], stop.reason
+        ([None, None, 'stagnation'], 'stagnation')
+    """
+
+    def __init__(self, what: str, max_iterations: int | None = None,
+                 time_limit: float | None = None, max_stagnation: int | None = None,
+                 target: float | None = None) -> None:
+        if max_iterations is None and time_limit is None and max_stagnation is None and (
+                target is None):
+            raise SwarmError(f"{what} needs a stop: max_iterations, time_limit, "
+                             "max_stagnation or target")
+        self.max_iterations, self.time_limit = max_iterations, time_limit
+        self.max_stagnation = max_stagnation
+        self.start = time.perf_counter()
+        self.iterations = self.stale = 0
+        self.reason = "max_iterations"
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def more(self) -> bool:
+        """Whether another iteration is allowed."""
+        return self.max_iterations is None or self.iterations < self.max_iterations
+
+    def record(self, improved: bool) -> str | None:
+        """Count an iteration; the reason to stop now (also kept in ``reason``), or None."""
+        self.iterations += 1
+        self.stale = 0 if improved else self.stale + 1
+        if self.time_limit is not None and self.elapsed >= self.time_limit:
+            self.reason = "time_limit"
+        elif self.max_stagnation is not None and self.stale >= self.max_stagnation:
+            self.reason = "stagnation"
+        else:
+            return None
+        return self.reason
+
+    def stop(self, reason: str) -> str:
+        self.reason = reason
+        return reason
+
+
 def drive(opt: Steppable, max_iterations: int | None = 1000, *, sense: float = 1.0,
           time_limit: float | None = None, max_stagnation: int | None = None,
           target: float | None = None, tolerance: float = 0.0,
@@ -76,32 +123,24 @@ def drive(opt: Steppable, max_iterations: int | None = 1000, *, sense: float = 1
         target: stop once a feasible best is at least this good.
         callback: called with each iteration's :class:`Stats`.
     """
-    if max_iterations is None and time_limit is None and max_stagnation is None and (
-            target is None):
-        raise SwarmError("a run needs a stop: max_iterations, time_limit, max_stagnation "
-                         "or target")
-    start = time.perf_counter()
+    stop = Stopper("a run", max_iterations, time_limit, max_stagnation, target)
     history: list[float] = []
     last = np.inf
-    stale, reason, evaluations = 0, "max_iterations", 0
-    while max_iterations is None or len(history) < max_iterations:
+    evaluations = 0
+    while stop.more():
         stats = opt.step()
         history.append(stats.best_fitness)
         evaluations = stats.evaluations
         value = sense * stats.best_fitness
-        stale = stale + 1 if not value < last - tolerance else 0
+        improved = value < last - tolerance
         last = min(last, value)
         if callback is not None:
             callback(stats)
         if target is not None and stats.feasible and value <= sense * target:
-            reason = "target"
+            stop.stop("target")
             break
-        if time_limit is not None and time.perf_counter() - start >= time_limit:
-            reason = "time_limit"
-            break
-        if max_stagnation is not None and stale >= max_stagnation:
-            reason = "stagnation"
+        if stop.record(improved):
             break
     position, fitness, violation = opt.result_parts()
     return SwarmResult(position, fitness, np.asarray(history), len(history), evaluations,
-                       time.perf_counter() - start, violation == 0, violation, reason)
+                       stop.elapsed, violation == 0, violation, stop.reason)
