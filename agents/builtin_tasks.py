@@ -7,8 +7,6 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import learning.task  # noqa: F401  (registers the q_learning task kind)
-import swarm.task  # noqa: F401  (registers the swarm_optimize task kind)
 from agents.errors import RaymasError
 from agents.registry import task, voter
 

@@ -27,6 +27,9 @@ __all__ = ["known_tasks", "resolve_task", "resolve_voter", "task", "voter"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 _TASKS: dict[str, Callable[..., Any]] = {}
+#: kinds whose module registers them when first asked for, so that an agent that never
+#: runs them does not import their packages at start-up
+_DEFERRED = {"swarm_optimize": "swarm.task", "q_learning": "learning.task"}
 _VOTERS: dict[str, Callable[..., Any]] = {}
 _BUILTINS_LOADED = False
 
@@ -79,19 +82,22 @@ def resolve_task(kind: str) -> Callable[..., Any]:
     """The callable for ``kind``; raises :class:`UnknownTaskKindError` naming close matches."""
     _load_builtins()
     fn = _TASKS.get(kind)
+    if fn is None and kind in _DEFERRED:
+        importlib.import_module(_DEFERRED[kind])  # registers it with @task
+        fn = _TASKS.get(kind)
     if fn is None and ":" in kind:
         fn = _import_path(kind)
         if fn is not None:
             _TASKS[kind] = fn
     if fn is None:
-        raise UnknownTaskKindError(kind, sorted(_TASKS))
+        raise UnknownTaskKindError(kind, sorted(_TASKS.keys() | _DEFERRED.keys()))
     return fn
 
 
 def known_tasks() -> list[str]:
     """Names of every registered task kind."""
     _load_builtins()
-    return sorted(_TASKS)
+    return sorted(_TASKS.keys() | _DEFERRED.keys())
 
 
 def resolve_voter(name: str) -> Callable[..., Any]:
