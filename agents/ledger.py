@@ -133,13 +133,7 @@ class Ledger:
         tasks = list(tasks)
         if not tasks:
             return []
-        ids = [t for t, _ in tasks]
-        known = set()
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            known |= {r[0] for r in self._query(
-                f"SELECT task_id FROM raymas_tasks WHERE task_id IN ({marks})", chunk)}
+        known = set(self.task_states([t for t, _ in tasks]))
         now = time.time()
         fresh = [(t, spec) for t, spec in tasks if t not in known]
         self._many(

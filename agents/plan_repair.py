@@ -71,13 +71,10 @@ class PlanRepair:
     def observe_plan(self, plan_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
         """The world changed: replan what no longer holds (tasks not ended are replaced
         where their preconditions broke); returns the tasks added and removed."""
-        stored = self.ledger.plan(plan_id)
-        if stored is None or "repair" not in stored[0].get("meta", {}):
-            raise AllocationError(f"plan {plan_id!r} was not submitted with a domain to "
-                                  "replan with")
         fix = self._repair(plan_id, Observation(dict(changes)), None)
         if fix is None:
-            raise AllocationError(f"plan {plan_id!r}: no plan fits the new state")
+            raise AllocationError(f"plan {plan_id!r} cannot be replanned: it was not submitted "
+                                  "with a domain, or no plan fits the new state")
         return {"added": list(fix.added), "removed": list(fix.removed)}
 
     def _repair(self, plan_id: str, event: TaskFailed | Observation,
