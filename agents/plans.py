@@ -24,7 +24,7 @@ from agents.errors import AllocationError
 from agents.ledger import Transition
 from agents.model import TaskAllocation, TaskState
 from agents.planning import PlanError, TaskGraph, TaskNode
-from agents.registry import known_tasks, resolve_task
+from agents.registry import resolvable
 from messaging.endpoint import EVENTS_PREFIX, Endpoint
 from messaging.envelope import new_id
 
@@ -188,12 +188,7 @@ class Plans:
         plan id again does nothing (plans are idempotent, like tasks).
         """
         g = graph if isinstance(graph, TaskGraph) else TaskGraph.from_dict(graph)
-        for kind in {n.kind for n in g.nodes.values()}:
-            try:
-                resolve_task(kind)  # imports "module:function" kinds on first use
-            except Exception:  # reported below with every unknown kind at once
-                pass
-        g.validate(known_kinds=known_tasks())
+        g.validate(known_kinds=resolvable(n.kind for n in g.nodes.values()))
         if domain is not None:  # failures are repaired with this HTN domain and state
             g = self._with_repair_info(g, domain, state)
         plan_id = plan_id or f"plan-{new_id()}"

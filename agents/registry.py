@@ -17,12 +17,12 @@ Example:
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from agents.errors import UnknownTaskKindError
 
-__all__ = ["known_tasks", "resolve_task", "resolve_voter", "task", "voter"]
+__all__ = ["known_tasks", "resolvable", "resolve_task", "resolve_voter", "task", "voter"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -92,6 +92,19 @@ def resolve_task(kind: str) -> Callable[..., Any]:
     if fn is None:
         raise UnknownTaskKindError(kind, sorted(_TASKS.keys() | _DEFERRED.keys()))
     return fn
+
+
+def resolvable(kinds: Iterable[str]) -> list[str]:
+    """Those of ``kinds`` that resolve (``module:function`` kinds are imported on the way);
+    what a task graph's validation takes as its known kinds."""
+    out = []
+    for kind in set(kinds):
+        try:
+            resolve_task(kind)
+        except UnknownTaskKindError:
+            continue
+        out.append(kind)
+    return sorted(out)
 
 
 def known_tasks() -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from agents.errors import ConfigError, UnknownTaskKindError
 from agents.planning import PlanError, TaskGraph
-from agents.registry import resolve_task
+from agents.registry import resolvable, resolve_task
 from cluster.config import RaymasConfig
 
 __all__ = ["build_report", "check_task_kinds", "plan_report", "run"]
@@ -43,23 +43,11 @@ def check_task_kinds(cfg: RaymasConfig) -> None:
         if goal.plan is not None:
             try:
                 graph = goal.plan.graph()
-                graph.validate(known_kinds=_kinds(graph))
+                graph.validate(known_kinds=resolvable(n.kind for n in graph.nodes.values()))
             except PlanError as exc:
                 problems.append((f"goals[{gi}].plan", str(exc)))
     if problems:
         raise ConfigError("config", problems)
-
-
-def _kinds(graph: TaskGraph) -> list[str]:
-    """The graph's task kinds that resolve (importing ``module:function`` kinds)."""
-    known = []
-    for kind in {n.kind for n in graph.nodes.values()}:
-        try:
-            resolve_task(kind)
-            known.append(kind)
-        except UnknownTaskKindError:
-            pass
-    return known
 
 
 def plan_report(graph: TaskGraph, results: dict[str, dict[str, Any]], goal: str,
