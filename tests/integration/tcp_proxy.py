@@ -50,6 +50,11 @@ class TcpProxy:
                 pass
             s.close()
 
+    def open_connections(self) -> int:
+        """Connections made through the relay since the last :meth:`drop`."""
+        with self._lock:
+            return len(self._pairs)
+
     def drop(self) -> int:
         """Cut every connection open now; new ones are accepted as before."""
         with self._lock:

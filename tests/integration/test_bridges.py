@@ -150,7 +150,9 @@ class RawKafka:
         assert self.proxy.drop() > 0
 
     def reconnected(self, health: dict[str, Any]) -> bool:
-        return True  # kafka-python re-connects inside its client; the relay cut them above
+        """kafka-python re-connects inside its client, unseen by ensure(): connections
+        through the relay after the cut show it (the counts above show they carried data)."""
+        return self.proxy.open_connections() > 0
 
     def unacked(self, topic: str) -> int:
         from kafka import KafkaConsumer, TopicPartition
