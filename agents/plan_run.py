@@ -322,7 +322,9 @@ class PlanRun:
                 else:
                     self._set(i, _SKIPPED, f"skipped: dependency {root!r} failed")
                 return True
-        if isinstance(exc, TaskCancelledError):
+        if isinstance(exc, TaskCancelledError) or self._cancel:
+            # after a cancel, whatever the interrupted node raised on its way out (or its
+            # killed worker) is the cancel's doing
             self._set(i, _CANCELLED, "cancelled")
             return True
         err = as_error(node.id, exc)
