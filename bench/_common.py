@@ -14,15 +14,33 @@ def figures_only_on_stdout() -> None:
     sys.stdout = sys.stderr
 
 
-def start(description: str) -> bool:
-    """Parse ``--quick`` and keep stdout for figures; returns whether the run is quick."""
+_ONLY: list[str] = []
+
+
+def start(description: str, parts: tuple[str, ...] = ()) -> bool:
+    """Parse ``--quick`` (and ``--only`` when the bench has ``parts``) and keep stdout for
+    figures; returns whether the run is quick."""
     import argparse
 
-    parser = argparse.ArgumentParser(description=description)
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a reduced run (under 2 min)")
-    quick = bool(parser.parse_args().quick)
+    if parts:
+        parser.add_argument("--only", default="", help=f"comma-separated, of {', '.join(parts)}")
+    args = parser.parse_args()
+    if parts and args.only:
+        wanted = [p.strip() for p in args.only.split(",") if p.strip()]
+        unknown = sorted(set(wanted) - set(parts))
+        if unknown:
+            parser.error(f"--only: unknown part(s) {unknown}; known: {', '.join(parts)}")
+        _ONLY[:] = wanted
     figures_only_on_stdout()
-    return quick
+    return bool(args.quick)
+
+
+def selected_parts() -> list[str]:
+    """The parts ``--only`` asked for; empty means all."""
+    return list(_ONLY)
 
 
 def emit(bench: str, metric: str, value: float, unit: str, *, baseline: float | None = None,

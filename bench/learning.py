@@ -1,15 +1,18 @@
-"""Learning figures (the tabular part so far): Q-learning on FrozenLake and Taxi.
+"""Learning figures: Q-learning, transfer, REINFORCE, PPO through raymas vs RLlib, AutoML.
 
-    python bench/learning.py [--quick]
+    python bench/learning.py [--quick] [--only tabular,reinforce,ppo,automl]
 
-Baselines measured in the same run: the optimal policy of each environment,
-computed by value iteration on its own transition model and evaluated on the
-same evaluation episodes, so ``ratio`` says how close Q-learning came to the
-best possible.  RLlib, Tune and AutoML figures come with those parts.
+Baselines measured in the same run: for Q-learning the optimal policy of each
+environment (value iteration on its own transition model, evaluated on the same
+episodes); for transfer the same learner from scratch; for REINFORCE the same
+learner without a baseline; for PPO plain RLlib with the same hyperparameters
+(bench/learning_ppo.py); for AutoML scikit-learn's GridSearchCV over the same
+space (bench/learning_automl.py).
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 import time
 from pathlib import Path
@@ -19,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from bench._common import emit, log, start
+from bench._common import emit, log, selected_parts, start
 from learning import Linear, QLearner
 
 B = "learning"
@@ -110,17 +113,31 @@ def transfer(quick: bool) -> None:
          better="lower", seeds=len(seeds))
 
 
+PARTS = ("tabular", "reinforce", "ppo", "automl")
+
+
 def main() -> None:
-    quick = start(__doc__ or "")
+    quick = start(__doc__ or "", parts=PARTS)
+    only = set(selected_parts() or PARTS)
     try:
         import gymnasium  # noqa: F401
     except ImportError:
         log("gymnasium missing (pip install 'raymas[learning]'): no learning figures")
         return
-    run("FrozenLake-v1", {"map_name": "4x4", "is_slippery": True},
-        3000 if quick else 5000, 250, 1000, 0.99, 0.1, "success_rate", 0.7)
-    run("Taxi-v3", {}, 2000 if quick else 5000, 250, 200, 0.99, 0.5, "mean_return", 7.0)
-    transfer(quick)
+    if "tabular" in only:
+        run("FrozenLake-v1", {"map_name": "4x4", "is_slippery": True},
+            3000 if quick else 5000, 250, 1000, 0.99, 0.1, "success_rate", 0.7)
+        run("Taxi-v3", {}, 2000 if quick else 5000, 250, 200, 0.99, 0.5, "mean_return", 7.0)
+        transfer(quick)
+    for part, module, function in (("reinforce", "bench.learning_pg", "bench_reinforce"),
+                                   ("ppo", "bench.learning_ppo", "bench_ppo"),
+                                   ("automl", "bench.learning_automl", "bench_automl")):
+        if part not in only:
+            continue
+        try:
+            getattr(importlib.import_module(module), function)(quick)
+        except ImportError as err:
+            log(f"{part}: skipped, {err} (pip install 'raymas[rllib,tune,torch]')")
 
 
 if __name__ == "__main__":

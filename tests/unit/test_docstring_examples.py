@@ -23,6 +23,11 @@ MODULES = [
     "agents.plan_report", "agents.bidding", "learning.task",
     "learning.bandits", "learning.envs", "learning.errors", "learning.history", "learning.market",
     "learning.replay", "learning.schedules", "learning.tabular", "learning.transfer",
+    "learning.models", "learning.models.base", "learning.models.config", "learning.models.data",
+    "learning.models.errors", "learning.models.factory", "learning.models.metrics",
+    "learning.models.neural", "learning.models.sklearn_model", "learning.model_store",
+    "learning.production",
+    "learning.policy_gradient", "learning.automl", "learning.automl_space",
 ]
 
 
