@@ -248,7 +248,10 @@ class AutoML:
             tune_config=tune.TuneConfig(
                 metric="cv_score", mode="max", scheduler=scheduler,
                 num_samples=self.num_samples, time_budget_s=self.time_budget_s,
-                max_concurrent_trials=self.max_concurrent_trials),
+                max_concurrent_trials=self.max_concurrent_trials,
+                # a trial is a few seconds of work: starting a fresh actor for each costs
+                # about as much again on a small machine
+                reuse_actors=True),
             run_config=tune.RunConfig(name=experiment, storage_path=str(self.storage_path),
                                       verbose=0))
         started = time.time()
