@@ -57,6 +57,7 @@ class TrialSummary:
     completed: bool
     seconds: float
     error: str | None = None
+    gpus: int = 0  # GPUs Ray gave the trial
 
 
 @dataclass
@@ -154,9 +155,11 @@ def _fit_one(family: str, params: Mapping[str, Any], training: Mapping[str, Any]
 def _trial(config: dict[str, Any], *, data: tuple[np.ndarray, np.ndarray], folds: int, seed: int,
            task: str, metric: str, training: dict[str, Any], experiment: str) -> None:
     """A Tune function trainable: k-fold CV reporting the running mean after each fold."""
+    import ray
     from ray import tune
 
     X, y = data
+    gpus = len(ray.get_gpu_ids())
     family = config["family"]
     params = config["params"][family]
     trial_id = tune.get_context().get_trial_id() or "?"
@@ -167,7 +170,7 @@ def _trial(config: dict[str, Any], *, data: tuple[np.ndarray, np.ndarray], folds
         mean = float(np.mean(scores))
         _gauge().set(mean, tags={"experiment": experiment, "trial": trial_id, "family": family})
         tune.report({"cv_score": mean, "fold_score": scores[-1], "folds_done": i + 1,
-                     "family": family, "reported_at": time.time()})
+                     "family": family, "gpus": gpus, "reported_at": time.time()})
 
 
 class AutoML:
@@ -296,6 +299,7 @@ class AutoML:
                 params=params, score=float(last["cv_score"]) if rows else None,
                 folds_done=folds_done, completed=completed,
                 seconds=float(last.get("time_total_s", 0.0) or 0.0),
+                gpus=int(last.get("gpus", 0) or 0),
                 error=None if result.error is None else f"{type(result.error).__name__}: "
                 f"{result.error}"))
         return trials, sorted(reached)
