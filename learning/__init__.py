@@ -1,9 +1,18 @@
 """Agent learning as pure cores: tabular TD control, replay, transfer, bandits, a task market.
 
-Nothing here imports Ray, torch or tensorflow.  The gymnasium views of the task
-market live in :mod:`learning.envs` (imported on demand, since it needs
-gymnasium, the ``learning`` extra); everything re-exported here needs only NumPy.
-RLlib training and Tune AutoML are shells built on top of these, elsewhere.
+Nothing re-exported here imports Ray, torch, tensorflow or scikit-learn: it needs
+only NumPy.  The modules that need more are imported by name, when used:
+
+- :mod:`learning.envs` — gymnasium views of the task market;
+- :mod:`learning.policy_gradient` — REINFORCE with a baseline (PyTorch);
+- :mod:`learning.models`, :mod:`learning.model_store`, :mod:`learning.production` —
+  one model interface over scikit-learn, PyTorch and TensorFlow, the versioned
+  store and the async ``ProductionMLIntegration``;
+- :mod:`learning.automl` (+ :mod:`learning.automl_space`) — Tune AutoML;
+- :mod:`learning.rl_config`, :mod:`learning.rllib_train`, :mod:`learning.rl_policy`,
+  :mod:`learning.rl_envs` — RLlib training, checkpoints and policies;
+- task kinds: ``q_learning`` (:mod:`learning.task`), ``policy_gradient``,
+  ``automl``, ``rllib_train`` and ``rl_act``, registered on first use.
 """
 
 from __future__ import annotations
