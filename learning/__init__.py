@@ -17,6 +17,7 @@ only NumPy.  The modules that need more are imported by name, when used:
 
 from __future__ import annotations
 
+from learning import _rllib_tf
 from learning.bandits import (
     Bandit,
     EpsilonGreedyBandit,
@@ -37,6 +38,8 @@ from learning.transfer import (
     transfer_q_table,
     transfer_weights,
 )
+
+_rllib_tf.guard()  # before anything imports ray.rllib: see learning/_rllib_tf.py
 
 __all__ = [
     "Bandit",

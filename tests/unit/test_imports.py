@@ -45,3 +45,21 @@ def test_cli_reports_config_errors_without_trace(tmp_path: object) -> None:
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert "agents[0].num_cpu" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_rllib_leaves_tensorflow_eager_for_keras_models() -> None:
+    """RLlib imported first would switch TensorFlow to graph mode for good (see
+    learning/_rllib_tf.py); a TensorFlow model must still train afterwards."""
+    code = (
+        "import logging, learning, numpy as np\n"
+        "import ray.rllib.algorithms.ppo\n"
+        "import tensorflow as tf\n"
+        "assert tf.executing_eagerly()\n"
+        "from learning.models import create_model, TrainingConfig\n"
+        "m = create_model('neural_network', 'tensorflow', {'hidden_layers': [4]})\n"
+        "X = np.random.default_rng(0).random((40, 3)); y = (X[:, 0] > 0.5).astype(int)\n"
+        "m.fit(X, y, TrainingConfig(epochs=1))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "for test purposes" not in proc.stderr
