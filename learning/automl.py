@@ -232,6 +232,7 @@ class AutoML:
         """Run the search on (X, y), refit the best on all of it, store it; see the module doc."""
         from ray import tune
         from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+        from ray.tune.search import BasicVariantGenerator
 
         X, y = _check_data(X, y, self.folds)
         experiment = f"{self.name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -250,6 +251,7 @@ class AutoML:
             trainable, param_space=param_space,
             tune_config=tune.TuneConfig(
                 metric="cv_score", mode="max", scheduler=scheduler,
+                search_alg=BasicVariantGenerator(random_state=self.seed),  # same seed, same samples
                 num_samples=self.num_samples, time_budget_s=self.time_budget_s,
                 max_concurrent_trials=self.max_concurrent_trials,
                 # a trial is a few seconds of work: starting a fresh actor for each costs
