@@ -43,9 +43,8 @@ import itertools
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,67 +52,18 @@ from torch import nn
 
 from learning.errors import LearningError
 from learning.history import Evaluation, TrainingHistory
+from learning.pg_core import (
+    BASELINES,
+    Baseline,
+    BoxDiscreteEnv,
+    Trajectory,
+    advantages,
+    discounted_returns,
+    env_spaces,
+)
 
 __all__ = ["Baseline", "BoxDiscreteEnv", "Reinforce", "Trajectory", "advantages",
            "discounted_returns"]
-
-Baseline = Literal["value", "mean"] | None
-_BASELINES = ("value", "mean", None)
-
-
-class BoxDiscreteEnv(Protocol):
-    """What :class:`Reinforce` needs of an environment: gymnasium's spaces, reset and step."""
-
-    observation_space: Any
-    action_space: Any
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None,
-              ) -> tuple[Any, dict[str, Any]]: ...
-
-    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]: ...
-
-
-def discounted_returns(rewards: Sequence[float] | np.ndarray, gamma: float) -> np.ndarray:
-    """The return-to-go ``G_t = r_t + gamma * G_{t+1}`` of every step of one episode.
-
-    Example:
-        >>> discounted_returns([1.0, 1.0, 1.0], 0.5).tolist()
-        [1.75, 1.5, 1.0]
-    """
-    rewards = np.asarray(rewards, dtype=np.float64)
-    out = np.empty_like(rewards)
-    running = 0.0
-    for t in range(len(rewards) - 1, -1, -1):
-        running = float(rewards[t]) + gamma * running
-        out[t] = running
-    return out
-
-
-def advantages(returns: np.ndarray, baseline: Baseline, values: np.ndarray | None = None,
-               normalize: bool = True) -> np.ndarray:
-    """``returns`` minus the baseline, then (with ``normalize``) divided by their std.
-
-    ``"value"`` subtracts ``values`` (the value network's estimates), ``"mean"`` the
-    mean of ``returns``, ``None`` nothing.  Normalisation only rescales: it does not
-    centre, so ``baseline=None`` stays plain REINFORCE.
-
-    Example:
-        >>> advantages(np.array([3.0, 1.0]), "mean", normalize=False).tolist()
-        [1.0, -1.0]
-        >>> advantages(np.array([4.0, 2.0]), None).round(6).tolist()  # std 1: rescaled, not centred
-        [4.0, 2.0]
-    """
-    if baseline == "value":
-        if values is None:
-            raise LearningError("the value baseline needs the value estimates")
-        adv = returns - values
-    elif baseline == "mean":
-        adv = returns - returns.mean()
-    else:
-        adv = returns.astype(np.float64, copy=True)
-    if normalize and adv.size > 1:
-        adv = adv / (adv.std() + 1e-8)
-    return adv
 
 
 def _mlp(sizes: Sequence[int], out_scale: float) -> nn.Sequential:
@@ -138,21 +88,6 @@ def _threads(n: int | None) -> Iterator[None]:
     finally:
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
-
-
-@dataclass(frozen=True)
-class Trajectory:
-    """One episode played by the stochastic policy: ``T`` observations, actions, rewards."""
-
-    obs: np.ndarray
-    actions: np.ndarray
-    rewards: np.ndarray
-    terminated: bool
-
-    @property
-    def ret(self) -> float:
-        """The undiscounted return."""
-        return float(self.rewards.sum())
 
 
 class Reinforce:
@@ -194,7 +129,7 @@ class Reinforce:
                 raise LearningError(f"{name} must be > 0, got {value}")
         if not 0.0 < gamma <= 1.0:
             raise LearningError(f"gamma must be in (0, 1], got {gamma}")
-        if baseline not in _BASELINES:
+        if baseline not in BASELINES:
             raise LearningError(f"baseline must be 'value', 'mean' or None, got {baseline!r}")
         if entropy_coef < 0:
             raise LearningError(f"entropy_coef must be >= 0, got {entropy_coef}")
@@ -234,7 +169,7 @@ class Reinforce:
     @classmethod
     def for_env(cls, env: BoxDiscreteEnv, **kwargs: Any) -> Reinforce:
         """A learner sized for ``env``'s spaces (``kwargs`` go to the constructor)."""
-        obs_dim, n_actions, _ = _spaces(env)
+        obs_dim, n_actions, _ = env_spaces(env)
         return cls(obs_dim, n_actions, **kwargs)
 
     # --- acting ----------------------------------------------------------------------
@@ -438,7 +373,7 @@ class Reinforce:
                           mean_length=float(np.mean(lengths)), episodes=episodes)
 
     def _check_env(self, env: BoxDiscreteEnv) -> tuple[int, int, int]:
-        obs_dim, n_actions, start = _spaces(env)
+        obs_dim, n_actions, start = env_spaces(env)
         if (obs_dim, n_actions) != (self.obs_dim, self.n_actions):
             raise LearningError(
                 f"environment has {obs_dim} observation values and {n_actions} actions "
@@ -515,15 +450,3 @@ class Reinforce:
         agent.load_state_dict(weights)
         agent.episodes, agent.updates = int(episodes), int(updates)
         return agent
-
-
-def _spaces(env: BoxDiscreteEnv) -> tuple[int, int, int]:
-    """``(obs_dim, n_actions, first action)`` of a Box-observation, Discrete-action env."""
-    from gymnasium import spaces
-
-    obs_space = getattr(env, "observation_space", None)
-    act_space = getattr(env, "action_space", None)
-    if not isinstance(obs_space, spaces.Box) or not isinstance(act_space, spaces.Discrete):
-        raise LearningError("REINFORCE needs a Box observation space and a Discrete action "
-                            f"space, got {obs_space} and {act_space}")
-    return int(np.prod(obs_space.shape)), int(act_space.n), int(act_space.start)

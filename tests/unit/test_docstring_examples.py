@@ -28,7 +28,7 @@ MODULES = [
     "learning.models.neural", "learning.models.sklearn_model", "learning.model_store",
     "learning.production",
     "learning.policy_gradient", "learning.automl", "learning.automl_space",
-    "learning._rllib_tf",
+    "learning._rllib_tf", "learning.pg_core",
 ]
 
 
