@@ -17,6 +17,7 @@ import pytest
 
 from learning.models import ModelError, TrainingConfig
 from learning.production import ProductionMLIntegration
+from tests.datasets import digits_split
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")]
@@ -24,12 +25,7 @@ pytestmark = [pytest.mark.integration,
 
 @pytest.fixture(scope="module")
 def digits() -> tuple[Any, ...]:
-    from sklearn.datasets import load_digits
-
-    X, y = load_digits(return_X_y=True)
-    order = np.random.default_rng(0).permutation(len(y))
-    cut = int(0.8 * len(y))
-    return X[order[:cut]], y[order[:cut]], X[order[cut:]], y[order[cut:]]
+    return digits_split()
 
 
 def test_a_remote_training_asks_for_a_gpu_and_ships_the_model_back(

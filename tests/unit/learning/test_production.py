@@ -27,6 +27,7 @@ from learning.models import (
     model_to_bytes,
 )
 from learning.production import ProductionMLIntegration
+from tests.datasets import digits_split
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -37,12 +38,7 @@ def run(coro: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def digits() -> tuple[Any, ...]:
-    from sklearn.datasets import load_digits
-
-    X, y = load_digits(return_X_y=True)
-    order = np.random.default_rng(0).permutation(len(y))
-    cut = int(0.8 * len(y))
-    return X[order[:cut]], y[order[:cut]], X[order[cut:]], y[order[cut:]]
+    return digits_split()
 
 
 @pytest.fixture(scope="module")
