@@ -251,9 +251,11 @@ class AutoML:
             trainable, param_space=param_space,
             tune_config=tune.TuneConfig(
                 metric="cv_score", mode="max", scheduler=scheduler,
-                search_alg=BasicVariantGenerator(random_state=self.seed),  # same seed, same samples
+                # same seed, same samples; the generator itself limits concurrency (Tune
+                # ignores max_concurrent_trials when given a generator)
+                search_alg=BasicVariantGenerator(random_state=self.seed,
+                                                 max_concurrent=self.max_concurrent_trials or 0),
                 num_samples=self.num_samples, time_budget_s=self.time_budget_s,
-                max_concurrent_trials=self.max_concurrent_trials,
                 # a trial is a few seconds of work: starting a fresh actor for each costs
                 # about as much again on a small machine
                 reuse_actors=True),

@@ -42,8 +42,9 @@ def test_search_stops_bad_trials_early_and_stores_the_best(ray_cluster: Any,
     stopped = [t for t in result.trials if not t.completed]
     assert result.stopped_early == len(stopped) >= 1  # ASHA cut some short...
     assert all(1 <= t.folds_done < 4 for t in stopped)
-    # ...and only ones behind the best: each scored below it on the folds it ran
-    assert all((t.score or 0) < result.cv_score for t in stopped)
+    # the tiny-C family is near chance on every fold it ran (a stopped trial's mean over
+    # its first folds may still beat the best's mean over all folds, so no more is claimed)
+    assert all((t.score or 0) < 0.5 for t in result.trials if t.family != "svm")
     assert all(t.gpus == 0 for t in result.trials)  # no GPU for scikit-learn trials
     assert result.time_to(0.97) is not None and result.time_to(1.01) is None
     # the best configuration was refitted on all the data and stored as version 1
