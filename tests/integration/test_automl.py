@@ -9,9 +9,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-pytest.importorskip("ray.tune")
-pytest.importorskip("sklearn")
-
 from learning.automl import AutoML
 from learning.errors import LearningError
 

@@ -228,7 +228,6 @@ def test_check_weights_refuses_missing_or_different_tensors() -> None:
 
 
 def test_task_market_wrapper_passes_rllib_multiagent_checker() -> None:
-    pytest.importorskip("ray.rllib")
     from ray.rllib.env.multi_agent_env import MultiAgentEnv
     from ray.rllib.utils.pre_checks.env import check_multiagent_environments
 
