@@ -45,7 +45,7 @@ def grid_search(X: np.ndarray, y: np.ndarray, folds: int, seed: int) -> dict[str
     from learning.automl_space import Dist, family_of, grid_points, parse_space
     from learning.models import create_model
 
-    runs: list[tuple[float, float, float]] = []  # (score, fit+score seconds, cumulative)
+    runs: list[tuple[float, float]] = []  # (score, fit+score seconds / n_jobs)
     best, started = 0.0, time.perf_counter()
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
     for family, params in parse_space(SPACE).items():
@@ -56,13 +56,13 @@ def grid_search(X: np.ndarray, y: np.ndarray, folds: int, seed: int) -> dict[str
         res = search.cv_results_
         for score, fit, sc in zip(res["mean_test_score"], res["mean_fit_time"],
                                   res["mean_score_time"], strict=True):
-            runs.append((float(score), float(fit + sc) * folds / 2, 0.0))
+            runs.append((float(score), float(fit + sc) * folds / 2))
         best = max(best, float(search.best_score_))
         log(f"grid {family}: {len(list(itertools.product(*grid.values())))} candidates, "
             f"best {search.best_score_:.4f}")
     seconds = time.perf_counter() - started
     elapsed, to_target = 0.0, None
-    for score, cost, _ in runs:
+    for score, cost in runs:
         elapsed += cost
         if to_target is None and score >= TARGET:
             to_target = elapsed

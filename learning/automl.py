@@ -189,13 +189,14 @@ class AutoML:
         self.space: Space = parse_space(space)
         if task not in _METRICS:
             raise LearningError(f"task must be one of {sorted(_METRICS)}, got {task!r}")
-        checks = {"folds": folds >= 2, "num_samples": num_samples >= 1,
-                  "grace_period": 1 <= grace_period <= folds,
-                  "reduction_factor": reduction_factor > 1, "cpus_per_trial": cpus_per_trial > 0,
-                  "time_budget_s": time_budget_s is None or time_budget_s > 0}
-        for key, ok in checks.items():
+        checks = {"folds": (folds, folds >= 2), "num_samples": (num_samples, num_samples >= 1),
+                  "grace_period": (grace_period, 1 <= grace_period <= folds),
+                  "reduction_factor": (reduction_factor, reduction_factor > 1),
+                  "cpus_per_trial": (cpus_per_trial, cpus_per_trial > 0),
+                  "time_budget_s": (time_budget_s, time_budget_s is None or time_budget_s > 0)}
+        for key, (value, ok) in checks.items():
             if not ok:
-                raise LearningError(f"AutoML {key} is out of range: {locals()[key]!r}")
+                raise LearningError(f"AutoML {key} is out of range: {value!r}")
         if scheduler not in ("asha", "fifo"):
             raise LearningError(f"scheduler must be 'asha' or 'fifo', got {scheduler!r}")
         if gpus_per_trial != "auto" and (not isinstance(gpus_per_trial, int | float)
