@@ -11,6 +11,7 @@ import importlib
 from typing import Any
 
 from agents.agent import Agent
+from agents.agent.kinds import task, voter
 from agents.errors import (
     AllocationError,
     ConfigError,
@@ -20,7 +21,7 @@ from agents.errors import (
     TaskFailedError,
     UnknownTaskKindError,
 )
-from agents.model import (
+from agents.specs import (
     AgentGoal,
     AgentSpec,
     AgentType,
@@ -30,7 +31,6 @@ from agents.model import (
     TaskAllocation,
     TaskState,
 )
-from agents.registry import task, voter
 
 __all__ = [
     "Agent",
@@ -62,5 +62,5 @@ _LAZY = {"Coordinator", "SupervisorClient", "get_supervisor", "start_supervisor"
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module("agents.client"), name)
+        return getattr(importlib.import_module("agents.supervisor.client"), name)
     raise AttributeError(f"module 'agents' has no attribute {name!r}")

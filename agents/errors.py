@@ -1,11 +1,14 @@
-"""The raymas exception hierarchy, in one shallow module.
+"""The errors of agents, the Supervisor and graph execution.
 
-Every error raymas raises on purpose derives from :class:`RaymasError`.  Fields
+All derive from :class:`messaging.errors.RaymasError` (re-exported here with the
+other shared errors, so ``from agents.errors import RaymasError`` keeps working).  Fields
 are passed to ``super().__init__`` so the exceptions pickle across actor
 boundaries: Ray re-raises an actor's exception in the caller with its own type.
 """
 
 from __future__ import annotations
+
+from messaging.errors import ConfigError, RaymasError, UnknownNameError, did_you_mean
 
 __all__ = [
     "AllocationError",
@@ -18,27 +21,6 @@ __all__ = [
     "UnknownNameError",
     "UnknownTaskKindError",
 ]
-
-
-class RaymasError(Exception):
-    """Root of every error raised by raymas on purpose."""
-
-
-class ConfigError(RaymasError):
-    """The configuration is invalid; ``problems`` lists ``(key path, message)`` pairs."""
-
-    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  {path}: {msg}" for path, msg in problems)
-        super().__init__(source, problems)
-        self._text = f"invalid configuration in {source}:\n{lines}"
-
-    def __str__(self) -> str:
-        return self._text
-
-    def __reduce__(self) -> tuple[type, tuple[str, list[tuple[str, str]]]]:
-        return (type(self), (self.source, self.problems))
 
 
 class ResourceUnavailableError(RaymasError):
@@ -60,32 +42,6 @@ class ResourceUnavailableError(RaymasError):
 
 class LifecycleError(RaymasError):
     """A lifecycle transition that the agent state machine does not allow."""
-
-
-def did_you_mean(name: str, known: list[str]) -> str:
-    """``"; did you mean 'x'?"`` for the closest of ``known``, or nothing."""
-    import difflib
-
-    close = difflib.get_close_matches(name, known, n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-class UnknownNameError(RaymasError):
-    """A lookup by name (a benchmark, a bandit kind, a topology...) found nothing.
-
-    Packages subclass it together with their own error, e.g.
-    ``class UnknownNameError(SwarmError, agents.errors.UnknownNameError)``.
-    """
-
-    def __init__(self, kind: str, name: str, known: list[str]) -> None:
-        self.kind = kind
-        self.name = name
-        self.known = known
-        super().__init__(kind, name, known)
-
-    def __str__(self) -> str:
-        return (f"unknown {self.kind} {self.name!r}{did_you_mean(self.name, self.known)} "
-                f"(known: {', '.join(self.known)})")
 
 
 class UnknownTaskKindError(RaymasError):

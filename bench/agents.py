@@ -23,7 +23,7 @@ import psutil
 import ray
 
 from agents import TaskAllocation
-from agents.client import SupervisorClient, start_supervisor
+from agents.supervisor.client import SupervisorClient, start_supervisor
 from bench._common import emit, log, start
 
 B = "agents"

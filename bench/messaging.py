@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 import ray
 
-from agents.client import SupervisorClient, start_supervisor
+from agents.supervisor.client import SupervisorClient, start_supervisor
 from bench._common import emit, log, start
 
 B = "messaging"

@@ -14,7 +14,7 @@
   precondition fails, so every shard backtracks once).
 - ``dag_overhead_ratio_vs_ray``: wall time of 10,000 ``noop`` tasks as a layered
   DAG (every task waits for two of the previous layer) through
-  :func:`agents.executor.run_graph` versus the same graph submitted as plain Ray
+  :func:`agents.execution.run.run_graph` versus the same graph submitted as plain Ray
   tasks with the same ObjectRef dependencies (and, like the executor's nodes,
   no crash retries), alternating; the median of the per-run ratios.  Also with
   a progress callback, and as microseconds per task.
@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import ray
 
-from agents.executor import run_graph
+from agents.execution.run import run_graph
 from agents.planning import Domain, Method, Operator, TaskGraph, TaskNode, plan_htn
 from agents.planning.domains import blocks
 from agents.planning.goap import SearchResult, search

@@ -113,7 +113,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_inspect(args: argparse.Namespace) -> int:
     import ray
 
-    from agents.client import SupervisorClient
+    from agents.supervisor.client import SupervisorClient
 
     cfg = _load(args.config)
     address = args.address or cfg.cluster.address or "auto"
@@ -138,13 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    from agents.errors import RaymasError
+    from messaging.errors import RaymasError
 
     try:
         if args.command == "run":
             return _cmd_run(args)
         if args.command == "swarm":
-            from swarm.command import run_swarm
+            from cluster.swarm_command import run_swarm
 
             return run_swarm(args)
         return _cmd_inspect(args)

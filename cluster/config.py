@@ -2,7 +2,7 @@
 
 :func:`load_config` reads YAML, applies ``RAYMAS_<SECTION>__<KEY>`` and
 ``RAY_ADDRESS`` overrides from the environment, and validates everything with
-pydantic.  Any problem raises :class:`~agents.errors.ConfigError` listing each
+pydantic.  Any problem raises :class:`~messaging.errors.ConfigError` listing each
 bad key path with what was expected, never a trace from deep inside.
 
 Example:
@@ -29,8 +29,8 @@ from pydantic import (
     model_validator,
 )
 
-from agents.errors import ConfigError
-from agents.model import AgentSpec, AgentType, TaskAllocation
+from agents.specs import AgentSpec, AgentType, TaskAllocation
+from messaging.errors import ConfigError
 
 __all__ = [
     "AgentGroup",
@@ -152,8 +152,8 @@ class PlanGoal(_Section):
 
     @model_validator(mode="after")
     def _domain_parses(self) -> PlanGoal:
-        from agents.errors import ConfigError
         from agents.planning import domain_from_config
+        from messaging.errors import ConfigError
 
         try:
             domain_from_config(self.domain)

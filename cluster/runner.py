@@ -15,9 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agents.agent.kinds import resolvable, resolve_task
 from agents.errors import ConfigError, UnknownTaskKindError
 from agents.planning import PlanError, TaskGraph
-from agents.registry import resolvable, resolve_task
 from cluster.config import RaymasConfig
 
 __all__ = ["build_report", "check_task_kinds", "plan_report", "run"]
@@ -115,7 +115,7 @@ def run(cfg: RaymasConfig, *, keep: bool = False,
     """Run the configured goals to completion and return the report (also written to disk)."""
     import ray
 
-    from agents.client import SupervisorClient, start_supervisor
+    from agents.supervisor.client import SupervisorClient, start_supervisor
     from cluster.connect import connect
 
     check_task_kinds(cfg)

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.registry import task
+from agents.agent.kinds import task
 from learning.automl import AutoML
 from learning.errors import LearningError, UnknownNameError
 

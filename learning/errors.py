@@ -1,4 +1,4 @@
-"""Errors raised by the learning cores, all rooted at :class:`agents.errors.RaymasError`.
+"""Errors raised by the learning cores, all rooted at :class:`messaging.errors.RaymasError`.
 
 Example:
     >>> err = UnknownNameError("bandit", "ucb", ["epsilon_greedy", "thompson", "ucb1"])
@@ -10,8 +10,8 @@ Example:
 
 from __future__ import annotations
 
-from agents import errors
-from agents.errors import RaymasError
+from messaging import errors
+from messaging.errors import RaymasError
 
 __all__ = ["LearningError", "UnknownNameError"]
 

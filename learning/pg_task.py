@@ -27,7 +27,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agents.registry import task
+from agents.agent.kinds import task
 from learning.errors import LearningError
 
 __all__ = ["policy_gradient"]

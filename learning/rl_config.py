@@ -5,7 +5,7 @@ how (``hyperparameters`` passed to RLlib's ``AlgorithmConfig.training(...)``,
 ``model`` to its ``DefaultModelConfig``), on what (``num_env_runners``,
 ``num_learners``, ``num_gpus``) and until when (``stop``).  Build one from a
 dict (a ``config.yaml`` section) with :meth:`RLConfig.from_dict`, which raises
-:class:`~agents.errors.ConfigError` naming each bad field, or in Python.
+:class:`~messaging.errors.ConfigError` naming each bad field, or in Python.
 
 Nothing here imports Ray, RLlib or torch: the keys RLlib accepts are listed in
 this module (a test pins them to RLlib's own signatures), so a typo fails here,
@@ -20,7 +20,7 @@ Example:
     >>> RLConfig.from_dict({"algorithm": "DQN", "hyperparameters": {"gama": 0.9}})
     Traceback (most recent call last):
     ...
-    agents.errors.ConfigError: invalid configuration in rl config:
+    messaging.errors.ConfigError: invalid configuration in rl config:
       hyperparameters.gama: DQN has no training setting 'gama'; did you mean 'gamma'? \
 (see RLlib's DQNConfig.training)
     >>> learner_gpus("auto", cluster_gpus=2.0, cuda_available=False)
@@ -41,7 +41,7 @@ from pydantic import (
     model_validator,
 )
 
-from agents.errors import ConfigError, did_you_mean
+from messaging.errors import ConfigError, did_you_mean
 
 __all__ = [
     "ALGORITHMS",
@@ -229,7 +229,7 @@ class RLConfig(_Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "rl config") -> RLConfig:
-        """Validate a mapping; :class:`~agents.errors.ConfigError` lists every bad field."""
+        """Validate a mapping; :class:`~messaging.errors.ConfigError` lists every bad field."""
         try:
             return cls.model_validate(dict(data))
         except ValidationError as exc:

@@ -13,7 +13,7 @@ in config.yaml trains on whichever node the agent sits (with the GPUs its
 ``rl_act`` loads only the RLModule(s) (:class:`~learning.rl_policy.RLPolicy`),
 never an Algorithm; the environment and the agent-to-policy mapping come from
 the checkpoint's ``raymas_rl.json`` unless ``env`` is given.  Registered lazily
-(``agents.registry._DEFERRED``): an agent that never runs them imports no RLlib.
+(``agents.agent.kinds._DEFERRED``): an agent that never runs them imports no RLlib.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from agents.registry import task
+from agents.agent.kinds import task
 
 __all__ = ["rl_act", "rllib_train"]
 

@@ -25,7 +25,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from agents.registry import task
+from agents.agent.kinds import task
 from learning.errors import LearningError
 from learning.schedules import Linear
 from learning.tabular import ExpectedSarsa, QLearner, Sarsa

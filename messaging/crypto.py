@@ -32,8 +32,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from agents.errors import RaymasError
 from messaging.envelope import Envelope
+from messaging.errors import RaymasError
 
 __all__ = ["AuthError", "Keyring", "SecurityError", "TokenIssuer", "TokenVerifier"]
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import msgpack
 
-from agents.errors import RaymasError
+from messaging.errors import RaymasError
 
 __all__ = ["DEFAULT_MAX_BYTES", "Envelope", "EnvelopeError", "Performative", "new_id"]
 

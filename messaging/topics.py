@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agents.errors import RaymasError
+from messaging.errors import RaymasError
 
 __all__ = ["TopicError", "TopicMatcher", "validate_pattern", "validate_topic"]
 

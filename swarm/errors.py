@@ -1,4 +1,4 @@
-"""Errors raised by the swarm cores, all rooted at :class:`agents.errors.RaymasError`.
+"""Errors raised by the swarm cores, all rooted at :class:`messaging.errors.RaymasError`.
 
 Fields are passed to ``super().__init__`` (and ``__reduce__`` where the message
 is built from them) so the errors pickle across actor boundaries.
@@ -13,8 +13,8 @@ Example:
 
 from __future__ import annotations
 
-from agents import errors
-from agents.errors import RaymasError
+from messaging import errors
+from messaging.errors import RaymasError
 
 __all__ = ["SwarmError", "TSPLIBError", "UnknownNameError"]
 

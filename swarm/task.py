@@ -24,7 +24,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from agents.registry import task
+from agents.agent.kinds import task
 from swarm.errors import SwarmError
 from swarm.framework import SwarmIntelligenceFramework, SwarmObjective, TSPObjective
 from swarm.objectives import BENCHMARKS, get_benchmark

@@ -33,9 +33,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agents.planning._h2 import PairCosts
 from agents.planning.dag import TaskGraph, TaskNode
 from agents.planning.errors import PlanError
+from agents.planning.pair_costs import PairCosts
 
 __all__ = ["Action", "SearchResult", "State", "apply_plan", "freeze", "plan", "search",
            "to_graph"]

@@ -20,7 +20,7 @@ Example:
     >>> domain_from_config({"methods": [{"task": "t", "subtasks": ["nope"]}]})
     Traceback (most recent call last):
     ...
-    agents.errors.ConfigError: invalid configuration in HTN domain 'config':
+    messaging.errors.ConfigError: invalid configuration in HTN domain 'config':
       methods[0].subtasks[0]: 'nope' is neither an operator nor a compound task
 """
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from agents.errors import RaymasError
+from messaging.errors import RaymasError
 
 __all__ = ["Broker", "BrokerError", "Delivery", "ensure", "require"]
 

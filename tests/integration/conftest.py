@@ -35,7 +35,7 @@ def ray_cluster() -> Iterator[Any]:
 @pytest.fixture
 def make_supervisor(ray_cluster: Any, tmp_path: Path) -> Iterator[Callable[..., Any]]:
     """Start Supervisors with unique names and their own ledger; stop them after the test."""
-    from agents.client import SupervisorClient, start_supervisor
+    from agents.supervisor.client import SupervisorClient, start_supervisor
 
     made: list[SupervisorClient] = []
 

@@ -11,8 +11,8 @@ import pytest
 import ray
 
 from agents.errors import TaskFailedError
-from agents.executor import PlanRun, TaskTimeoutError, run_graph, run_graph_async, start_graph
-from agents.plan_report import NodeState
+from agents.execution.report import NodeState
+from agents.execution.run import PlanRun, TaskTimeoutError, run_graph, run_graph_async, start_graph
 from agents.planning import PlanError, Resources, TaskGraph, TaskNode
 from tests.integration.conftest import wait_until
 from tests.integration.executor_kinds import K
@@ -295,7 +295,7 @@ def test_a_plan_run_is_submitted_once(ray_cluster: Any) -> None:
 
 def test_a_failed_node_is_replanned_around_and_done_nodes_are_not_rerun(
         ray_cluster: Any) -> None:
-    from agents.adaptive import run_with_repair
+    from agents.execution.repair import run_with_repair
     from agents.planning import Domain, plan_htn
 
     domain = Domain.from_config({

@@ -12,7 +12,7 @@ import pytest
 import ray
 
 from agents import Coordinator, ResourceUnavailableError, TaskAllocation
-from agents.builtin_tasks import count_primes
+from agents.agent.builtin_kinds import count_primes
 from tests.integration.conftest import specs, wait_until
 
 pytestmark = pytest.mark.integration

@@ -5,8 +5,9 @@ import asyncio
 import pytest
 
 from agents.agent import Agent
+from agents.agent.kinds import resolve_task, task
 from agents.errors import LifecycleError, UnknownTaskKindError
-from agents.model import (
+from agents.specs import (
     DEFAULT_TASK_LIMITS,
     AgentGoal,
     AgentSpec,
@@ -14,7 +15,6 @@ from agents.model import (
     Behavior,
     LifecycleState,
 )
-from agents.registry import resolve_task, task
 
 
 @task("test_add")
@@ -139,7 +139,7 @@ def test_stopping_agent_refuses() -> None:
 def test_unknown_kind_suggests() -> None:
     with pytest.raises(UnknownTaskKindError, match="did you mean 'count_primes'"):
         resolve_task("count_prime")
-    assert resolve_task("agents.builtin_tasks:count_primes")(n=30) == 10
+    assert resolve_task("agents.agent.builtin_kinds:count_primes")(n=30) == 10
 
 
 def test_vote_uses_registered_voter() -> None:

@@ -19,7 +19,7 @@ def test_public_surface() -> None:
 
 def test_import_is_light_and_cli_help_works() -> None:
     code = (
-        "import sys, agents, agents.supervisor, cluster, cluster.cli, messaging, swarm, "
+        "import sys, agents, agents.supervisor.actor, cluster, cluster.cli, messaging, swarm, "
         "learning, interfaces\n"
         # the learning shells import their frameworks when a model, search or trainer runs
         "import learning.models, learning.model_store, learning.production, learning.automl\n"

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from agents.agent.resources import check_feasible, request_for
 from agents.errors import ConfigError, ResourceUnavailableError
-from agents.ledger import Ledger, Transition
-from cluster.resources import check_feasible, request_for
+from agents.supervisor.ledger import Ledger, Transition
 
 
 def test_sqlite_ledger_survives_reopen_and_keeps_first_result(tmp_path: Path) -> None:

@@ -11,8 +11,13 @@ from typing import Any
 import pytest
 
 from agents.errors import TaskFailedError
-from agents.node_call import NodeFailedError, TaskTimeoutError, call_node, call_with_timeout
-from agents.plan_report import NodeReport, NodeState, PlanReport
+from agents.execution.attempts import (
+    NodeFailedError,
+    TaskTimeoutError,
+    call_node,
+    call_with_timeout,
+)
+from agents.execution.report import NodeReport, NodeState, PlanReport
 
 
 def failing(times: int) -> Any:

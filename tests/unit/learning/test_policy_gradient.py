@@ -166,7 +166,7 @@ def test_unusable_spaces_and_hyperparameters_are_refused_with_their_values() -> 
 
 
 def test_task_kind_trains_through_the_registry() -> None:
-    from agents.registry import resolve_task
+    from agents.agent.kinds import resolve_task
 
     run = resolve_task("policy_gradient")
     out = run(env="CartPole-v1", episodes=48, target=60, eval_episodes=20, seed=0,
@@ -183,7 +183,7 @@ def test_task_kind_trains_through_the_registry() -> None:
 
 
 def test_the_task_kind_is_known_without_importing_torch() -> None:
-    code = ("import sys, learning, agents.registry as r\n"
+    code = ("import sys, learning, agents.agent.kinds as r\n"
             "assert 'policy_gradient' in r.known_tasks()\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -117,7 +117,7 @@ def test_bad_arguments_raise_learning_errors() -> None:
 
 
 def test_q_learning_task_kind_solves_frozenlake_and_refuses_continuous_spaces() -> None:
-    from agents.registry import resolve_task
+    from agents.agent.kinds import resolve_task
     from learning.errors import LearningError
 
     run = resolve_task("q_learning")

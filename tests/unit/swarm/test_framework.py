@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agents.registry import resolve_task
+from agents.agent.kinds import resolve_task
 from swarm import (
     ABCOptions,
     OptimizationType,

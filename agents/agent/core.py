@@ -2,11 +2,11 @@
 
 :class:`Agent` holds the lifecycle, goals, behaviours, observed state and task
 slots; it answers calls for proposals, votes and runs tasks.  The actor shell
-in :mod:`agents.actor` only adds Ray plumbing (heartbeats, GPU ids).
+in :mod:`agents.agent.actor` only adds Ray plumbing (heartbeats, GPU ids).
 
 Example:
     >>> import asyncio
-    >>> from agents.model import AgentSpec
+    >>> from agents.specs import AgentSpec
     >>> a = Agent(AgentSpec("a1", capabilities=["execution"], max_tasks=2))
     >>> a.start()
     >>> asyncio.run(a.run_task({"task_id": "t1", "kind": "echo", "args": {"value": 7}}))
@@ -26,10 +26,10 @@ from typing import Any
 
 from cachetools import LRUCache
 
-from agents.bidding import AdaptiveBidder
+from agents.agent.bidding import AdaptiveBidder
+from agents.agent.kinds import resolve_task, resolve_voter
 from agents.errors import LifecycleError, UnknownTaskKindError
-from agents.model import AgentGoal, AgentSpec, Behavior, LifecycleState
-from agents.registry import resolve_task, resolve_voter
+from agents.specs import AgentGoal, AgentSpec, Behavior, LifecycleState
 
 __all__ = ["TRANSITIONS", "Agent"]
 

@@ -1,6 +1,6 @@
 """What a plan run reports: each node's state, attempts, time and error.  No Ray here.
 
-:class:`PlanReport` is what :class:`~agents.executor.PlanRun` hands back while
+:class:`PlanReport` is what :class:`~agents.execution.run.PlanRun` hands back while
 and after a task graph runs; :meth:`PlanReport.to_dict` is its JSON form for a
 ledger or a ``--json`` CLI.  A node whose dependency failed never runs: it is
 ``skipped`` and its ``error`` names the failed node at the root of the chain.

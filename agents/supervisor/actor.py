@@ -1,7 +1,7 @@
 """The Supervisor actor: registry, allocation loop, heartbeats, ledger and recovery.
 
 It is created named and detached in the raymas namespace (see
-:mod:`agents.client`), so scripts and jobs find it with ``ray.get_actor``; Ray
+:mod:`agents.supervisor.client`), so scripts and jobs find it with ``ray.get_actor``; Ray
 restarts it if it dies, and a restarted Supervisor reloads the ledger: agents
 are re-attached by name and unfinished tasks go back to allocation.
 """
@@ -20,16 +20,16 @@ from typing import Any
 import numpy as np
 import ray
 
-from agents.actor import AgentActor, agent_actor_name
-from agents.allocation import AgentRecord, Allocator, TaskRecord
-from agents.deliberation import auction_resource, hold_vote
+from agents.agent.actor import AgentActor, agent_actor_name
+from agents.agent.spawn import spawn_agents
 from agents.errors import AllocationError, TaskFailedError
-from agents.ledger import Ledger, Transition
-from agents.model import AgentSpec, TaskAllocation, TaskState
-from agents.plan_repair import PlanRepair
-from agents.plans import Plans
 from agents.protocols import AgentView, get_strategy
-from agents.spawn import spawn_agents
+from agents.specs import AgentSpec, TaskAllocation, TaskState
+from agents.supervisor.allocation import AgentRecord, Allocator, TaskRecord
+from agents.supervisor.deliberation import auction_resource, hold_vote
+from agents.supervisor.ledger import Ledger, Transition
+from agents.supervisor.plan_repair import PlanRepair
+from agents.supervisor.plans import Plans
 from messaging.crypto import TokenIssuer
 from messaging.endpoint import Endpoint
 
@@ -93,7 +93,7 @@ class Supervisor(Plans, PlanRepair, Allocator):
                        loop.create_task(self._monitor_loop())]
 
     def _event_endpoint(self) -> Endpoint | None:
-        """Publishes task events of goals and plans on the bus (see ``agents.plans``)."""
+        """Publishes task events of goals and plans on the bus (see ``agents.supervisor.plans``)."""
         if not self.cfg.bus_name:
             return None
         try:

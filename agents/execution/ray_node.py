@@ -18,10 +18,10 @@ from typing import Any
 import ray
 from ray.exceptions import TaskCancelledError
 
+from agents.agent.kinds import resolve_task
 from agents.errors import RaymasError, TaskFailedError, UnknownTaskKindError
-from agents.node_call import NodeFailedError, call_node
+from agents.execution.attempts import NodeFailedError, call_node
 from agents.planning import PlanError, Resources, TaskGraph, TaskNode
-from agents.registry import resolve_task
 
 __all__ = ["STATUS", "NodeSender", "as_error", "check_resources", "resolvable_kinds"]
 

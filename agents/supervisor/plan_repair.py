@@ -19,12 +19,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from agents.errors import AllocationError, ConfigError
-from agents.model import TaskAllocation, TaskState
 from agents.planning import PlanError, TaskGraph, domain_from_config
 from agents.planning.repair import Observation, Repair, TaskFailed, repair
+from agents.specs import TaskAllocation, TaskState
 
 if TYPE_CHECKING:
-    from agents.allocation import TaskRecord
+    from agents.supervisor.allocation import TaskRecord
 
 __all__ = ["PlanRepair"]
 
@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 
 class PlanRepair:
-    """Mixin for the Supervisor, next to :class:`agents.plans.Plans`."""
+    """Mixin for the Supervisor, next to :class:`agents.supervisor.plans.Plans`."""
 
     tasks: dict[str, TaskRecord]
     ledger: Any

@@ -7,8 +7,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from agents.agent.kinds import task, voter
 from agents.errors import RaymasError
-from agents.registry import task, voter
 
 __all__: list[str] = []
 

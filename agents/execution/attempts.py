@@ -1,6 +1,6 @@
 """One attempt loop for one task node: retries with exponential back-off and a timeout.
 
-This is the worker-side core of :mod:`agents.executor`, kept free of Ray so it
+This is the worker-side core of :mod:`agents.execution.run`, kept free of Ray so it
 is tested on its own.  :func:`call_node` calls a task function, retries an
 application error up to ``retries`` times with exponential back-off, and
 enforces ``timeout_s`` on each attempt.  What it raises names the node:

@@ -1,12 +1,12 @@
 """Named callables: the task kinds agents run and the voters they vote with.
 
 Register with the decorators; name them in config or in a
-:class:`~agents.model.TaskAllocation`.  A kind of the form ``"module:function"``
+:class:`~agents.specs.TaskAllocation`.  A kind of the form ``"module:function"``
 is imported on first use, so an agent on another node resolves it without the
 driver having registered anything.
 
 Example:
-    >>> from agents.registry import task, resolve_task
+    >>> from agents.agent.kinds import task, resolve_task
     >>> @task("double")
     ... def double(x: int) -> int:
     ...     return 2 * x
@@ -67,7 +67,7 @@ def _load_builtins() -> None:
     global _BUILTINS_LOADED
     if not _BUILTINS_LOADED:
         _BUILTINS_LOADED = True
-        importlib.import_module("agents.builtin_tasks")
+        importlib.import_module("agents.agent.builtin_kinds")
 
 
 def _import_path(path: str) -> Callable[..., Any] | None:

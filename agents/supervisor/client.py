@@ -20,9 +20,9 @@ from typing import Any
 
 import ray
 
-from agents.model import TaskAllocation
 from agents.planning import TaskGraph
-from agents.supervisor import Supervisor, SupervisorSettings
+from agents.specs import TaskAllocation
+from agents.supervisor.actor import Supervisor, SupervisorSettings
 
 __all__ = ["Coordinator", "SupervisorClient", "get_supervisor", "start_supervisor"]
 
@@ -186,7 +186,7 @@ class SupervisorClient:
 
     def submit_plan(self, graph: TaskGraph | Mapping[str, Any], plan_id: str | None = None,
                     **kw: Any) -> str:
-        """Validate and queue a task graph (see ``agents.plans``); returns the plan id."""
+        """Validate and queue a task graph; returns the plan id."""
         return ray.get(self.handle.submit_plan.remote(_graph(graph), plan_id, **kw))
 
     def wait_plan(self, plan_id: str, timeout_s: float | None = None) -> dict[str, Any]:

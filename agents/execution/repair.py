@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.executor import NodeState, PlanRun, run_graph
+from agents.execution.run import NodeState, PlanRun, run_graph
 from agents.planning import Domain, TaskGraph
 from agents.planning.repair import Repair, TaskFailed, repair
 
@@ -47,7 +47,7 @@ def run_with_repair(graph: TaskGraph, domain: Domain | None = None, *,
     ``state`` is the world state the repair decomposes from (the HTN state after
     the done tasks' effects).  Every result is fetched to the driver between
     rounds, since the next round is given the done ones.  Other keyword
-    arguments go to :func:`agents.executor.run_graph`.
+    arguments go to :func:`agents.execution.run.run_graph`.
 
     Raises:
         PlanError: the graph is invalid, or no decomposition is left to try.

@@ -35,9 +35,9 @@ import asyncio
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from agents.node_call import NodeFailedError, TaskTimeoutError
-from agents.plan_report import NodeReport, NodeState, PlanReport
-from agents.plan_run import Fetch, PlanRun, ProgressFn
+from agents.execution.attempts import NodeFailedError, TaskTimeoutError
+from agents.execution.plan_run import Fetch, PlanRun, ProgressFn
+from agents.execution.report import NodeReport, NodeState, PlanReport
 from agents.planning import TaskGraph
 
 __all__ = ["Fetch", "NodeFailedError", "NodeReport", "NodeState", "PlanReport", "PlanRun",

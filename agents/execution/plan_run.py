@@ -1,4 +1,4 @@
-"""One execution of a task graph on Ray: :class:`PlanRun` (see :mod:`agents.executor`)."""
+"""One execution of a task graph on Ray: :class:`PlanRun` (see :mod:`agents.execution.run`)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import ray
 from ray.exceptions import TaskCancelledError
 
 from agents.errors import RaymasError, TaskFailedError
-from agents.node_task import STATUS, NodeSender, as_error, resolvable_kinds
-from agents.node_task import check_resources as check_cluster_resources
-from agents.plan_report import NodeReport, NodeState, PlanReport
+from agents.execution.ray_node import STATUS, NodeSender, as_error, resolvable_kinds
+from agents.execution.ray_node import check_resources as check_cluster_resources
+from agents.execution.report import NodeReport, NodeState, PlanReport
 from agents.planning import PlanError, TaskGraph
 
 __all__ = ["Fetch", "PlanRun", "ProgressFn"]

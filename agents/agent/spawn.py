@@ -14,10 +14,10 @@ from typing import Any
 
 import ray
 
-from agents.actor import agent_actor_name
+from agents.agent.actor import agent_actor_name
+from agents.agent.resources import check_feasible, node_resources, request_for
 from agents.errors import RaymasError
-from agents.model import AgentSpec
-from cluster.resources import check_feasible, node_resources, request_for
+from agents.specs import AgentSpec
 
 __all__ = ["AgentStartError", "actor_options", "spawn_agents"]
 

@@ -19,12 +19,12 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from agents.allocation import TaskRecord
+from agents.agent.kinds import resolvable
 from agents.errors import AllocationError
-from agents.ledger import Transition
-from agents.model import TaskAllocation, TaskState
 from agents.planning import PlanError, TaskGraph, TaskNode
-from agents.registry import resolvable
+from agents.specs import TaskAllocation, TaskState
+from agents.supervisor.allocation import TaskRecord
+from agents.supervisor.ledger import Transition
 from messaging.endpoint import EVENTS_PREFIX, Endpoint
 from messaging.envelope import new_id
 
@@ -131,7 +131,7 @@ class Plans:
 
     def _released(self, task_id: str, state: TaskState) -> None:
         """A task ended: admit dependents now complete, fail those it leaves stranded
-        (unless its plan can be repaired around it, see ``agents.plan_repair``)."""
+        (unless its plan can be repaired around it, see ``agents.supervisor.plan_repair``)."""
         task = self.tasks.get(task_id)
         if state is TaskState.FAILED and task is not None and task.spec.plan_id \
                 and task.attempts > 0:  # it ran and failed (not a stranded dependent)

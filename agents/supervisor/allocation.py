@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import ray
 
-from agents.ledger import Ledger, Transition
-from agents.model import AgentSpec, TaskAllocation, TaskState
 from agents.protocols import AgentView, AllocationStrategy, TaskView, get_strategy
-from agents.rounds import ballot_round, cfp_round
+from agents.specs import AgentSpec, TaskAllocation, TaskState
+from agents.supervisor.calls import ballot_round, cfp_round
+from agents.supervisor.ledger import Ledger, Transition
 
 __all__ = ["Allocator"]
 
@@ -90,7 +90,7 @@ class Allocator:
         raise NotImplementedError
 
     def _released(self, task_id: str, state: TaskState) -> None:
-        """A task ended (dependency bookkeeping hooks in here; see ``agents.plans``)."""
+        """A task ended (dependency bookkeeping hooks in here; see ``agents.supervisor.plans``)."""
 
     def _background(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` as a task, holding a reference so it is not collected mid-flight."""

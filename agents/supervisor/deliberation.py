@@ -16,7 +16,7 @@ from typing import Any
 from agents.protocols.auction import Bid, Rule, clear
 from agents.protocols.consensus import Rule as VoteRule
 from agents.protocols.consensus import Vote, tally
-from agents.rounds import gather_replies
+from agents.supervisor.calls import gather_replies
 
 __all__ = ["auction_resource", "hold_vote"]
 

@@ -18,7 +18,7 @@ from typing import Any
 import ray
 
 from agents.agent import Agent
-from agents.model import AgentGoal, AgentSpec, Behavior, LifecycleState
+from agents.specs import AgentGoal, AgentSpec, Behavior, LifecycleState
 from messaging.crypto import Keyring
 from messaging.endpoint import Endpoint
 from messaging.envelope import Envelope

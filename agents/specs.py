@@ -143,7 +143,7 @@ class Behavior:
 class TaskAllocation:
     """A unit of work for the Supervisor to allocate.
 
-    ``kind`` names a callable registered with :func:`agents.registry.task`;
+    ``kind`` names a callable registered with :func:`agents.agent.kinds.task`;
     ``args`` are passed to it as keyword arguments.  ``task_id`` keys the
     result: submitting the same id twice does not run the task twice.
 
@@ -213,7 +213,7 @@ class AgentSpec:
     #: Envelopes the agent's mailbox holds before senders have to wait.
     mailbox_capacity: int = 10_000
     #: "fixed" proposes its cost as is; "ucb1", "thompson" or "epsilon_greedy" learn which
-    #: of ``bid_markups`` to put on it from the outcomes (see ``agents.bidding``)
+    #: of ``bid_markups`` to put on it from the outcomes (see ``agents.agent.bidding``)
     bidding: str = "fixed"
     bid_markups: list[float] = field(default_factory=lambda: [0.8, 1.0, 1.25])
 
