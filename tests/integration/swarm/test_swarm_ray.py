@@ -19,8 +19,7 @@ from swarm import (
 )
 from swarm.evaluate import SerialEvaluator, VectorisedEvaluator
 from swarm.task import swarm_optimize
-
-from .conftest import specs
+from tests.integration.conftest import specs
 
 pytestmark = pytest.mark.integration
 

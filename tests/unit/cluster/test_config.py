@@ -7,7 +7,7 @@ import pytest
 from agents.errors import ConfigError
 from cluster.config import load_config, parse_config
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _problems(data: object, env: dict[str, str] | None = None) -> dict[str, str]:
