@@ -42,7 +42,7 @@ def grid_search(X: np.ndarray, y: np.ndarray, folds: int, seed: int) -> dict[str
     from sklearn.base import clone
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-    from learning.automl_space import Dist, family_of, grid_points, parse_space
+    from learning.automl.space import Dist, family_of, grid_points, parse_space
     from learning.models import create_model
 
     runs: list[tuple[float, float]] = []  # (score, fit+score seconds / n_jobs)
@@ -73,7 +73,7 @@ def bench_automl(quick: bool) -> None:
     """digits_automl_cv_accuracy and the time to TARGET, Tune+ASHA vs GridSearchCV."""
     import ray
 
-    from learning.automl import AutoML
+    from learning.automl.search import AutoML
 
     X, y = digits()
     folds, seed = 5, 0

@@ -19,7 +19,7 @@ TARGET = 195.0
 def _episodes_to_target(baseline: str | None, seed: int, budget: int) -> tuple[int, float, float]:
     import gymnasium as gym
 
-    from learning.policy_gradient import Reinforce
+    from learning.pg.reinforce import Reinforce
 
     env, probe = gym.make("CartPole-v1"), gym.make("CartPole-v1")
     agent = Reinforce.for_env(env, hidden=(64,), lr=0.01, baseline=baseline,  # type: ignore[arg-type]

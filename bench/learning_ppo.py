@@ -98,9 +98,9 @@ def run_rllib(threshold: float, max_steps: int, max_seconds: float) -> Run:
 
 
 def run_raymas(threshold: float, max_steps: int, max_seconds: float) -> Run:
-    """The same training through :class:`learning.rllib_train.RLTrainer`."""
-    from learning.rl_config import RLConfig, StopCriteria
-    from learning.rllib_train import RLTrainer
+    """The same training through :class:`learning.rllib.trainer.RLTrainer`."""
+    from learning.rllib.config import RLConfig, StopCriteria
+    from learning.rllib.trainer import RLTrainer
 
     t0, c0 = time.perf_counter(), time.process_time()
     config = RLConfig(env="CartPole-v1", hyperparameters=HYPERPARAMETERS, model=MODEL,

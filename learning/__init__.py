@@ -1,23 +1,27 @@
 """Agent learning as pure cores: tabular TD control, replay, transfer, bandits, a task market.
 
 Nothing re-exported here imports Ray, torch, tensorflow or scikit-learn: it needs
-only NumPy.  The modules that need more are imported by name, when used:
+only NumPy.  The modules that need more are imported by name, when used; the
+subpackages load nothing heavy on import either:
 
 - :mod:`learning.envs` — gymnasium views of the task market;
-- :mod:`learning.policy_gradient` — REINFORCE with a baseline (PyTorch);
-- :mod:`learning.models`, :mod:`learning.model_store`, :mod:`learning.production` —
+- :mod:`learning.pg` — REINFORCE with a baseline (:mod:`learning.pg.reinforce`,
+  PyTorch) on a torch-free core (:mod:`learning.pg.core`);
+- :mod:`learning.models` (+ :mod:`learning.models.store`), :mod:`learning.production` —
   one model interface over scikit-learn, PyTorch and TensorFlow, the versioned
   store and the async ``ProductionMLIntegration``;
-- :mod:`learning.automl` (+ :mod:`learning.automl_space`) — Tune AutoML;
-- :mod:`learning.rl_config`, :mod:`learning.rllib_train`, :mod:`learning.rl_policy`,
-  :mod:`learning.rl_envs` — RLlib training, checkpoints and policies;
-- task kinds: ``q_learning`` (:mod:`learning.task`), ``policy_gradient``,
-  ``automl``, ``rllib_train`` and ``rl_act``, registered on first use.
+- :mod:`learning.automl` — Tune AutoML (:mod:`learning.automl.search` over
+  :mod:`learning.automl.space`);
+- :mod:`learning.rllib` — RLlib training, checkpoints and policies
+  (:mod:`learning.rllib.config`, :mod:`learning.rllib.trainer`,
+  :mod:`learning.rllib.policy`, :mod:`learning.rllib.envs`);
+- task kinds: ``q_learning`` (:mod:`learning.task`), ``policy_gradient``
+  (:mod:`learning.pg.task`), ``automl`` (:mod:`learning.automl.task`),
+  ``rllib_train`` and ``rl_act`` (:mod:`learning.rllib.task`), registered on first use.
 """
 
 from __future__ import annotations
 
-from learning import _rllib_tf
 from learning.bandits import (
     Bandit,
     EpsilonGreedyBandit,
@@ -30,6 +34,7 @@ from learning.errors import LearningError, UnknownNameError
 from learning.history import Evaluation, TrainingHistory
 from learning.market import MarketConfig, TaskMarket
 from learning.replay import Batch, PrioritizedReplay, ReplayBuffer, SumTree
+from learning.rllib import _tf_guard
 from learning.schedules import Constant, Exponential, Linear, Schedule, as_schedule
 from learning.tabular import ExpectedSarsa, QLearner, Sarsa, TabularLearner
 from learning.transfer import (
@@ -39,7 +44,7 @@ from learning.transfer import (
     transfer_weights,
 )
 
-_rllib_tf.guard()  # before anything imports ray.rllib: see learning/_rllib_tf.py
+_tf_guard.guard()  # before anything imports ray.rllib: see learning/rllib/_tf_guard.py
 
 __all__ = [
     "Bandit",

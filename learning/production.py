@@ -1,7 +1,7 @@
 """Models for agents: create, train, evaluate, predict, save and load, all awaitable.
 
 :class:`ProductionMLIntegration` keeps the models an agent works with under ids
-and a :class:`~learning.model_store.ModelStore` for the ones it keeps.  Nothing
+and a :class:`~learning.models.store.ModelStore` for the ones it keeps.  Nothing
 blocks the event loop: training, prediction and disk work run in a worker thread
 (``asyncio.to_thread``), so an agent actor keeps answering messages while a
 model trains.  With ``remote=True`` training runs as a Ray task asking for
@@ -40,7 +40,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from learning.model_store import ModelStore, ModelVersion
 from learning.models import (
     MLFramework,
     Model,
@@ -53,6 +52,7 @@ from learning.models import (
     model_to_bytes,
 )
 from learning.models.data import check_Xy
+from learning.models.store import ModelStore, ModelVersion
 
 __all__ = ["ProductionMLIntegration", "train_fresh"]
 

@@ -30,8 +30,8 @@ _TASKS: dict[str, Callable[..., Any]] = {}
 #: kinds whose module registers them when first asked for, so that an agent that never
 #: runs them does not import their packages at start-up
 _DEFERRED = {"swarm_optimize": "swarm.task", "q_learning": "learning.task",
-             "automl": "learning.automl_task", "policy_gradient": "learning.pg_task",
-             "rllib_train": "learning.rl_task", "rl_act": "learning.rl_task"}
+             "automl": "learning.automl.task", "policy_gradient": "learning.pg.task",
+             "rllib_train": "learning.rllib.task", "rl_act": "learning.rllib.task"}
 _VOTERS: dict[str, Callable[..., Any]] = {}
 _BUILTINS_LOADED = False
 

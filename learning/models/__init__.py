@@ -2,9 +2,11 @@
 
 :func:`create_model` makes a :class:`Model` of a family (:class:`ModelType`) with
 a framework (:class:`MLFramework`); every model fits, predicts, evaluates and
-saves the same way, and :func:`load_model` reads any saved one back.  Importing
-this package imports no framework: scikit-learn, torch and tensorflow load when
-a model of theirs is first created or loaded.
+saves the same way, and :func:`load_model` reads any saved one back;
+:mod:`learning.models.store` keeps saved models as numbered versions on disk
+(:class:`~learning.models.store.ModelStore`).  Importing this package imports no
+framework: scikit-learn, torch and tensorflow load when a model of theirs is
+first created or loaded.
 
 Example:
     >>> TrainingConfig(epochs=3, batch_size=16).epochs

@@ -26,10 +26,10 @@ MODULES = [
     "learning.replay", "learning.schedules", "learning.tabular", "learning.transfer",
     "learning.models", "learning.models.base", "learning.models.config", "learning.models.data",
     "learning.models.errors", "learning.models.factory", "learning.models.metrics",
-    "learning.models.neural", "learning.models.sklearn_model", "learning.model_store",
+    "learning.models.neural", "learning.models.sklearn_model", "learning.models.store",
     "learning.production",
-    "learning.policy_gradient", "learning.automl", "learning.automl_space",
-    "learning._rllib_tf", "learning.pg_core",
+    "learning.pg.reinforce", "learning.automl.search", "learning.automl.space",
+    "learning.rllib._tf_guard", "learning.pg.core",
 ]
 
 

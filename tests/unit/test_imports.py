@@ -22,9 +22,11 @@ def test_import_is_light_and_cli_help_works() -> None:
         "import sys, agents, agents.supervisor.actor, cluster, cluster.cli, messaging, swarm, "
         "learning, interfaces\n"
         # the learning shells import their frameworks when a model, search or trainer runs
-        "import learning.models, learning.model_store, learning.production, learning.automl\n"
-        "import learning.automl_task, learning.rl_config, learning.rllib_train, learning.rl_task\n"
-        "import learning.pg_task\n"
+        "import learning.models, learning.models.store, learning.production\n"
+        "import learning.automl, learning.automl.space, learning.automl.search\n"
+        "import learning.automl.task, learning.rllib, learning.rllib.config\n"
+        "import learning.rllib.trainer, learning.rllib.policy, learning.rllib.task\n"
+        "import learning.pg, learning.pg.core, learning.pg.task\n"
         "heavy = [m for m in ('torch', 'tensorflow', 'sklearn', 'ray.rllib', 'ray.tune')\n"
         "         if m in sys.modules]\n"
         "import ray; assert not ray.is_initialized(), 'ray started on import'\n"
@@ -49,7 +51,7 @@ def test_cli_reports_config_errors_without_trace(tmp_path: object) -> None:
 
 def test_rllib_leaves_tensorflow_eager_for_keras_models() -> None:
     """RLlib imported first would switch TensorFlow to graph mode for good (see
-    learning/_rllib_tf.py); a TensorFlow model must still train afterwards."""
+    learning/rllib/_tf_guard.py); a TensorFlow model must still train afterwards."""
     code = (
         "import logging, learning, numpy as np\n"
         "import ray.rllib.algorithms.ppo\n"

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 import learning.production as production
-from learning.model_store import ModelStore
 from learning.models import (
     MLFramework,
     ModelError,
@@ -26,6 +25,7 @@ from learning.models import (
     model_from_bytes,
     model_to_bytes,
 )
+from learning.models.store import ModelStore
 from learning.production import ProductionMLIntegration
 from tests.datasets import digits_split
 

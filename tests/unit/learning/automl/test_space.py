@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from learning.automl_space import DEFAULT_SPACE, Dist, grid_points, parse_space, split_params
+from learning.automl.space import DEFAULT_SPACE, Dist, grid_points, parse_space, split_params
 from learning.errors import LearningError, UnknownNameError
 
 
@@ -56,7 +56,7 @@ def test_grid_points_cover_each_range() -> None:
 
 
 def test_automl_settings_are_checked_before_anything_runs() -> None:
-    from learning.automl import AutoML
+    from learning.automl.search import AutoML
 
     with pytest.raises(LearningError, match="folds is out of range: 1"):
         AutoML(folds=1)
@@ -69,7 +69,7 @@ def test_automl_settings_are_checked_before_anything_runs() -> None:
 
 
 def test_bad_data_is_refused_with_what_is_wrong() -> None:
-    from learning.automl import AutoML
+    from learning.automl.search import AutoML
 
     search = AutoML({"knn": {}}, folds=2)
     with pytest.raises(LearningError, match="X must be 2-D"):
@@ -83,7 +83,7 @@ def test_bad_data_is_refused_with_what_is_wrong() -> None:
 
 
 def test_cv_splits_are_stratified_and_cover_every_sample() -> None:
-    from learning.automl import cv_splits
+    from learning.automl.search import cv_splits
 
     y = np.array([0] * 50 + [1] * 10)
     splits = cv_splits(y, 5, seed=3)
@@ -93,7 +93,7 @@ def test_cv_splits_are_stratified_and_cover_every_sample() -> None:
 
 
 def test_datasets_load_from_sklearn_npz_and_csv(tmp_path: Path) -> None:
-    from learning.automl_task import load_dataset
+    from learning.automl.task import load_dataset
 
     X, y = load_dataset("iris")
     assert X.shape == (150, 4) and set(y) == {0, 1, 2}
@@ -110,14 +110,14 @@ def test_datasets_load_from_sklearn_npz_and_csv(tmp_path: Path) -> None:
     ({"path": "/nonexistent.npz"}, "does not exist"),
 ])
 def test_bad_datasets_are_named(kwargs: dict, message: str) -> None:
-    from learning.automl_task import load_dataset
+    from learning.automl.task import load_dataset
 
     with pytest.raises(LearningError, match=message):
         load_dataset(**kwargs)
 
 
 def test_bad_files_name_file_and_what_is_missing(tmp_path: Path) -> None:
-    from learning.automl_task import load_dataset
+    from learning.automl.task import load_dataset
 
     np.savez(tmp_path / "d.npz", X=np.ones((4, 2)))
     with pytest.raises(LearningError, match=r"missing arrays \['y'\]"):

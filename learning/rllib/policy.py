@@ -1,7 +1,7 @@
 """A trained RLlib policy without its Algorithm: load the RLModule, act greedily, play episodes.
 
 :meth:`RLPolicy.from_checkpoint` reads only the RLModule out of a checkpoint that
-:class:`learning.rllib_train.RLTrainer` (or RLlib's ``Algorithm.save_to_path``)
+:class:`learning.rllib.trainer.RLTrainer` (or RLlib's ``Algorithm.save_to_path``)
 wrote: no Algorithm, no env runners, no learners, so an agent actor can load a
 policy in a second and act with it (the ``rl_act`` task kind does).
 
@@ -15,7 +15,7 @@ Only the RLModule is loaded: env-to-module connector state (observation filters)
 is not; raymas trainers configure none, so greedy actions equal the trainer's.
 Checkpoints are pickles, as in RLlib: load only those you trust.
 
-Example (needs a checkpoint; see ``tests/integration/test_rllib.py``)::
+Example (needs a checkpoint; see ``tests/integration/learning/test_rllib.py``)::
 
     policy = RLPolicy.from_checkpoint("/tmp/ppo-cartpole")
     action = policy.act(observation)                # greedy

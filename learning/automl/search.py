@@ -1,12 +1,12 @@
 """AutoML on Ray Tune: search model families and hyperparameters, keep the best model.
 
 :class:`AutoML` runs one Tune trial per sampled configuration (``num_samples``
-per family, families from :mod:`learning.automl_space`).  A trial is k-fold
+per family, families from :mod:`learning.automl.space`).  A trial is k-fold
 cross-validation that reports its running mean score after every fold, so
 Tune's ASHA scheduler stops a configuration that is behind its peers after
 its first folds instead of finishing all of them.  The best configuration
 among those that ran every fold is refitted on all the data and saved in a
-versioned :class:`learning.model_store.ModelStore`; the result lists every
+versioned :class:`learning.models.store.ModelStore`; the result lists every
 trial (score, folds run, stopped early or not, error if any — none is
 dropped) and when the search first reached a score.
 
@@ -17,7 +17,7 @@ family) to Ray's metrics, so trials show in the dashboard's metrics view, and
 Tune writes its usual result files under ``storage_path``.  Ray, Tune and the
 ML frameworks are imported when a search runs, not before.
 
-Example (needs a running Ray; see tests/integration/test_automl.py)::
+Example (needs a running Ray; see tests/integration/learning/test_automl.py)::
 
     result = AutoML({"svm": {"C": {"loguniform": [1, 100]}}}, num_samples=4,
                     store=".raymas/models", name="digits").fit(X, y)
@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from learning.automl_space import Dist, Space, family_of, parse_space, split_params
+from learning.automl.space import Dist, Space, family_of, parse_space, split_params
 from learning.errors import LearningError
 
 __all__ = ["AutoML", "AutoMLResult", "TrialSummary", "cv_splits"]
@@ -71,7 +71,7 @@ class AutoMLResult:
     folds: int
     seconds: float
     trials: list[TrialSummary]
-    version: Any = None  # learning.model_store.ModelVersion when a store was given
+    version: Any = None  # learning.models.store.ModelVersion when a store was given
     experiment_path: str = ""
     reached: list[tuple[float, float]] = field(default_factory=list)  # (seconds, score)
 
@@ -325,7 +325,7 @@ def _quiet_tune() -> Iterator[None]:
 
 
 def _store(store: Any) -> Any:
-    from learning.model_store import ModelStore
+    from learning.models.store import ModelStore
 
     return store if isinstance(store, ModelStore) else ModelStore(store)
 

@@ -19,9 +19,9 @@ import pytest
 
 from agents import TaskAllocation
 from learning.errors import LearningError
-from learning.rl_config import MULTI_AGENT_ENV, TRAINING_KEYS, RLConfig
-from learning.rl_policy import RLPolicy, play
-from learning.rllib_train import RLTrainer, algorithm_config
+from learning.rllib.config import MULTI_AGENT_ENV, TRAINING_KEYS, RLConfig
+from learning.rllib.policy import RLPolicy, play
+from learning.rllib.trainer import RLTrainer, algorithm_config
 from tests.integration.conftest import specs
 
 pytestmark = pytest.mark.integration
@@ -109,13 +109,13 @@ def test_policy_loads_in_a_process_without_ray(ppo: tuple[RLTrainer, Any],
         "import json, sys, numpy as np, ray\n"
         "def refuse(*a, **k): raise RuntimeError('ray.init called')\n"
         "ray.init = refuse\n"
-        "from learning.rl_policy import RLPolicy\n"
+        "from learning.rllib.policy import RLPolicy\n"
         f"policy = RLPolicy.from_checkpoint({path!r})\n"
         f"actions = policy.act_batch(np.load({str(tmp_path / 'obs.npy')!r}))\n"
         "assert not ray.is_initialized()\n"
         "print(json.dumps(actions.tolist()))\n")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                         text=True, cwd=Path(__file__).resolve().parents[2]).stdout
+                         text=True, cwd=Path(__file__).resolve().parents[3]).stdout
     assert json.loads(out.strip().splitlines()[-1]) == trainer.policy().act_batch(batch).tolist()
 
 
@@ -196,7 +196,7 @@ def test_dqn_and_appo_train_end_to_end(ray_cluster: Any, tmp_path: Path, algorit
 
 
 def test_multi_agent_ppo_on_the_task_market(ray_cluster: Any, tmp_path: Path) -> None:
-    from learning.rl_task import rl_act
+    from learning.rllib.task import rl_act
 
     cfg = RLConfig(env=MULTI_AGENT_ENV, multi_agent="per_agent",
                    env_config={"n_agents": 2, "horizon": 20},

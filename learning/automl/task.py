@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from agents.agent.kinds import task
-from learning.automl import AutoML
+from learning.automl.search import AutoML
 from learning.errors import LearningError, UnknownNameError
 
 __all__ = ["DATASETS", "automl", "load_dataset"]

@@ -12,7 +12,7 @@ high exclusive, like NumPy and Tune), ``choice`` (a list).  A family names a mod
 type and a framework (:data:`FAMILIES`); the hyperparameters of a neural network
 that drive its training (epochs, batch size, learning rate) go to
 :class:`learning.models.TrainingConfig`, the rest to the model.  Nothing here
-imports Ray or an ML framework: :mod:`learning.automl` turns a space into Tune's.
+imports Ray or an ML framework: :mod:`learning.automl.search` turns a space into Tune's.
 
 Example:
     >>> space = parse_space({"svm": {"C": {"loguniform": [0.1, 100]}, "kernel": "rbf"}})

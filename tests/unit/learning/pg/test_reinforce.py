@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from learning import LearningError, TrainingHistory, transfer_weights
-from learning.policy_gradient import Reinforce, advantages, discounted_returns
+from learning.pg.reinforce import Reinforce, advantages, discounted_returns
 
 
 def cartpole(pole_half_length: float = 0.5) -> gym.Env:

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from agents.errors import ConfigError
-from learning import rl_config
 from learning.errors import LearningError
-from learning.rl_config import MULTI_AGENT_ENV, RLConfig, StopCriteria, learner_gpus
-from learning.rl_policy import check_weights, module_dirs, play, play_multi, saved_module_state
-from learning.rllib_train import TrainResult, stop_reason
+from learning.rllib import config as rl_config
+from learning.rllib.config import MULTI_AGENT_ENV, RLConfig, StopCriteria, learner_gpus
+from learning.rllib.policy import check_weights, module_dirs, play, play_multi, saved_module_state
+from learning.rllib.trainer import TrainResult, stop_reason
 
 
 def _problems(data: dict[str, Any]) -> dict[str, str]:
@@ -26,7 +26,7 @@ def _problems(data: dict[str, Any]) -> dict[str, str]:
     return dict(info.value.problems)
 
 
-@pytest.mark.parametrize("module", ["learning.rl_config", "learning.rllib_train"])
+@pytest.mark.parametrize("module", ["learning.rllib.config", "learning.rllib.trainer"])
 def test_docstring_examples(module: str) -> None:
     import importlib
 
@@ -231,7 +231,7 @@ def test_task_market_wrapper_passes_rllib_multiagent_checker() -> None:
     from ray.rllib.env.multi_agent_env import MultiAgentEnv
     from ray.rllib.utils.pre_checks.env import check_multiagent_environments
 
-    from learning.rl_envs import RLTaskMarketEnv
+    from learning.rllib.envs import RLTaskMarketEnv
 
     env = RLTaskMarketEnv({"n_agents": 3, "horizon": 4})
     assert isinstance(env, MultiAgentEnv)

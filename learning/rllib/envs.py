@@ -22,7 +22,7 @@ from ray.rllib.env.multi_agent_env import MultiAgentEnv
 from ray.rllib.utils.typing import MultiAgentDict
 
 from learning.envs import TaskMarketMultiAgentEnv
-from learning.rl_config import MULTI_AGENT_ENV
+from learning.rllib.config import MULTI_AGENT_ENV
 
 __all__ = ["SHARED_POLICY", "RLTaskMarketEnv", "make_env", "per_agent_policy", "policy_ids",
            "policy_mapping", "register_envs", "shared_policy"]
@@ -78,7 +78,7 @@ def per_agent_policy(agent_id: Any, episode: Any = None, **kwargs: Any) -> str:
 
 
 def policy_mapping(mode: str) -> Any:
-    """The mapping function of a :attr:`~learning.rl_config.RLConfig.policy_mode`."""
+    """The mapping function of a :attr:`~learning.rllib.config.RLConfig.policy_mode`."""
     return shared_policy if mode == "shared" else per_agent_policy
 
 

@@ -1,10 +1,10 @@
 """RLlib training behind one small shell: build, train to a stop criterion, evaluate, save, restore.
 
-:class:`RLTrainer` turns an :class:`~learning.rl_config.RLConfig` into an RLlib
+:class:`RLTrainer` turns an :class:`~learning.rllib.config.RLConfig` into an RLlib
 ``AlgorithmConfig`` on the new API stack (:func:`algorithm_config`), runs
-``Algorithm.train()`` until a :class:`~learning.rl_config.StopCriteria` holds,
+``Algorithm.train()`` until a :class:`~learning.rllib.config.StopCriteria` holds,
 and evaluates the greedy policy on the driver with seeded resets, so the same
-weights always give the same score (:mod:`learning.rl_policy`).
+weights always give the same score (:mod:`learning.rllib.policy`).
 
 Checkpoints are RLlib's (``Algorithm.save_to_path``) plus ``raymas_rl.json``,
 the RLConfig that made them.  :meth:`RLTrainer.restore` rebuilds the algorithm
@@ -20,7 +20,7 @@ with ``num_learners >= 1`` Ray places learner actors on GPU nodes.
 
 Connect to Ray first (``cluster.connect``); otherwise RLlib starts a local Ray.
 
-Example (as ``tests/integration/test_rllib.py`` runs it)::
+Example (as ``tests/integration/learning/test_rllib.py`` runs it)::
 
     trainer = RLTrainer(RLConfig(env="CartPole-v1", stop={"mean_return": 150,
                                                           "iterations": 15})).build()
@@ -46,8 +46,8 @@ from typing import Any
 from learning.envs import ENV_ID as _MARKET_GYM_ID
 from learning.errors import LearningError
 from learning.history import Evaluation
-from learning.rl_config import RLConfig, StopCriteria, learner_gpus
-from learning.rl_policy import RLPolicy, check_weights, module_dirs, saved_module_state
+from learning.rllib.config import RLConfig, StopCriteria, learner_gpus
+from learning.rllib.policy import RLPolicy, check_weights, module_dirs, saved_module_state
 
 __all__ = ["CONFIG_FILE", "RLTrainer", "TrainResult", "algorithm_config", "read_config",
            "stop_reason"]
@@ -143,7 +143,7 @@ def algorithm_config(rl: RLConfig, *, cluster_gpus: float, cuda_available: bool)
     """The RLlib ``AlgorithmConfig`` for ``rl`` (new API stack, torch), not yet built."""
     from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 
-    from learning import rl_envs
+    from learning.rllib import envs as rl_envs
 
     gpus = learner_gpus(rl.num_gpus, cluster_gpus=cluster_gpus, cuda_available=cuda_available)
     if gpus > 0 and rl.num_learners == 0 and not cuda_available:
@@ -271,7 +271,7 @@ class RLTrainer:
         """The ids of the trained policies (``default_policy`` for a single agent)."""
         if not self.config.is_multi_agent:
             return [_DEFAULT_POLICY]
-        from learning.rl_envs import policy_ids
+        from learning.rllib.envs import policy_ids
 
         return policy_ids(self.config.policy_mode, self.config.env_config)
 
@@ -300,8 +300,8 @@ class RLTrainer:
         ``episodes`` defaults to ``config.evaluation_episodes``.  The same weights give
         the same :class:`~learning.history.Evaluation`, exactly.
         """
-        from learning.rl_envs import make_env, policy_mapping
-        from learning.rl_policy import play, play_multi
+        from learning.rllib.envs import make_env, policy_mapping
+        from learning.rllib.policy import play, play_multi
 
         n = episodes if episodes is not None else self.config.evaluation_episodes
         env = make_env(self.config.env, self.config.env_config)

@@ -9,10 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from learning.automl import AutoML
+from learning.automl.search import AutoML
 from learning.errors import LearningError
-
-from .conftest import specs, wait_until
+from tests.integration.conftest import specs, wait_until
 
 
 def digits() -> tuple[np.ndarray, np.ndarray]:
@@ -24,7 +23,7 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
 
 def test_search_stops_bad_trials_early_and_stores_the_best(ray_cluster: Any,
                                                            tmp_path: Path) -> None:
-    from learning.model_store import ModelStore
+    from learning.models.store import ModelStore
 
     X, y = digits()
     space = {"svm": {"C": {"loguniform": [1.0, 100.0]}, "gamma": {"loguniform": [0.01, 0.1]}},
@@ -80,7 +79,7 @@ def test_no_trial_completing_is_reported_not_hidden(ray_cluster: Any, tmp_path: 
 
 def test_an_agent_runs_an_automl_task(make_supervisor: Callable[..., Any],
                                       tmp_path: Path) -> None:
-    from learning.model_store import ModelStore
+    from learning.models.store import ModelStore
 
     sup = make_supervisor()
     sup.spawn(specs("ml", 1))

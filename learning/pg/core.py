@@ -1,7 +1,7 @@
 """The torch-free half of REINFORCE: returns, advantages, trajectories, the env contract.
 
 Pure NumPy (gymnasium only to read an environment's spaces), so it can be
-tested and reused without PyTorch; :mod:`learning.policy_gradient` builds the
+tested and reused without PyTorch; :mod:`learning.pg.reinforce` builds the
 learner on it.
 """
 

@@ -52,7 +52,7 @@ from torch import nn
 
 from learning.errors import LearningError
 from learning.history import Evaluation, TrainingHistory
-from learning.pg_core import (
+from learning.pg.core import (
     BASELINES,
     Baseline,
     BoxDiscreteEnv,

@@ -65,7 +65,7 @@ _SHARED = ("gamma lr grad_clip grad_clip_by train_batch_size train_batch_size_pe
 #: the deprecated ones, the old-stack ones (``model``: use :attr:`RLConfig.model`;
 #: ``lr_schedule``, ``entropy_coeff_schedule``: give ``lr``/``entropy_coeff`` a schedule)
 #: and the ones that take classes or callables (``learner_class``, ``learner_connector``,
-#: ``before_learn_on_batch``...); ``tests/integration/test_rllib.py`` pins this to RLlib.
+#: ``before_learn_on_batch``...); ``tests/integration/learning/test_rllib.py`` pins this to RLlib.
 TRAINING_KEYS: dict[str, frozenset[str]] = {
     "PPO": frozenset((_SHARED + " clip_param entropy_coeff kl_coeff kl_target lambda_ "
                       "use_critic use_gae use_kl_loss vf_clip_param vf_loss_coeff").split()),

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from learning.model_store import ModelStore, ModelVersion
 from learning.models import ModelError, TrainingConfig, UnknownModelNameError, create_model
+from learning.models.store import ModelStore, ModelVersion
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -152,7 +152,7 @@ def test_a_number_taken_meanwhile_is_skipped(store: ModelStore,
 
 SAVER = """
 import sys
-from learning.model_store import ModelStore
+from learning.models.store import ModelStore
 from learning.models import create_model
 root, who, n, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 model = create_model("knn", "sklearn", {"n_neighbors": 1})

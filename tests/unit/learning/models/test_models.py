@@ -64,7 +64,7 @@ def torch_mlp(digits: tuple[Any, ...]) -> Any:
 
 
 def test_importing_the_model_layer_loads_no_framework() -> None:
-    code = ("import sys, learning.models, learning.model_store, learning.production\n"
+    code = ("import sys, learning.models, learning.models.store, learning.production\n"
             "heavy = [m for m in ('torch', 'tensorflow', 'keras', 'sklearn') if m in sys.modules]\n"
             "assert not heavy, heavy\n")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,6 +1,6 @@
 """The ``policy_gradient`` task kind: train REINFORCE on a gymnasium environment.
 
-An agent that wins the task trains :class:`~learning.policy_gradient.Reinforce`
+An agent that wins the task trains :class:`~learning.pg.reinforce.Reinforce`
 until the greedy evaluation reaches ``target`` (or the episode budget runs out),
 evaluates once more on fresh seeds and returns the figures::
 
@@ -43,7 +43,7 @@ def policy_gradient(env: str = "CartPole-v1", env_args: Mapping[str, Any] | None
     try:
         import gymnasium as gym
 
-        from learning.policy_gradient import Reinforce
+        from learning.pg.reinforce import Reinforce
     except ImportError as exc:
         raise LearningError(f"policy_gradient needs gymnasium and torch ({exc.name} is "
                             "missing): pip install 'raymas[learning,torch]'") from None

@@ -10,7 +10,7 @@ in config.yaml trains on whichever node the agent sits (with the GPUs its
               "checkpoint_dir": "/shared/ckpt/ppo"}}
     {"kind": "rl_act", "args": {"checkpoint": "/shared/ckpt/ppo", "episodes": 10}}
 
-``rl_act`` loads only the RLModule(s) (:class:`~learning.rl_policy.RLPolicy`),
+``rl_act`` loads only the RLModule(s) (:class:`~learning.rllib.policy.RLPolicy`),
 never an Algorithm; the environment and the agent-to-policy mapping come from
 the checkpoint's ``raymas_rl.json`` unless ``env`` is given.  Registered lazily
 (``agents.agent.kinds._DEFERRED``): an agent that never runs them imports no RLlib.
@@ -36,8 +36,8 @@ def rllib_train(config: Mapping[str, Any], checkpoint_dir: str | None = None,
     agent's node.  With ``evaluate`` the
     greedy policy plays ``evaluation_episodes`` seeded episodes after training.
     """
-    from learning.rl_config import RLConfig
-    from learning.rllib_train import RLTrainer
+    from learning.rllib.config import RLConfig
+    from learning.rllib.trainer import RLTrainer
 
     rl = RLConfig.from_dict(config, source="rllib_train task config")
     with RLTrainer(rl).build() as trainer:
@@ -64,10 +64,10 @@ def rl_act(checkpoint: str, episodes: int = 10, seed: int = 0, env: str | None =
     from pathlib import Path
 
     from learning.errors import LearningError
-    from learning.rl_config import MULTI_AGENT_ENV
-    from learning.rl_envs import make_env, policy_mapping
-    from learning.rl_policy import RLPolicy, module_dirs, play, play_multi
-    from learning.rllib_train import CONFIG_FILE, read_config
+    from learning.rllib.config import MULTI_AGENT_ENV
+    from learning.rllib.envs import make_env, policy_mapping
+    from learning.rllib.policy import RLPolicy, module_dirs, play, play_multi
+    from learning.rllib.trainer import CONFIG_FILE, read_config
 
     saved = read_config(checkpoint) if (Path(checkpoint) / CONFIG_FILE).exists() else None
     if env is None and saved is None:
