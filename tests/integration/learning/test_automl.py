@@ -13,6 +13,8 @@ from learning.automl.search import AutoML
 from learning.errors import LearningError
 from tests.integration.conftest import specs, wait_until
 
+pytestmark = pytest.mark.integration
+
 
 def digits() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits

@@ -338,19 +338,44 @@ def test_a_column_vector_of_targets_is_flattened() -> None:
     assert model.evaluate(GOOD_X, GOOD_Y.reshape(-1, 1)) == {"accuracy": 1.0, "log_loss": 0.0}
 
 
+def _cuda_devices() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def test_gpu_requests_are_checked() -> None:
+    """On every machine: a GPU torch cannot see is refused, ``cpu`` and ``auto`` resolve."""
     import torch
 
     with pytest.raises(ModelError, match="scikit-learn trains on the CPU only"):
         create_model("knn", "sklearn").fit([[0.0], [1.0]], [0, 1], TrainingConfig(device="cuda"))
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA")
+    seen = _cuda_devices()
     model = create_model("logistic_regression", "pytorch")
-    with pytest.raises(ModelError, match=r"device='cuda:1' but torch sees 0 CUDA device"):
-        model.fit([[0.0], [1.0]], [0, 1], TrainingConfig(device="cuda:1"))
+    with pytest.raises(ModelError, match=rf"device='cuda:{seen}' but torch sees {seen} CUDA "
+                                         r"device\(s\)"):
+        model.fit([[0.0], [1.0]], [0, 1], TrainingConfig(device=f"cuda:{seen}"))
     assert not model.fitted
-    model.fit([[0.0], [1.0]], [0, 1], TrainingConfig(device="auto"))
+    model.fit([[0.0], [1.0]], [0, 1], TrainingConfig(device="cpu"))
     assert model.device == "cpu"
+    model.fit([[0.0], [1.0]], [0, 1], TrainingConfig(device="auto"))
+    assert model.device == (f"cuda:{torch.cuda.current_device()}" if seen else "cpu")
+
+
+def test_a_torch_model_trains_on_the_gpu(digits: tuple[Any, ...]) -> None:
+    if not _cuda_devices():
+        pytest.skip("no CUDA device: torch.cuda.is_available() is False on this machine")
+    Xtr, ytr, Xte, yte = digits
+    model: Any = create_model(ModelType.NEURAL_NETWORK, MLFramework.PYTORCH,
+                              {"hidden_layers": [32]})
+    history = model.fit(Xtr, ytr, TrainingConfig(epochs=10, batch_size=32, device="cuda"))
+    assert model.device == history["device"] == "cuda:0"
+    assert {p.device.type for p in model._net.parameters()} == {"cuda"}
+    assert history["loss"][-1] < history["loss"][0]
+    assert model.evaluate(Xte, yte)["accuracy"] >= 0.9
+    back: Any = model_from_bytes(model_to_bytes(model))  # saved from the GPU, loads on the CPU
+    assert back.device == "cpu"
+    assert np.allclose(back.predict_proba(Xte), model.predict_proba(Xte), atol=1e-5)
 
 
 # -- configuration errors name what is wrong ------------------------------------------------------

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import multiprocessing
 import time
 from pathlib import Path
 from typing import Any
@@ -150,31 +149,60 @@ def test_a_number_taken_meanwhile_is_skipped(store: ModelStore,
     assert first.estimator.n_neighbors == 1
 
 
-SAVER = """
-import sys
-from learning.models.store import ModelStore
-from learning.models import create_model
-root, who, n, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-model = create_model("knn", "sklearn", {"n_neighbors": 1})
-model.fit([[0.0], [1.0]], [0, 1])
-store = ModelStore(root)
-import time
-time.sleep(max(0.0, go - time.time()))
-for i in range(n):
-    store.save("shared", model, tags={"who": str(who), "i": str(i)})
-"""
+SAVES = 15
+
+
+def _save_in_step(root: str, who: int, barrier: Any, results: Any) -> None:
+    """One writer: ``SAVES`` saves of "shared", each in step with the other writer.
+
+    Every save stops at ``barrier`` once it has picked the number it will try to
+    rename its directory to, and goes on only when the other writer has picked
+    one too; so at least the first save of each collides (both pick v1) and the
+    loser must retry.  Retries (numbers picked again) go to ``results``.
+    """
+    store = ModelStore(root)
+    real = ModelStore._next_version
+    state = {"fresh": False, "retries": 0}
+
+    def next_version(self: ModelStore, name: str) -> int:
+        number = real(self, name)
+        if state["fresh"]:
+            state["fresh"] = False
+            barrier.wait(timeout=60)
+        else:
+            state["retries"] += 1
+        return number
+
+    ModelStore._next_version = next_version  # type: ignore[method-assign]
+    for i in range(SAVES):
+        model = create_model("knn", "sklearn", {"n_neighbors": 1})
+        model.fit([[0.0], [1.0]], [f"{who}-{i}", "other"])  # the model says which save it is
+        state["fresh"] = True
+        store.save("shared", model, tags={"who": str(who), "i": str(i)})
+    results.put((who, state["retries"]))
 
 
 def test_two_processes_saving_at_once_get_distinct_versions(store: ModelStore) -> None:
-    go = time.time() + 3.0
-    procs = [subprocess.Popen([sys.executable, "-c", SAVER, str(store.root), str(who), "15",
-                               str(go)]) for who in (1, 2)]
-    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_save_in_step, args=(str(store.root), who, barrier, results))
+             for who in (1, 2)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=120)
+    assert [proc.exitcode for proc in procs] == [0, 0]
+    retries = dict(results.get(timeout=10) for _ in procs)
+    assert set(retries) == {1, 2}
+    assert sum(retries.values()) >= 1  # the writers did collide on a number
     versions = store.versions("shared")
-    assert [v.version for v in versions] == list(range(1, 31))
-    saved = {(v.tags["who"], v.tags["i"]) for v in versions}
-    assert saved == {(str(w), str(i)) for w in (1, 2) for i in range(15)}
-    assert all(store.load("shared", v.version).fitted for v in versions[::7])
+    assert [v.version for v in versions] == list(range(1, 2 * SAVES + 1))  # distinct, no gap
+    saved = [(v.tags["who"], v.tags["i"]) for v in versions]
+    assert sorted(saved) == sorted((str(w), str(i)) for w in (1, 2) for i in range(SAVES))
+    for v in versions:  # each version holds the model of the save its record names
+        assert store.load("shared", v.version).predict([[0.0]]).tolist() == [
+            f"{v.tags['who']}-{v.tags['i']}"]
+    assert sorted(p.name for p in store.root.iterdir()) == ["shared"]  # no temporary left
 
 
 def test_frameworks_round_trip_through_the_store(store: ModelStore) -> None:
