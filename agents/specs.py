@@ -92,18 +92,33 @@ _goal_seq = itertools.count()
 class AgentGoal:
     """A goal an agent pursues; higher ``priority`` is pursued first.
 
+    ``name`` and ``goal_id`` are the same identifier (give either; ``goal_id``
+    is the name the seed's examples use); ``description`` is free text.
+
     Example:
         >>> AgentGoal("keep-cpu-low", priority=5, target={"cpu_high": False}).name
         'keep-cpu-low'
+        >>> g = AgentGoal(goal_id="goal_001", description="Process data pipeline", priority=1)
+        >>> g.name, g.goal_id, g.description
+        ('goal_001', 'goal_001', 'Process data pipeline')
     """
 
     sort_key: tuple[int, int] = field(init=False, repr=False, compare=True)
-    name: str = field(compare=False)
+    name: str = field(default="", compare=False)
     priority: int = field(default=1, compare=False)
     target: dict[str, Any] = field(default_factory=dict, compare=False)
     deadline: float | None = field(default=None, compare=False)
+    goal_id: str = field(default="", compare=False)
+    description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
+        if self.name and self.goal_id and self.name != self.goal_id:
+            raise ValueError(f"AgentGoal: name {self.name!r} and goal_id {self.goal_id!r} "
+                             "name the same thing; give one of them")
+        self.name = self.name or self.goal_id
+        if not self.name:
+            raise TypeError("AgentGoal needs a name (or goal_id)")
+        self.goal_id = self.name
         self.sort_key = (-self.priority, next(_goal_seq))
 
     def satisfied_by(self, state: Mapping[str, Any]) -> bool:
