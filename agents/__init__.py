@@ -12,6 +12,8 @@ from typing import Any
 
 from agents.agent import Agent
 from agents.agent.kinds import task, voter
+from agents.autonomous import AgentCapability, AutonomousAgent
+from agents.coordinator import AllocationResult, CoordinationStrategy, MultiAgentCoordinator
 from agents.errors import (
     AllocationError,
     ConfigError,
@@ -34,16 +36,21 @@ from agents.specs import (
 
 __all__ = [
     "Agent",
+    "AgentCapability",
     "AgentGoal",
     "AgentSpec",
     "AgentType",
     "AllocationError",
+    "AllocationResult",
+    "AutonomousAgent",
     "Behavior",
     "Capability",
     "ConfigError",
+    "CoordinationStrategy",
     "Coordinator",
     "LifecycleError",
     "LifecycleState",
+    "MultiAgentCoordinator",
     "RaymasError",
     "ResourceUnavailableError",
     "SupervisorClient",
