@@ -33,6 +33,7 @@ from messaging.envelope import DEFAULT_MAX_BYTES, Envelope, Performative
 from messaging.gossip import RumourStore
 from messaging.mailbox import DeadLetter, Mailbox, Parcel
 from messaging.requests import RequestHandler, Requests
+from messaging.topics import EVENTS_PREFIX
 
 __all__ = ["BROADCAST_ALL", "EVENTS_PREFIX", "Endpoint", "broadcast_topic"]
 
@@ -41,7 +42,6 @@ logger = logging.getLogger(__name__)
 BROADCAST_ALL = "raymas/broadcast/all"
 #: topics under this prefix carry events for whoever listens: when nobody does they are
 #: counted ("unrouted_events"), not dead-lettered
-EVENTS_PREFIX = "raymas/events/"
 
 
 def broadcast_topic(agent_type: str | None) -> str:

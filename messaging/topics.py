@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 
 from messaging.errors import RaymasError
 
-__all__ = ["TopicError", "TopicMatcher", "validate_pattern", "validate_topic"]
+__all__ = ["EVENTS_PREFIX", "TopicError", "TopicMatcher", "validate_pattern",
+           "validate_topic"]
+
+#: Task events of goals and plans are published under this prefix
+#: (``raymas/events/plans/<plan>``, ``raymas/events/goals/<goal>``).
+EVENTS_PREFIX = "raymas/events/"
 
 
 class TopicError(RaymasError):

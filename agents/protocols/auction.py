@@ -25,7 +25,9 @@ from agents.protocols.base import (
     AllocationOutcome,
     Award,
     Proposal,
+    StrategyBase,
     TaskView,
+    Vote,
     task_order,
 )
 from agents.protocols.contract_net import best_proposals
@@ -100,7 +102,7 @@ def clear(
     return Clearing(winner.agent_id, price, tuple(b.agent_id for b in ranked))
 
 
-class Auction:
+class Auction(StrategyBase):
     """Allocation by sealed-bid procurement auction over the agents' proposals."""
 
     needs_proposals = True
@@ -115,6 +117,8 @@ class Auction:
         agents: Mapping[str, AgentView],
         proposals: Mapping[str, Sequence[Proposal]],
         rng: np.random.Generator,
+        votes: Mapping[str, Sequence[Vote]] | None = None,
+        electorate: Mapping[str, Sequence[str]] | None = None,
     ) -> AllocationOutcome:
         out = AllocationOutcome()
         for task in task_order(tasks):

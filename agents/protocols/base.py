@@ -8,8 +8,9 @@ deadline.  It returns awards and the reason each unplaced task stays pending.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -19,9 +20,12 @@ __all__ = [
     "AllocationOutcome",
     "AllocationStrategy",
     "Award",
+    "Decision",
     "Proposal",
     "Refusal",
+    "StrategyBase",
     "TaskView",
+    "Vote",
     "capable_agents",
     "task_order",
 ]
@@ -102,13 +106,45 @@ class AllocationOutcome:
         return {a.task_id: a.agent_id for a in self.awards}
 
 
+@dataclass(frozen=True)
+class Vote:
+    """One voter's choice; ``None`` abstains."""
+
+    voter: str
+    choice: Hashable | None
+
+
+@dataclass
+class Decision:
+    """The outcome of a vote, with every vote kept for the record."""
+
+    accepted: bool
+    choice: Hashable | None
+    counts: dict[Hashable, float]
+    votes: list[Vote]
+    reason: str = ""
+    turnout: float = 0.0
+    weights: dict[str, float] = field(default_factory=dict)
+
+
 @runtime_checkable
 class AllocationStrategy(Protocol):
-    """One interface for every way of placing tasks on agents."""
+    """One interface for every way of placing tasks on agents.
+
+    Every member is declared by every strategy (:class:`StrategyBase` gives
+    the defaults), so the Supervisor never probes for an attribute.
+    """
 
     name: str
-    #: True when the Supervisor must collect proposals from agents first.
+    #: True when the Supervisor must collect proposals (bids) from agents first.
     needs_proposals: bool
+    #: True when the Supervisor must collect ballots from a committee first.
+    needs_votes: bool
+
+    @property
+    def decisions(self) -> Mapping[str, Decision]:
+        """The votes behind the last :meth:`allocate`, by task id (empty if none)."""
+        ...
 
     def allocate(
         self,
@@ -116,9 +152,24 @@ class AllocationStrategy(Protocol):
         agents: Mapping[str, AgentView],
         proposals: Mapping[str, Sequence[Proposal]],
         rng: np.random.Generator,
+        votes: Mapping[str, Sequence[Vote]] | None = None,
+        electorate: Mapping[str, Sequence[str]] | None = None,
     ) -> AllocationOutcome:
         """Place ``tasks``; must not award an agent more than its free slots."""
         ...
+
+
+class StrategyBase:
+    """Defaults for the members of :class:`AllocationStrategy` a strategy does not use."""
+
+    name: str = ""
+    needs_proposals: bool = False
+    needs_votes: bool = False
+    _decisions: Mapping[str, Decision] = MappingProxyType({})
+
+    @property
+    def decisions(self) -> Mapping[str, Decision]:
+        return self._decisions
 
 
 def task_order(tasks: Iterable[TaskView]) -> list[TaskView]:

@@ -15,7 +15,6 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -25,8 +24,11 @@ from agents.protocols.base import (
     AgentView,
     AllocationOutcome,
     Award,
+    Decision,
     Proposal,
+    StrategyBase,
     TaskView,
+    Vote,
     capable_agents,
     task_order,
 )
@@ -34,27 +36,6 @@ from agents.protocols.base import (
 __all__ = ["Consensus", "Decision", "Vote", "tally"]
 
 Rule = Literal["majority", "weighted", "quorum"]
-
-
-@dataclass(frozen=True)
-class Vote:
-    """One voter's choice; ``None`` abstains."""
-
-    voter: str
-    choice: Hashable | None
-
-
-@dataclass
-class Decision:
-    """The outcome of a vote, with every vote kept for the record."""
-
-    accepted: bool
-    choice: Hashable | None
-    counts: dict[Hashable, float]
-    votes: list[Vote]
-    reason: str = ""
-    turnout: float = 0.0
-    weights: dict[str, float] = field(default_factory=dict)
 
 
 def tally(
@@ -112,7 +93,7 @@ def tally(
     return decision
 
 
-class Consensus:
+class Consensus(StrategyBase):
     """A committee of capable agents votes on which agent takes each task.
 
     Ballots list the candidates (capable agents with a free slot) and their
@@ -121,13 +102,12 @@ class Consensus:
     """
 
     name = "consensus"
-    needs_proposals = False
     needs_votes = True
 
     def __init__(self, rule: Rule = "majority", quorum: float = 0.5) -> None:
         self.rule: Rule = rule
         self.quorum = quorum
-        self.decisions: dict[str, Decision] = {}
+        self._decisions: dict[str, Decision] = {}
 
     def candidates(self, task: TaskView, agents: Mapping[str, AgentView]) -> list[AgentView]:
         return [a for a in capable_agents(task, agents) if a.free > 0]
@@ -143,7 +123,7 @@ class Consensus:
     ) -> AllocationOutcome:
         """``electorate`` names who was asked per task (default: every capable agent)."""
         out = AllocationOutcome()
-        self.decisions = {}
+        self._decisions = {}
         for task in task_order(tasks):
             asked = (electorate or {}).get(task.task_id)
             eligible = (list(asked) if asked is not None
@@ -156,7 +136,7 @@ class Consensus:
                 weights=weights,
                 quorum=self.quorum,
             )
-            self.decisions[task.task_id] = decision
+            self._decisions[task.task_id] = decision
             winner = agents.get(str(decision.choice)) if decision.accepted else None
             if winner is None or winner.free <= 0 or not winner.alive:
                 out.pending[task.task_id] = decision.reason or "winner unavailable"

@@ -34,7 +34,9 @@ from agents.protocols.base import (
     Award,
     Proposal,
     Refusal,
+    StrategyBase,
     TaskView,
+    Vote,
     task_order,
 )
 from messaging.envelope import Performative
@@ -57,7 +59,7 @@ def best_proposals(
     return sorted(usable, key=Proposal.rank)
 
 
-class ContractNet:
+class ContractNet(StrategyBase):
     """Award each task to its best proposal (lowest cost, then ETA, load, id)."""
 
     name = "contract_net"
@@ -69,6 +71,8 @@ class ContractNet:
         agents: Mapping[str, AgentView],
         proposals: Mapping[str, Sequence[Proposal]],
         rng: np.random.Generator,
+        votes: Mapping[str, Sequence[Vote]] | None = None,
+        electorate: Mapping[str, Sequence[str]] | None = None,
     ) -> AllocationOutcome:
         out = AllocationOutcome()
         for task in task_order(tasks):

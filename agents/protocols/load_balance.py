@@ -24,7 +24,9 @@ from agents.protocols.base import (
     AllocationOutcome,
     Award,
     Proposal,
+    StrategyBase,
     TaskView,
+    Vote,
     capable_agents,
     task_order,
 )
@@ -36,7 +38,7 @@ def _utilisation(agent: AgentView) -> tuple[float, int, str]:
     return (agent.load / agent.capacity if agent.capacity else 1.0, -agent.capacity, agent.agent_id)
 
 
-class _Balancer:
+class _Balancer(StrategyBase):
     """Place tasks one by one on a capable agent with a free slot picked by :meth:`choose`."""
 
     name = "balancer"
@@ -51,6 +53,8 @@ class _Balancer:
         agents: Mapping[str, AgentView],
         proposals: Mapping[str, Sequence[Proposal]],
         rng: np.random.Generator,
+        votes: Mapping[str, Sequence[Vote]] | None = None,
+        electorate: Mapping[str, Sequence[str]] | None = None,
     ) -> AllocationOutcome:
         out = AllocationOutcome()
         for task in task_order(tasks):

@@ -1,37 +1,52 @@
-"""The Supervisor actor: registry, allocation loop, heartbeats, ledger and recovery.
+"""The Supervisor actor: the thin Ray shell around the task book.
+
+Every decision is the :class:`~agents.supervisor.book.TaskBook`'s; this shell
+turns Ray's events into the book's (heartbeats, an actor's death, replies to
+a round, a task's outcome), carries out the actions the book returns through
+:mod:`agents.supervisor.calls` (every Ray call to agents is there), writes the
+book's decisions to the ledger in one transaction per burst, and wakes the
+callers waiting on a task only after its result is in the ledger.
 
 It is created named and detached in the raymas namespace (see
-:mod:`agents.supervisor.client`), so scripts and jobs find it with ``ray.get_actor``; Ray
-restarts it if it dies, and a restarted Supervisor reloads the ledger: agents
-are re-attached by name and unfinished tasks go back to allocation.
+:mod:`agents.supervisor.client`), so scripts and jobs find it with
+``ray.get_actor``; Ray restarts it if it dies, and a restarted Supervisor
+rebuilds its book from the ledger: agents are re-attached by name and
+unfinished tasks go back to allocation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import pickle
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import ray
 
 from agents.agent.actor import AgentActor, agent_actor_name
 from agents.agent.spawn import spawn_agents
 from agents.errors import AllocationError, TaskFailedError
-from agents.protocols import AgentView, get_strategy
+from agents.planning import TaskGraph
+from agents.protocols import get_strategy
 from agents.specs import AgentSpec, TaskAllocation, TaskState
-from agents.supervisor.allocation import AgentRecord, Allocator, TaskRecord
-from agents.supervisor.deliberation import auction_resource, hold_vote
+from agents.supervisor import calls
+from agents.supervisor.book import (
+    Action,
+    AgentEntry,
+    Publish,
+    RecordVotes,
+    Settle,
+    TaskBook,
+    TaskRecord,
+    Watch,
+)
 from agents.supervisor.ledger import Ledger, Transition
-from agents.supervisor.plan_repair import PlanRepair
-from agents.supervisor.plans import Plans
 from messaging.crypto import TokenIssuer
 from messaging.endpoint import Endpoint
+from messaging.envelope import new_id
 
 __all__ = ["Supervisor", "SupervisorSettings"]
 
@@ -59,33 +74,25 @@ class SupervisorSettings:
     fresh: bool = False
 
 
-class Supervisor(Plans, PlanRepair, Allocator):
+class Supervisor:
     """Coordinates agents; see the module docstring.  Every public method is a Ray call."""
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.cfg = SupervisorSettings(**dict(settings))
-        self.default_strategy = self.cfg.strategy
-        self.batch_size = self.cfg.batch_size
-        self.bid_timeout_s = self.cfg.bid_timeout_s
-        self.cfp_fanout = self.cfg.cfp_fanout
         self.ledger = Ledger.open(self.cfg.ledger_url)
         self.issuer = TokenIssuer(ttl_s=self.cfg.token_ttl_s)
         if self.cfg.fresh and not self._restarted():
             self.ledger.clear()
-        self.rng = np.random.default_rng(self.cfg.seed)
-        self.agents: dict[str, AgentRecord] = {}
-        self.tasks: dict[str, TaskRecord] = {}
-        self._waiting: dict[str, set[str]] = {}
-        self._dependents: dict[str, set[str]] = {}
-        self._pending: list[tuple[int, float, str]] = []
-        self._results: dict[str, tuple[bool, Any, str | None, str | None]] = {}
-        self._journal: list[Transition] = []
-        self._result_buf: list[tuple[str, bool, bytes | None, str | None, str | None]] = []
+        self.book = TaskBook(self.ledger, default_strategy=self.cfg.strategy,
+                             batch_size=self.cfg.batch_size,
+                             heartbeat_timeout_s=self.cfg.heartbeat_timeout_s,
+                             seed=self.cfg.seed)
+        self.handles: dict[str, Any] = {}
+        self._finished: dict[str, asyncio.Event] = {}
+        self._awarded: dict[str, asyncio.Event] = {}
         self._flush_scheduled = False
-        self.stats: dict[str, float] = {"rounds": 0, "late_replies": 0, "deaths": 0,
-                                        "reassigned": 0, "duplicate_results": 0}
         self._wake = asyncio.Event()
-        self._tasks_running = set()
+        self._tasks_running: set[asyncio.Task[None]] = set()
         self.events = self._event_endpoint()
         self._reload()
         loop = asyncio.get_running_loop()
@@ -93,7 +100,7 @@ class Supervisor(Plans, PlanRepair, Allocator):
                        loop.create_task(self._monitor_loop())]
 
     def _event_endpoint(self) -> Endpoint | None:
-        """Publishes task events of goals and plans on the bus (see ``agents.supervisor.plans``)."""
+        """Publishes task events of goals and plans on the bus."""
         if not self.cfg.bus_name:
             return None
         try:
@@ -110,51 +117,140 @@ class Supervisor(Plans, PlanRepair, Allocator):
             warnings.simplefilter("ignore", DeprecationWarning)
             return bool(ray.get_runtime_context().was_current_actor_reconstructed)
 
-    # -- recovery ------------------------------------------------------------
     def _reload(self) -> None:
         for agent_id, spec, status in self.ledger.agents():
             if status != "alive":
                 continue
+            parsed = AgentSpec.from_dict(spec)
             try:
                 handle = ray.get_actor(agent_actor_name(agent_id), namespace=self.cfg.namespace)
             except ValueError:  # died while the Supervisor was down: keep it on the record
-                parsed = AgentSpec.from_dict(spec)
-                view = AgentView(agent_id, frozenset(parsed.capabilities), parsed.task_limit,
-                                 alive=False)
-                self.agents[agent_id] = AgentRecord(parsed, None, view, time.monotonic(),
-                                               death="gone when the Supervisor restarted")
-                self.ledger.upsert_agent(agent_id, spec, "dead")
+                self.book.agent_gone(agent_id, parsed, "gone when the Supervisor restarted")
                 continue
-            parsed = AgentSpec.from_dict(spec)
             self._register(parsed, handle, None)
             self._background(self._issue_identity(parsed, handle))  # new key after a restart
-        reloaded = []
-        for task_id, spec, attempts, state in self.ledger.unfinished():
-            task = TaskRecord(TaskAllocation.from_dict(spec), TaskState(state), attempts)
-            self.tasks[task_id] = task
-            reloaded.append(task)
-        for task in reloaded:  # all known first: dependencies may be among them
-            if task.spec.depends_on:
-                self._admit(task)
-            else:
-                self._enqueue(task, "supervisor restarted")
-        if self.tasks:
-            logger.info("reloaded %d unfinished tasks from the ledger", len(self.tasks))
+        self.book.reload()
+        self._poke()
 
-    # -- agents --------------------------------------------------------------
+    # -- carrying out the book's actions ---------------------------------------------
+    def _apply(self, actions: Sequence[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Settle):
+                self._background(self._settle(action))
+            elif isinstance(action, Publish):
+                if self.events is not None:
+                    self.events.publish(action.topic, action.payload)
+            elif isinstance(action, RecordVotes):
+                self.ledger.record_votes(action.proposal_id, list(action.votes), action.choice)
+            elif isinstance(action, Watch):
+                handle = self.handles.get(action.agent_id)
+                if handle is not None:
+                    self._background(self._watch(action.agent_id, handle))
+                    rec = self.book.agents[action.agent_id]
+                    self._background(self._issue_identity(rec.spec, handle))
+        if self.book.has_decisions:
+            self._schedule_flush()
+        if self._awarded:
+            self._mark_awarded()
+
+    def _poke(self) -> None:
+        """Wake the allocation loop if anything waits to be placed."""
+        if self.book.pending:
+            self._wake.set()
+
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a task, holding a reference so it is not collected mid-flight."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks_running.add(task)
+        task.add_done_callback(self._tasks_running.discard)
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Write the book's decisions in one transaction, then wake the waiters."""
+        self._flush_scheduled = False
+        journal, results = self.book.take_decisions()
+        if results:
+            firsts = self.ledger.save_results(results, journal)
+            self.book.stats["duplicate_results"] += firsts.count(False)
+        else:
+            self.ledger.record(journal)
+        for task_id, *_ in results:
+            event = self._finished.pop(task_id, None)
+            if event is not None:
+                event.set()
+
+    async def _settle(self, action: Settle) -> None:
+        handle = self.handles.get(action.agent_id)
+        if handle is None:
+            return
+        outcomes = await calls.settle(handle, action.conversation_id,
+                                      [t.wire for t in action.tasks], action.rejected)
+        if outcomes is None:
+            self._apply(self.book.settle_lost(action.agent_id, action.tasks, action.tokens,
+                                              "actor died: RayActorError"))
+        else:
+            self._apply(self.book.settled(action.agent_id, action.tasks, action.tokens,
+                                          outcomes))
+        self._poke()
+
+    async def _watch(self, agent_id: str, handle: Any) -> None:
+        if await calls.watch(handle) is None and self.handles.get(agent_id) is handle:
+            self._apply(self.book.agent_dead(agent_id, "actor died: RayActorError"))
+            self._poke()
+
+    # -- the loops --------------------------------------------------------------------
+    async def _allocation_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._allocate_pending()
+            except Exception:  # keep the loop alive; the failure is logged with its trace
+                logger.exception("allocation pass failed")
+            self.book.end_pass()
+            self._flush()
+
+    async def _allocate_pending(self) -> None:
+        """One pass: rounds until nothing queued can be placed now."""
+        while groups := self.book.take_batch():
+            for name, tasks in groups.items():
+                try:
+                    await self._round(name, tasks)
+                except Exception:  # a broken round must not lose its tasks: back to the queue
+                    logger.exception("allocation round with %s failed", name)
+                    self.book.round_failed(tasks)
+
+    async def _round(self, name: str, tasks: list[TaskRecord]) -> None:
+        strategy = get_strategy(name)
+        tviews, views = self.book.round_views(tasks)
+        handles = {a: self.handles[a] for a in views if a in self.handles}
+        rnd = None
+        if strategy.needs_proposals:
+            self.book.announced(tasks)
+            rnd = await calls.cfp_round(tviews, views, handles, self.cfg.bid_timeout_s,
+                                        time.time(), self.cfg.cfp_fanout)
+        elif strategy.needs_votes:
+            rnd = await calls.ballot_round(tviews, views, handles, self.cfg.bid_timeout_s,
+                                           self.cfg.cfp_fanout)
+        self._apply(self.book.close_round(strategy, tasks, tviews, views, rnd))
+
+    async def _monitor_loop(self) -> None:
+        tick = max(0.05, self.cfg.heartbeat_timeout_s / 4)
+        while True:
+            await asyncio.sleep(tick)
+            self._apply(self.book.tick(time.monotonic()))
+            self._poke()  # re-announce tasks nobody bid for
+
+    # -- agents -----------------------------------------------------------------------
     def _register(self, spec: AgentSpec, handle: Any, node_id: str | None) -> None:
-        view = AgentView(spec.agent_id, frozenset(spec.capabilities), spec.task_limit)
-        rec = AgentRecord(spec, handle, view, time.monotonic(), node_id=node_id)
-        self.agents[spec.agent_id] = rec
-        self._background(self._watch(rec))
-        self.ledger.upsert_agent(spec.agent_id, spec.to_dict(), "alive")
-        self._wake.set()
-
-    async def _watch(self, rec: AgentRecord) -> None:
-        try:
-            await rec.handle.watch.remote()
-        except ray.exceptions.RayActorError as exc:
-            self._mark_dead(rec.spec.agent_id, f"actor died: {type(exc).__name__}")
+        self.handles[spec.agent_id] = handle
+        self._apply(self.book.agent_joined(spec, time.monotonic(), node_id))
+        self._background(self._watch(spec.agent_id, handle))
+        self._poke()
 
     async def spawn(self, specs: Sequence[Mapping[str, Any]],
                     message_keys: str | None = None) -> list[dict[str, Any]]:
@@ -174,7 +270,7 @@ class Supervisor(Plans, PlanRepair, Allocator):
         return [info for _, _, info in started]
 
     async def _issue_identity(self, spec: AgentSpec, handle: Any) -> None:
-        await handle.set_identity.remote(self.issuer.issue(spec.agent_id, spec.capabilities))
+        await calls.set_identity(handle, self.issuer.issue(spec.agent_id, spec.capabilities))
 
     def public_key(self) -> bytes:
         """The Ed25519 public key (PEM) that verifies agents' identity tokens."""
@@ -206,112 +302,94 @@ class Supervisor(Plans, PlanRepair, Allocator):
 
     async def deregister_agent(self, agent_id: str, timeout_s: float = 30.0) -> bool:
         """Stop an agent after its running tasks finish, and forget it."""
-        rec = self.agents.pop(agent_id, None)
+        rec = self.book.agents.get(agent_id)
         if rec is None:
             return False
-        was_alive, rec.view.alive = rec.view.alive, False
-        if was_alive:
+        was_alive = rec.view.alive
+        self.book.agent_leaving(agent_id)  # no new work while it stops
+        handle = self.handles.pop(agent_id, None)
+        if was_alive and handle is not None:
             try:
-                await asyncio.wait_for(rec.handle.stop.remote(), timeout=timeout_s)
+                await asyncio.wait_for(handle.stop.remote(), timeout=timeout_s)
             except (TimeoutError, ray.exceptions.RayActorError):
                 pass
-        if rec.handle is not None:
-            ray.kill(rec.handle, no_restart=True)
-        self._requeue_from(rec, "agent deregistered")
-        self.ledger.upsert_agent(agent_id, rec.spec.to_dict(), "deregistered")
+        if handle is not None:
+            ray.kill(handle, no_restart=True)
+        self.book.agent_left(agent_id)
+        self._apply([])
+        self._poke()
         return True
 
     def list_agents(self) -> list[dict[str, Any]]:
-        return [self._summary(a) for a in sorted(self.agents.values(),
+        return [self._summary(a) for a in sorted(self.book.agents.values(),
                                                  key=lambda a: a.spec.agent_id)]
 
     async def describe_agent(self, agent_id: str) -> dict[str, Any]:
-        rec = self.agents.get(agent_id)
+        rec = self.book.agents.get(agent_id)
         if rec is None:
             raise AllocationError(f"no agent {agent_id!r} is registered")
         info = self._summary(rec)
-        if rec.view.alive:
-            info.update(await rec.handle.describe.remote())
+        if rec.view.alive and agent_id in self.handles:
+            info.update(await self.handles[agent_id].describe.remote())
         return info
 
-    def _summary(self, a: AgentRecord) -> dict[str, Any]:
+    @staticmethod
+    def _summary(a: AgentEntry) -> dict[str, Any]:
         return {"agent_id": a.spec.agent_id, "agent_type": a.spec.agent_type.value,
                 "capabilities": sorted(a.view.capabilities), "capacity": a.view.capacity,
-                "load": len(a.assigned), "alive": a.view.alive, "done": a.done,
-                "node_id": a.node_id, "death": a.death}
+                "load": len(a.assigned), "alive": a.view.alive, "suspect": a.suspect,
+                "done": a.done, "node_id": a.node_id, "death": a.death}
 
     def heartbeat(self, agent_id: str, load: int, state: str) -> bool:
-        rec = self.agents.get(agent_id)
-        if rec is None or not rec.view.alive:
-            return False
-        rec.last_beat = time.monotonic()
-        return True
+        rec = self.book.agents.get(agent_id)
+        was_eligible = rec is not None and rec.eligible
+        known, actions = self.book.heard(agent_id, time.monotonic())
+        self._apply(actions)
+        if known and not was_eligible:
+            self._poke()
+        return known
 
-    def _mark_dead(self, agent_id: str, reason: str) -> None:
-        rec = self.agents.get(agent_id)
-        if rec is None or not rec.view.alive:
-            return
-        logger.warning("agent %s is dead: %s", agent_id, reason)
-        rec.view.alive = False
-        rec.death = reason
-        self.stats["deaths"] += 1
-        self.ledger.upsert_agent(agent_id, rec.spec.to_dict(), "dead")
-        self._requeue_from(rec, f"agent {agent_id} lost: {reason}")
-
-    def _requeue_from(self, rec: AgentRecord, reason: str) -> None:
-        for task_id in sorted(rec.assigned):
-            task = self.tasks[task_id]
-            if not task.state.terminal:
-                self.stats["reassigned"] += 1
-                self._enqueue(task, reason)
-        rec.assigned.clear()
-        self._schedule_flush()
-
-    async def _monitor_loop(self) -> None:
-        tick = max(0.05, self.cfg.heartbeat_timeout_s / 4)
-        while True:
-            await asyncio.sleep(tick)
-            now = time.monotonic()
-            for agent_id, rec in list(self.agents.items()):
-                if rec.view.alive and now - rec.last_beat > self.cfg.heartbeat_timeout_s:
-                    self._mark_dead(agent_id, "missed heartbeat deadline")
-            if self._pending:
-                self._wake.set()  # re-announce tasks nobody bid for
-
-    # -- tasks ---------------------------------------------------------------
+    # -- tasks ------------------------------------------------------------------------
     def submit(self, tasks: Sequence[Mapping[str, Any] | TaskAllocation]) -> list[str]:
         """Queue tasks for allocation; an id already known is not queued again."""
-        parsed = [_check_task(t if isinstance(t, TaskAllocation) else _parse_task(t))
-                  for t in tasks]
-        self._check_dependencies(parsed)
+        parsed = [t if isinstance(t, TaskAllocation) else _parse_task(t) for t in tasks]
         self._flush()
-        fresh = set(self.ledger.add_tasks((t.task_id, t.to_dict()) for t in parsed))
-        new = [TaskRecord(t) for t in parsed if t.task_id in fresh and t.task_id not in self.tasks]
-        for task in new:
-            self.tasks[task.spec.task_id] = task
-        for task in new:  # all known first: a task may depend on one later in the batch
-            if task.spec.depends_on:
-                self._admit(task)
-            else:
-                self._enqueue(task)
-        return [t.task_id for t in parsed]
+        ids, actions = self.book.submit(parsed)
+        self._apply(actions)
+        self._poke()
+        return ids
 
     async def allocate_task(self, task: Mapping[str, Any] | TaskAllocation,
                             timeout_s: float | None = None) -> str:
         """Submit one task and return the id of the agent it was awarded to."""
         task_id = self.submit([task])[0]
-        rec = self.tasks.get(task_id)
+        rec = self.book.tasks.get(task_id)
         if rec is None:  # already finished in an earlier life: report who did it
             stored = self.ledger.result(task_id)
             return stored.agent_id if stored and stored.agent_id else ""
-        await asyncio.wait_for(rec.awarded.wait(), timeout=timeout_s)
+        if rec.agent_id is None and not rec.state.terminal:
+            await asyncio.wait_for(self._until_awarded(task_id), timeout=timeout_s)
         return rec.agent_id or str(self.result(task_id)["agent_id"])
+
+    async def _until_awarded(self, task_id: str) -> None:
+        rec = self.book.tasks[task_id]
+        while rec.agent_id is None and not rec.state.terminal:
+            event = self._awarded.setdefault(task_id, asyncio.Event())
+            await event.wait()
+
+    def _mark_awarded(self) -> None:
+        for task_id, event in list(self._awarded.items()):
+            rec = self.book.tasks.get(task_id)
+            if rec is None or rec.agent_id is not None or rec.state.terminal:
+                del self._awarded[task_id]
+                event.set()
 
     async def wait(self, task_ids: Sequence[str], timeout_s: float | None = None,
                    raise_on_failure: bool = False) -> dict[str, dict[str, Any]]:
         """Wait for tasks to finish (or ``timeout_s``); return each one's outcome."""
-        waits = [self.tasks[t].finished.wait() for t in task_ids
-                 if t in self.tasks and not self.tasks[t].state.terminal]
+        tasks = self.book.tasks
+        waits = [self._finished.setdefault(t, asyncio.Event()).wait() for t in task_ids
+                 if t in tasks and not tasks[t].state.terminal]
         if waits:
             try:
                 await asyncio.wait_for(asyncio.gather(*waits), timeout=timeout_s)
@@ -325,21 +403,7 @@ class Supervisor(Plans, PlanRepair, Allocator):
         return out
 
     def result(self, task_id: str) -> dict[str, Any]:
-        cached = self._results.get(task_id)
-        if cached is None:
-            stored = self.ledger.result(task_id)
-            if stored is not None:
-                value = pickle.loads(stored.value) if stored.value else None
-                cached = (stored.ok, value, stored.error, stored.agent_id)
-        task = self.tasks.get(task_id)
-        state = task.state.value if task else ("unknown" if cached is None else
-                                               ("done" if cached[0] else "failed"))
-        ok, value, error, agent = cached or (False, None, None, task.agent_id if task else None)
-        return {"task_id": task_id, "state": state, "ok": ok, "value": value, "error": error,
-                "agent_id": agent, "attempts": task.attempts if task else None,
-                "submitted_at": task.spec.submitted_at if task else None,
-                "awarded_at": task.awarded_at if task else None,
-                "finished_at": task.finished_at if task else None}
+        return self.book.describe(task_id)
 
     async def progress(self, task_ids: Sequence[str], timeout_s: float) -> dict[str, int]:
         """Wait up to ``timeout_s`` for the tasks; count how many are done and failed."""
@@ -347,22 +411,79 @@ class Supervisor(Plans, PlanRepair, Allocator):
         self._flush()
         counts = {"total": len(task_ids), "done": 0, "failed": 0, "cancelled": 0}
         for t in task_ids:
-            task = self.tasks.get(t)
+            task = self.book.tasks.get(t)
             if task is not None and task.state.terminal:
                 counts[task.state.value] += 1
         return counts
 
+    # -- plans ------------------------------------------------------------------------
+    def submit_plan(self, graph: TaskGraph | Mapping[str, Any], plan_id: str | None = None, *,
+                    strategy: str | None = None, capabilities: Sequence[str] = (),
+                    priority: int = 1, goal: str | None = None,
+                    domain: Mapping[str, Any] | None = None,
+                    state: Mapping[str, Any] | None = None) -> str:
+        """Validate and queue a whole task graph; returns the plan id (see ``book_plans``)."""
+        self._flush()
+        plan_id = self.book.plans.submit(
+            graph, plan_id or f"plan-{new_id()}", strategy=strategy, capabilities=capabilities,
+            priority=priority, goal=goal, domain=domain, state=state)
+        self._apply(self.book.drain())
+        self._poke()
+        return plan_id
+
+    def plan_status(self, plan_id: str, detail: bool = False) -> dict[str, Any]:
+        """Counts by state, whether it is over, its wall time so far; per node if ``detail``."""
+        return self.book.plans.status(plan_id, detail)
+
+    async def wait_plan(self, plan_id: str, timeout_s: float | None = None) -> dict[str, Any]:
+        """Wait until every task of the plan has ended (or ``timeout_s``); its status."""
+        _, ids = self.book.plans.task_ids(plan_id)
+        await self.wait(ids, timeout_s)
+        return self.plan_status(plan_id)
+
+    def plan_results(self, plan_id: str, nodes: Sequence[str] | None = None) -> dict[str, Any]:
+        """Results by node id (all nodes, or ``nodes``); errors for those that failed."""
+        g, _ = self.book.plans.task_ids(plan_id)
+        out = {}
+        for n in (nodes if nodes is not None else g.topological_order()):
+            r = self.result(f"{plan_id}/{n}")
+            out[n] = r["value"] if r["ok"] else {"state": r["state"], "error": r["error"]}
+        return out
+
+    def cancel_plan(self, plan_id: str) -> int:
+        """Cancel every task of the plan that has not ended; returns how many.
+
+        Tasks waiting or queued never run; a task already running on an agent
+        finishes there, but its result no longer counts.
+        """
+        _, ids = self.book.plans.task_ids(plan_id)
+        n, actions = self.book.cancel(list(reversed(ids)), f"plan {plan_id!r} cancelled")
+        self._apply(actions)
+        return n
+
+    def observe_plan(self, plan_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """The world changed: replan what no longer holds (tasks not ended are replaced
+        where their preconditions broke); returns the tasks added and removed."""
+        self._flush()
+        out = self.book.plans.observe(plan_id, changes)
+        self._apply(self.book.drain())
+        self._poke()
+        return out
+
+    # -- deliberation -----------------------------------------------------------------
     async def hold_vote(self, question: str, options: Sequence[Any], *,
                         rule: str = "majority", quorum: float = 0.5, deadline_s: float = 2.0,
                         capabilities: Sequence[str] = ()) -> dict[str, Any]:
         """Ask the live agents with ``capabilities`` to vote; the decision and votes are kept."""
-        voters = {a: r.handle for a, r in self.agents.items()
-                  if r.view.can_do(capabilities)}
-        weights = {a: float(self.agents[a].view.capacity) for a in voters}
-        out = await hold_vote(question, options, voters, weights, rule=rule,  # type: ignore[arg-type]
-                              quorum=quorum, deadline_s=deadline_s)
+        voters = {a: self.handles[a] for a, r in self.book.agents.items()
+                  if r.view.can_do(capabilities) and a in self.handles}
+        weights = {a: float(self.book.agents[a].view.capacity) for a in voters}
+        out = await calls.hold_vote(question, options, voters, weights,
+                                    rule=rule,  # type: ignore[arg-type]
+                                    quorum=quorum, deadline_s=deadline_s)
         for agent_id in out["dead"]:
-            self._mark_dead(agent_id, "died during a vote")
+            self._apply(self.book.agent_dead(agent_id, "died during a vote"))
+            self._poke()
         self.ledger.record_votes(out["proposal_id"], [(v, c, out["weights"].get(v, 1.0))
                                                       for v, c in out["votes"]],
                                  str(out["choice"]) if out["accepted"] else "rejected")
@@ -372,15 +493,19 @@ class Supervisor(Plans, PlanRepair, Allocator):
                                reserve: float | None = None,
                                deadline_s: float = 2.0) -> dict[str, Any]:
         """Sell ``resource`` to the live agents by sealed bid; the award goes to the ledger."""
-        bidders = {a: r.handle for a, r in self.agents.items() if r.view.alive}
-        out = await auction_resource(resource, bidders, rule=rule,  # type: ignore[arg-type]
-                                     reserve=reserve, deadline_s=deadline_s)
+        bidders = {a: self.handles[a] for a, r in self.book.agents.items()
+                   if r.view.alive and a in self.handles}
+        out = await calls.auction_resource(resource, bidders,
+                                           rule=rule,  # type: ignore[arg-type]
+                                           reserve=reserve, deadline_s=deadline_s)
         for agent_id in out["dead"]:
-            self._mark_dead(agent_id, "died during an auction")
+            self._apply(self.book.agent_dead(agent_id, "died during an auction"))
+            self._poke()
         self.ledger.record([Transition(out["auction_id"], "awarded", out["winner"],
                                        f"resource={resource} rule={rule} price={out['price']}")])
         return out
 
+    # -- reading ----------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
         """The settings, with secrets redacted."""
         out = dict(self.cfg.__dict__)
@@ -401,22 +526,22 @@ class Supervisor(Plans, PlanRepair, Allocator):
 
     def status(self) -> dict[str, Any]:
         self._flush()
-        alive = [a for a in self.agents.values() if a.view.alive]
-        return {"agents": len(self.agents), "alive": len(alive),
+        agents = self.book.agents.values()
+        alive = [a for a in agents if a.view.alive]
+        return {"agents": len(self.book.agents), "alive": len(alive),
+                "suspect": sum(1 for a in alive if a.suspect),
                 "capacity": sum(a.view.capacity for a in alive),
-                "load": sum(len(a.assigned) for a in alive), "pending": len(self._pending),
-                "tasks": self.ledger.counts(), "stats": dict(self.stats),
+                "load": sum(len(a.assigned) for a in alive), "pending": self.book.pending,
+                "tasks": self.ledger.counts(), "stats": dict(self.book.stats),
                 "strategy": self.cfg.strategy, "ledger": self.cfg.ledger_url.split("@")[-1]}
 
     async def shutdown(self) -> int:
         """Stop every agent (running tasks finish first); return how many were stopped."""
-        names = list(self.agents)
+        names = list(self.book.agents)
         for agent_id in names:
             await self.deregister_agent(agent_id)
         self._flush()
         return len(names)
-
-    # -- allocation ----------------------------------------------------------
 
 
 def _parse_task(data: Mapping[str, Any]) -> TaskAllocation:
@@ -424,25 +549,3 @@ def _parse_task(data: Mapping[str, Any]) -> TaskAllocation:
         return TaskAllocation.from_dict(data)
     except TypeError as exc:
         raise AllocationError(f"bad task {dict(data).get('task_id')!r}: {exc}") from None
-
-
-def _check_task(task: TaskAllocation) -> TaskAllocation:
-    """Refuse a task that could never be allocated, before it is queued."""
-    if not isinstance(task.task_id, str) or not task.task_id:
-        raise AllocationError(f"task_id must be a non-empty string, got {task.task_id!r}")
-    if task.strategy is not None:
-        get_strategy(task.strategy)  # raises with the known names
-    if not isinstance(task.max_attempts, int) or task.max_attempts < 1:
-        raise AllocationError(
-            f"task {task.task_id!r}: max_attempts must be an integer >= 1, "
-            f"got {task.max_attempts!r}")
-    if not (isinstance(task.depends_on, list | tuple)
-            and all(isinstance(d, str) and d for d in task.depends_on)):
-        raise AllocationError(f"task {task.task_id!r}: depends_on must be a list of task ids, "
-                              f"got {task.depends_on!r}")
-    if task.task_id in task.depends_on:
-        raise AllocationError(f"task {task.task_id!r} depends on itself")
-    if not isinstance(task.priority, int):
-        raise AllocationError(f"task {task.task_id!r}: priority must be an integer, "
-                              f"got {task.priority!r}")
-    return task

@@ -1,8 +1,11 @@
-"""One allocation round against live agents: calls for proposals and ballots.
+"""Every Ray call the Supervisor makes to agents, in one module.
 
-These functions do the Ray calls of a round (one call per agent, carrying all
-of that agent's tasks) and turn the replies into the plain values the pure
-strategies take.  Agents that die mid-round are reported back, not hidden.
+Allocation rounds (calls for proposals and ballots: one call per agent,
+carrying all of that agent's tasks), settling a round with an agent,
+watching an agent's actor for its death, and the questions put to agents
+outside allocation (:func:`hold_vote`, :func:`auction_resource`).  Replies
+become the plain values the pure cores take; agents that die mid-call are
+reported back, not hidden.
 """
 
 from __future__ import annotations
@@ -10,29 +13,19 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import ray
 
-from agents.protocols.base import AgentView, Proposal, Refusal, TaskView
-from agents.protocols.consensus import Vote
+from agents.protocols.auction import Bid, Rule, clear
+from agents.protocols.base import AgentView, Proposal, Refusal, TaskView, Vote
+from agents.protocols.consensus import Rule as VoteRule
+from agents.protocols.consensus import tally
 from agents.protocols.contract_net import Conversation
+from agents.supervisor.rounds import RoundResult, by_capabilities, cfp_groups
 
-__all__ = ["RoundResult", "ballot_round", "cfp_round", "gather_replies"]
-
-
-@dataclass
-class RoundResult:
-    conversation_id: str
-    proposals: dict[str, list[Proposal]] = field(default_factory=dict)
-    votes: dict[str, list[Vote]] = field(default_factory=dict)
-    electorate: dict[str, list[str]] = field(default_factory=dict)
-    refusals: list[Refusal] = field(default_factory=list)
-    dead: list[str] = field(default_factory=list)
-    late_agents: list[str] = field(default_factory=list)
-    #: the FIPA bookkeeping of a contract-net round (awards go through it)
-    conversation: Conversation | None = None
+__all__ = ["auction_resource", "ballot_round", "cfp_round", "gather_replies", "hold_vote",
+           "settle", "watch"]
 
 
 async def gather_replies(
@@ -59,42 +52,6 @@ async def gather_replies(
     return replies, dead, [futures[f] for f in pending]
 
 
-def _by_capabilities(agents: Mapping[str, AgentView]) -> dict[frozenset[str], list[AgentView]]:
-    """Live agents grouped by capability set, least utilised first within a group."""
-    groups: dict[frozenset[str], list[AgentView]] = {}
-    for agent in sorted(agents.values(), key=lambda a: (a.load / max(a.capacity, 1),
-                                                        a.agent_id)):
-        if agent.alive:
-            groups.setdefault(agent.capabilities, []).append(agent)
-    return groups
-
-
-def _cfp_groups(
-    tasks: Sequence[TaskView], agents: Mapping[str, AgentView], fanout: int
-) -> list[tuple[list[str], list[TaskView]]]:
-    """Group the participants by capability set: each group shares one cfp payload.
-
-    With ``fanout > 0`` each group calls only its ``fanout`` least-loaded
-    agents with a free slot, plus more while their free slots do not cover
-    twice the group's tasks (the manager picks its participants, as FIPA allows).
-    """
-    out = []
-    for caps, everyone in _by_capabilities(agents).items():
-        members = [a for a in everyone if a.free > 0]
-        mine = [t for t in tasks if set(t.required_capabilities) <= caps]
-        if not mine or not members:
-            continue
-        chosen = members
-        if fanout > 0:  # the least loaded, and enough of them to bid on every task twice
-            cover, n = 0, 0
-            while n < len(members) and (n < fanout or cover < 2 * len(mine)):
-                cover += members[n].free
-                n += 1
-            chosen = members[:n]
-        out.append(([a.agent_id for a in chosen], mine))
-    return out
-
-
 async def cfp_round(
     tasks: Sequence[TaskView],
     agents: Mapping[str, AgentView],
@@ -106,7 +63,7 @@ async def cfp_round(
     """One call for proposals per participant, the payload put once per capability group."""
     conv = Conversation(uuid.uuid4().hex, frozenset(t.task_id for t in tasks), now + timeout)
     calls = {}
-    for members, mine in _cfp_groups(tasks, agents, fanout):
+    for members, mine in cfp_groups(tasks, agents, fanout):
         payload = ray.put({"task_ids": [t.task_id for t in mine],
                            "kinds": [t.kind for t in mine],
                            "capabilities": [t.required_capabilities for t in mine]})
@@ -141,7 +98,7 @@ async def ballot_round(
     """
     result = RoundResult(uuid.uuid4().hex)
     calls, asked = {}, {}
-    for caps, members in _by_capabilities(agents).items():
+    for caps, members in by_capabilities(agents).items():
         mine = [t.task_id for t in tasks if set(t.required_capabilities) <= caps]
         candidates = [{"id": a.agent_id, "load": a.load, "capacity": a.capacity}
                       for a in members if a.free > 0]
@@ -160,3 +117,67 @@ async def ballot_round(
         for task_id, choice in zip(asked[agent_id], choices, strict=True):
             result.votes.setdefault(task_id, []).append(Vote(agent_id, choice))
     return result
+
+
+async def settle(handle: Any, conversation_id: str, tasks: Sequence[Mapping[str, Any]],
+                 rejected: Sequence[str]) -> list[tuple[bool, Any]] | None:
+    """accept-proposal (run ``tasks``) and reject-proposal in one call; the outcomes,
+    or None when the agent's actor died before answering."""
+    try:
+        return await handle.settle.remote(conversation_id, list(tasks), list(rejected))
+    except ray.exceptions.RayActorError:
+        return None
+
+
+async def watch(handle: Any) -> str | None:
+    """Return when the agent stops: its final state, or None when its actor died."""
+    try:
+        return await handle.watch.remote()
+    except ray.exceptions.RayActorError:
+        return None
+
+
+async def set_identity(handle: Any, token: str) -> None:
+    await handle.set_identity.remote(token)
+
+
+async def hold_vote(
+    question: str,
+    options: Sequence[Any],
+    voters: Mapping[str, Any],
+    weights: Mapping[str, float],
+    *,
+    rule: VoteRule = "majority",
+    quorum: float = 0.5,
+    deadline_s: float = 2.0,
+) -> dict[str, Any]:
+    """Put ``question`` to ``voters`` (agent id → actor handle); votes after the deadline miss."""
+    proposal_id = f"vote-{uuid.uuid4().hex[:12]}"
+    ballot = {"proposal_id": proposal_id, "question": question, "options": list(options)}
+    calls = {a: h.vote.remote([ballot]) for a, h in voters.items()}
+    replies, dead, late = await gather_replies(calls, deadline_s)
+    votes = [Vote(a, r[0]) for a, r in sorted(replies.items())]
+    decision = tally(votes, rule=rule, eligible=sorted(voters), weights=weights, quorum=quorum)
+    return {"proposal_id": proposal_id, "question": question, "accepted": decision.accepted,
+            "choice": decision.choice, "reason": decision.reason, "turnout": decision.turnout,
+            "counts": decision.counts, "votes": [(v.voter, v.choice) for v in decision.votes],
+            "weights": decision.weights, "late": sorted(late), "dead": sorted(dead)}
+
+
+async def auction_resource(
+    resource: str,
+    bidders: Mapping[str, Any],
+    *,
+    rule: Rule = "vickrey",
+    reserve: float | None = None,
+    deadline_s: float = 2.0,
+) -> dict[str, Any]:
+    """Sell ``resource`` to the highest sealed bid; agents without a valuation do not bid."""
+    calls = {a: h.bid_for.remote(resource) for a, h in bidders.items()}
+    replies, dead, late = await gather_replies(calls, deadline_s)
+    bids = [Bid(a, float(v)) for a, v in sorted(replies.items()) if v is not None]
+    result = clear(bids, rule=rule, side="sell", reserve=reserve)
+    return {"auction_id": f"auction-{uuid.uuid4().hex[:12]}", "resource": resource,
+            "rule": rule, "winner": result.winner, "price": result.price,
+            "ranked": list(result.ranked), "bids": [(b.agent_id, b.amount) for b in bids],
+            "late": sorted(late), "dead": sorted(dead)}

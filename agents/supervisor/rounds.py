@@ -1,0 +1,66 @@
+"""What one allocation round collects, and whom it asks: pure, no Ray.
+
+:func:`cfp_groups` picks the participants of a call for proposals (per
+capability group, the least loaded agents with a free slot);
+:class:`RoundResult` is what the round's calls (:mod:`agents.supervisor.calls`)
+bring back for the task book.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from agents.protocols.base import AgentView, Proposal, Refusal, TaskView, Vote
+from agents.protocols.contract_net import Conversation
+
+__all__ = ["RoundResult", "by_capabilities", "cfp_groups"]
+
+
+@dataclass
+class RoundResult:
+    conversation_id: str
+    proposals: dict[str, list[Proposal]] = field(default_factory=dict)
+    votes: dict[str, list[Vote]] = field(default_factory=dict)
+    electorate: dict[str, list[str]] = field(default_factory=dict)
+    refusals: list[Refusal] = field(default_factory=list)
+    dead: list[str] = field(default_factory=list)
+    late_agents: list[str] = field(default_factory=list)
+    #: the FIPA bookkeeping of a contract-net round (awards go through it)
+    conversation: Conversation | None = None
+
+
+def by_capabilities(agents: Mapping[str, AgentView]) -> dict[frozenset[str], list[AgentView]]:
+    """Live agents grouped by capability set, least utilised first within a group."""
+    groups: dict[frozenset[str], list[AgentView]] = {}
+    for agent in sorted(agents.values(), key=lambda a: (a.load / max(a.capacity, 1),
+                                                        a.agent_id)):
+        if agent.alive:
+            groups.setdefault(agent.capabilities, []).append(agent)
+    return groups
+
+
+def cfp_groups(
+    tasks: Sequence[TaskView], agents: Mapping[str, AgentView], fanout: int
+) -> list[tuple[list[str], list[TaskView]]]:
+    """Group the participants by capability set: each group shares one cfp payload.
+
+    With ``fanout > 0`` each group calls only its ``fanout`` least-loaded
+    agents with a free slot, plus more while their free slots do not cover
+    twice the group's tasks (the manager picks its participants, as FIPA allows).
+    """
+    out = []
+    for caps, everyone in by_capabilities(agents).items():
+        members = [a for a in everyone if a.free > 0]
+        mine = [t for t in tasks if set(t.required_capabilities) <= caps]
+        if not mine or not members:
+            continue
+        chosen = members
+        if fanout > 0:  # the least loaded, and enough of them to bid on every task twice
+            cover, n = 0, 0
+            while n < len(members) and (n < fanout or cover < 2 * len(mine)):
+                cover += members[n].free
+                n += 1
+            chosen = members[:n]
+        out.append(([a.agent_id for a in chosen], mine))
+    return out
