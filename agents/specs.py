@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import enum
 import itertools
+import math
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -231,6 +233,10 @@ class AgentSpec:
     #: of ``bid_markups`` to put on it from the outcomes (see ``agents.agent.bidding``)
     bidding: str = "fixed"
     bid_markups: list[float] = field(default_factory=lambda: [0.8, 1.0, 1.25])
+    #: Threads that run the agent's blocking task callables; None: bounded by what the
+    #: agent was given (see :attr:`task_threads`), so CPU-bound tasks leave its event
+    #: loop (heartbeats, proposals) time to run.
+    worker_threads: int | None = None
 
     def __post_init__(self) -> None:
         self.agent_type = AgentType(self.agent_type)
@@ -244,6 +250,23 @@ class AgentSpec:
     def task_limit(self) -> int:
         assert self.max_tasks is not None  # set in __post_init__
         return self.max_tasks
+
+    @property
+    def task_threads(self) -> int:
+        """Worker threads for blocking tasks: ``worker_threads``, else the CPUs the agent
+        was given (rounded up), else — given none — the machine's cores; never more
+        than its task limit.
+
+        Example:
+            >>> AgentSpec("a", num_cpus=0.25, max_tasks=4).task_threads
+            1
+            >>> AgentSpec("a", num_cpus=2, max_tasks=8, worker_threads=3).task_threads
+            3
+        """
+        if self.worker_threads is not None:
+            return max(1, int(self.worker_threads))
+        given = math.ceil(self.num_cpus) if self.num_cpus > 0 else (os.cpu_count() or 1)
+        return max(1, min(self.task_limit, given))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -263,6 +286,7 @@ class AgentSpec:
             "mailbox_capacity": self.mailbox_capacity,
             "bidding": self.bidding,
             "bid_markups": list(self.bid_markups),
+            "worker_threads": self.worker_threads,
         }
 
     @classmethod

@@ -121,6 +121,8 @@ class AgentGroup(_Section):
     bidding: Literal["fixed", "epsilon_greedy", "ucb1", "thompson"] = Field(
         "fixed", description="learn a markup on contract-net bids from outcomes")
     bid_markups: list[float] = Field(default_factory=lambda: [0.8, 1.0, 1.25], min_length=1)
+    worker_threads: int | None = Field(None, ge=1, description=(
+        "threads for blocking tasks; default: the CPUs the agent was given, rounded up"))
 
     @model_validator(mode="after")
     def _gpus_non_negative(self) -> AgentGroup:
@@ -245,6 +247,7 @@ class RaymasConfig(_Section):
                     heartbeat_interval_s=self.supervisor.heartbeat_interval_s,
                     voter=g.voter, scheduling=g.scheduling, valuations=dict(g.valuations),
                     bidding=g.bidding, bid_markups=list(g.bid_markups),
+                    worker_threads=g.worker_threads,
                 ))
         return specs
 

@@ -16,12 +16,14 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import inspect
 import logging
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from cachetools import LRUCache
@@ -61,6 +63,7 @@ class Agent:
         # results of recent tasks by id: a repeated call for a task that ran returns its result
         self._done: LRUCache[str, Any] = LRUCache(maxsize=4096)
         self._durations: dict[str, float] = {}
+        self._pool: ThreadPoolExecutor | None = None
         self.completed = 0
         self.failed = 0
         self.rejections = 0
@@ -106,6 +109,9 @@ class Agent:
         self.transition(LifecycleState.STOPPING)
         if self._inflight:
             await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
         self.transition(LifecycleState.STOPPED)
 
     # -- goals and behaviours ------------------------------------------------
@@ -275,13 +281,16 @@ class Agent:
             if not self._inflight and self.state == LifecycleState.BUSY:
                 self.transition(LifecycleState.IDLE)
 
-    @staticmethod
-    async def _call(fn: Callable[..., Any], args: dict[str, Any]) -> Any:
+    async def _call(self, fn: Callable[..., Any], args: dict[str, Any]) -> Any:
         if inspect.iscoroutinefunction(fn):
             return await fn(**args)
         if getattr(fn, "__raymas_inline__", False):
             return fn(**args)
-        return await asyncio.to_thread(fn, **args)
+        if self._pool is None:  # bounded: N CPU-bound threads must not starve the loop
+            self._pool = ThreadPoolExecutor(self.spec.task_threads,
+                                            thread_name_prefix=f"task-{self.agent_id}")
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool, functools.partial(fn, **args))
 
     def describe(self) -> dict[str, Any]:
         """A snapshot for the Supervisor, the CLI and voters."""
