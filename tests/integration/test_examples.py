@@ -1,0 +1,112 @@
+"""The seed's four usage examples run as they stand: ``python examples/<file>.py``.
+
+Each runs in a fresh interpreter from the repository root, as a user would run
+it; the test checks the exit status and what it prints.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_example(name: str, *, env: Mapping[str, str] | None = None,
+                timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, f"examples/{name}.py"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def ok(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr[-4000:]}"
+    return proc.stdout
+
+
+@pytest.fixture
+def own_ray_env() -> Iterator[dict[str, str]]:
+    """The environment for a script that must start a Ray of its own next to the session's.
+
+    No ``RAY_ADDRESS``, and ``RAY_TMPDIR`` a fresh directory: with neither, ``ray.init()``
+    joins the cluster recorded in ``/tmp/ray/ray_current_cluster``, which the session's
+    ``Cluster`` writes (see Ray's ``ray.init(address=...)`` docs).
+    """
+    tmp = tempfile.mkdtemp(prefix="raymas-ex-", dir="/tmp")  # short: Ray's socket paths
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["RAY_TMPDIR"] = tmp
+    yield env
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_autonomous_agent_example() -> None:
+    out = ok(run_example("autonomous_agent", timeout=120))
+    assert "agent agent_001 (Task Processor): idle, capabilities " \
+           "['collaboration', 'learning', 'planning']" in out
+    assert "goal goal_001: Process data pipeline (priority 1)" in out
+    assert "count_primes: 1229" in out
+    assert "echo: pipeline done" in out
+    assert "completed 3 tasks; agent stopped" in out
+
+
+def test_coordinator_example_starts_its_own_ray_beside_the_sessions(
+        ray_cluster: Any, own_ray_env: dict[str, str]) -> None:
+    out = ok(run_example("coordinator", env=own_ray_env))
+    assert "AllocationResult(task_id='task_001', agent_id='agent_001', " \
+           "strategy='contract_net')" in out
+    assert "task_001: done by agent_001" in out
+    tmp = own_ray_env["RAY_TMPDIR"]
+    assert list(Path(tmp, "ray").glob("session_*")), "the example did not start a Ray of its own"
+    # and stopped it when it finished
+    deadline = time.monotonic() + 15
+    while (left := subprocess.run(["pgrep", "-f", tmp], capture_output=True,
+                                  text=True).stdout.split()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, f"processes of the example's Ray still running: {left}"
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "cluster.connect starts the embedded Ray with ray.init(num_cpus=...) and no address; "
+    "Ray then joins the latest local cluster (/tmp/ray/ray_current_cluster, here the "
+    "session's) and refuses num_cpus. ray.init(address='local', ...) is Ray's documented "
+    "way to start a new one regardless; when connect.py does that, drop this xfail and the "
+    "RAY_TMPDIR of own_ray_env"))
+def test_coordinator_example_beside_a_recorded_local_cluster(
+        ray_cluster: Any, own_ray_env: dict[str, str]) -> None:
+    # what `ray start` or a test session's Cluster leaves for the next ray.init() to find
+    recorded = Path(own_ray_env["RAY_TMPDIR"], "ray", "ray_current_cluster")
+    recorded.parent.mkdir()
+    recorded.write_text(ray_cluster.address)
+    ok(run_example("coordinator", env=own_ray_env))
+
+
+def test_swarm_optimization_example() -> None:
+    out = ok(run_example("swarm_optimization", timeout=120))
+    found = re.search(r"pso: best fitness (\S+) after 200 iterations \(8000 evaluations", out)
+    assert found, out
+    assert float(found.group(1)) < 1e-6
+    assert "best position" in out
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "the seed's ML example does not run against learning/ today: learning does not export "
+    "ProductionMLIntegration, ModelType, MLFramework, TrainingConfig (they are in "
+    "learning.production and learning.models); the neural-network config refuses "
+    "input_shape and num_classes (the shapes come from the data at fit); create_model "
+    "returns the id string, not a dict with model_id"))
+def test_ml_integration_example() -> None:
+    out = ok(run_example("ml_integration", timeout=280))
+    assert "'model_id'" in out.splitlines()[0]
+    assert re.search(r"trained 10 epochs: loss \S+ -> \S+", out), out
+    assert "training accuracy" in out
