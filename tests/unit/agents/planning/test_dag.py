@@ -2,11 +2,16 @@ from __future__ import annotations
 
 import json
 import pickle
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import pytest
 
 from agents.errors import RaymasError
 from agents.planning import Frontier, PlanError, Resources, TaskGraph, TaskNode
+from agents.planning import frontier as frontier_module
 
 
 def diamond() -> TaskGraph:
@@ -170,16 +175,76 @@ def test_frontier_tracks_runnable_nodes_incrementally() -> None:
     assert f.complete("d") == [] and f.finished
 
 
-def test_frontier_runs_ten_thousand_nodes_in_linear_time() -> None:
-    n = 10_000
-    g = TaskGraph([TaskNode("root", "k"),
-                   *(TaskNode(f"w{i}", "k", depends_on=("root",)) for i in range(n)),
-                   TaskNode("sink", "k", depends_on=tuple(f"w{i}" for i in range(n)))])
-    f = Frontier(g)
+def _chain(n: int) -> TaskGraph:
+    return TaskGraph(TaskNode(f"t{i}", "k", depends_on=(f"t{i - 1}",) if i else ())
+                     for i in range(n))
+
+
+def _wide(n: int) -> TaskGraph:
+    return TaskGraph([TaskNode("root", "k"),
+                      *(TaskNode(f"w{i}", "k", depends_on=("root",)) for i in range(n)),
+                      TaskNode("sink", "k", depends_on=tuple(f"w{i}" for i in range(n)))])
+
+
+class _OverBudget(Exception):
+    pass
+
+
+def _run_counting_steps(graph: TaskGraph, budget: float = float("inf")) -> tuple[list[str], int]:
+    """Drive a Frontier over ``graph`` to the end; count the Python lines run in planning code.
+
+    A deterministic operation count, not a timing: every line executed in
+    ``agents/planning/`` (the frontier and the graph methods it calls, their
+    loops and comprehensions included) while the frontier is built and every
+    node completed.  A rescan of all nodes or of all waiting counts per
+    completion shows up as n lines per node, so n² in all (a loop hidden in a C
+    builtin, ``x in some_list``, is not seen: only Python-level work counts).  Past ``budget``
+    steps the run stops (a quadratic frontier would take minutes under the
+    tracer) and the count returned is ``budget + 1``.
+    """
+    planning = str(Path(frontier_module.__file__).resolve().parent)
+    steps = 0
+
+    def trace(frame: FrameType, event: str, arg: object) -> Any:
+        nonlocal steps
+        if not frame.f_code.co_filename.startswith(planning):
+            return None
+        if event == "line":
+            steps += 1
+            if steps > budget:
+                raise _OverBudget
+        return trace
+
     order: list[str] = []
-    queue = list(f.runnable)
-    while queue:
-        node = queue.pop()
-        order.append(node)
-        queue += f.complete(node)
-    assert f.finished and order[0] == "root" and order[-1] == "sink" and len(order) == n + 2
+    previous = sys.gettrace()
+    sys.settrace(trace)
+    try:
+        f = Frontier(graph)
+        queue = list(f.runnable)
+        while queue:
+            node = queue.pop()
+            order.append(node)
+            queue += f.complete(node)
+    except _OverBudget:
+        return order, steps
+    finally:
+        sys.settrace(previous)
+    assert f.finished and len(order) == len(graph)
+    return order, steps
+
+
+def test_frontier_work_grows_linearly_with_the_graph() -> None:
+    # 16x the nodes: linear work grows ~16x, quadratic work ~256x.  The bound
+    # (20x) leaves room for constant overheads and fails a quadratic frontier
+    # by more than a factor of 10.  A chain completes one node per step; the
+    # wide graph (root, n workers, one sink with n inputs) has a node whose
+    # dependency count a naive frontier would recount on every finished input.
+    small, large, bound = 500, 8_000, 20
+    for shape, first, last in [(_chain, "t0", f"t{large - 1}"), (_wide, "root", "sink")]:
+        _, steps_small = _run_counting_steps(shape(small))
+        assert steps_small > small  # the count sees the frontier's work at all
+        order, steps_large = _run_counting_steps(shape(large), budget=bound * steps_small)
+        assert steps_large <= bound * steps_small, (
+            f"{shape.__name__}: {steps_small} steps for {small} nodes, more than "
+            f"{bound * steps_small} for {large} (over {bound}x for 16x the nodes)")
+        assert (order[0], order[-1]) == (first, last)
