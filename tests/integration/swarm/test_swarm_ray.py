@@ -23,7 +23,7 @@ from tests.integration.conftest import specs
 
 pytestmark = pytest.mark.integration
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "tsplib"
+EIL51 = Path(__file__).resolve().parents[2] / "data" / "tsplib" / "eil51.tsp"  # in the repo
 X = np.random.default_rng(0).uniform(-5, 5, (23, 4))
 
 
@@ -109,17 +109,16 @@ def test_supervisor_runs_a_swarm_task(make_supervisor: Callable[..., Any]) -> No
     sup.spawn(specs("sw", 1))
     args = {"algorithm": "pso", "function": "sphere", "dim": 5, "max_iterations": 60,
             "seed": 7, "backend": "inprocess"}
-    tasks = [{"task_id": "s1", "kind": "swarm_optimize", "args": args}]
-    if DATA.is_dir():
-        tasks.append({"task_id": "s2", "kind": "swarm_optimize",
-                      "args": {"algorithm": "aco", "tsp": str(DATA / "eil51.tsp"),
-                               "optimum": 426, "max_iterations": 5, "seed": 1}})
+    assert EIL51.is_file(), f"{EIL51} is missing: the ACO half of this test needs it"
+    tasks = [{"task_id": "s1", "kind": "swarm_optimize", "args": args},
+             {"task_id": "s2", "kind": "swarm_optimize",
+              "args": {"algorithm": "aco", "tsp": str(EIL51), "optimum": 426,
+                       "max_iterations": 5, "seed": 1}}]
     ids = sup.submit(tasks)
     res = sup.wait(ids, 120)
     assert all(r["state"] == "done" for r in res.values()), res
     value = res["s1"]["value"]
     assert value["best_position"] == swarm_optimize(**args)["best_position"]
     assert value["evaluations"] == 60 * 40 and value["best_fitness"] < 1e-3
-    if DATA.is_dir():
-        tour = res["s2"]["value"]["tour"]
-        assert sorted(tour) == list(range(51)) and res["s2"]["value"]["best_length"] >= 426
+    tour = res["s2"]["value"]["tour"]
+    assert sorted(tour) == list(range(51)) and res["s2"]["value"]["best_length"] >= 426
