@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from messaging import Envelope
+from messaging import Envelope, EnvelopeError
 from messaging.brokers import make_broker
+from messaging.brokers.rabbitmq import DLX
 from tests.conftest import require_service
+from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -74,25 +76,47 @@ def test_redis_pubsub_mode_and_last_value_cache() -> None:
         sub.close()
 
 
+def _take_dead_letters(channel: Any) -> list[Any]:
+    """Every message now in the dead-letter queue, taken off it: the payloads (or raw bytes)."""
+    out: list[Any] = []
+    while True:
+        method, _, body = channel.basic_get(DLX, auto_ack=True)
+        if method is None:
+            return out
+        try:
+            out.append(Envelope.from_bytes(body).payload)
+        except EnvelopeError:  # another test's raw bytes: not ours either way
+            out.append(body)
+
+
 def test_rabbitmq_priority_ttl_and_dead_letter_exchange(rabbit: Any) -> None:
     topic = f"raymas.test-{uuid.uuid4().hex[:6]}"
     low = [Envelope.new("t", topic="x", payload=f"low{i}", priority=1).to_bytes()
            for i in range(3)]
     high = [Envelope.new("t", topic="x", payload=f"high{i}", priority=8).to_bytes()
             for i in range(3)]
-    short = Envelope.new("t", topic="x", payload="short-lived", ttl_s=0.2).to_bytes()
+    short_lived = f"short-lived-{topic}"  # unique: the dead-letter queue is shared
+    short = Envelope.new("t", topic="x", payload=short_lived, ttl_s=0.2).to_bytes()
     rabbit.publish(topic, [*low, short, *high])
-    time.sleep(0.5)  # let the short-lived message's TTL run out inside RabbitMQ
-    got = rabbit.consume(topic, "g", "c", 10, 500)
-    payloads = [Envelope.from_bytes(d.data).payload for d in got]
-    assert payloads == ["high0", "high1", "high2", "low0", "low1", "low2"]
-    rabbit.ack(topic, "g", [d.tag for d in got])
+    # RabbitMQ drops an expired message only once it reaches the head of its queue, so
+    # the short-lived one (behind the high ones) shows no sign of expiry until consumed.
+    # A probe with the same TTL, made after that publish returned and alone in its own
+    # queue, expires no sooner, and RabbitMQ dead-letters it as soon as it does: once
+    # the probe is in the dead-letter queue, the short-lived message has expired too.
+    probe = f"{topic}-probe"
+    rabbit.publish(probe, [Envelope.new("t", topic="x", payload=probe, ttl_s=0.2).to_bytes()])
     channel = rabbit._sub[1]
-    dead = []
-    while True:
-        method, _, body = channel.basic_get("raymas.dead-letter", auto_ack=True)
-        if method is None:
-            break
-        dead.append(Envelope.from_bytes(body).payload)
-    assert "short-lived" in dead  # expired into the dead-letter exchange, not lost
-    channel.queue_delete(topic)
+    dead: list[Any] = []
+    try:
+        wait_until(lambda: dead.extend(_take_dead_letters(channel)) or probe in dead,
+                   "the probe's TTL never ran out in RabbitMQ", timeout=10)
+        got = rabbit.consume(topic, "g", "c", 10, 500)
+        payloads = [Envelope.from_bytes(d.data).payload for d in got]
+        assert payloads == ["high0", "high1", "high2", "low0", "low1", "low2"]
+        rabbit.ack(topic, "g", [d.tag for d in got])
+        # expired into the dead-letter exchange, not lost
+        wait_until(lambda: dead.extend(_take_dead_letters(channel)) or short_lived in dead,
+                   lambda: f"{short_lived} not dead-lettered; dead letters: {dead}", timeout=10)
+    finally:
+        channel.queue_delete(topic)
+        channel.queue_delete(probe)
