@@ -53,7 +53,9 @@ def connect(section: ClusterSection) -> ConnectionInfo:
         embedded = False
     else:
         dash = section.dashboard and dashboard_available()
-        ctx = ray.init(num_cpus=section.num_cpus, num_gpus=section.num_gpus,
+        # address="local": always a new Ray, even where a `ray start` cluster is recorded
+        # on this machine (without it ray.init joins that one and refuses num_cpus)
+        ctx = ray.init(address="local", num_cpus=section.num_cpus, num_gpus=section.num_gpus,
                        object_store_memory=section.object_store_memory,
                        include_dashboard=dash, **kwargs)
         embedded = True

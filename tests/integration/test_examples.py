@@ -76,12 +76,6 @@ def test_coordinator_example_starts_its_own_ray_beside_the_sessions(
     assert not left, f"processes of the example's Ray still running: {left}"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "cluster.connect starts the embedded Ray with ray.init(num_cpus=...) and no address; "
-    "Ray then joins the latest local cluster (/tmp/ray/ray_current_cluster, here the "
-    "session's) and refuses num_cpus. ray.init(address='local', ...) is Ray's documented "
-    "way to start a new one regardless; when connect.py does that, drop this xfail and the "
-    "RAY_TMPDIR of own_ray_env"))
 def test_coordinator_example_beside_a_recorded_local_cluster(
         ray_cluster: Any, own_ray_env: dict[str, str]) -> None:
     # what `ray start` or a test session's Cluster leaves for the next ray.init() to find
