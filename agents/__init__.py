@@ -8,6 +8,7 @@ load on first use.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import Any
 
 from agents.agent import Agent
@@ -33,6 +34,8 @@ from agents.specs import (
     TaskAllocation,
     TaskState,
 )
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "Agent",

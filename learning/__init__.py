@@ -22,6 +22,8 @@ subpackages load nothing heavy on import either:
 
 from __future__ import annotations
 
+import logging
+
 from learning.bandits import (
     Bandit,
     EpsilonGreedyBandit,
@@ -43,6 +45,8 @@ from learning.transfer import (
     transfer_q_table,
     transfer_weights,
 )
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 _tf_guard.guard()  # before anything imports ray.rllib: see learning/rllib/_tf_guard.py
 

@@ -6,12 +6,16 @@ matching, micro-batching and push-pull gossip.  The bus actors and the broker
 bridges build on these.
 """
 
+import logging
+
 from messaging.batcher import Batcher
 from messaging.crypto import AuthError, Keyring, SecurityError, TokenIssuer, TokenVerifier
 from messaging.envelope import Envelope, EnvelopeError, Performative, new_id
 from messaging.gossip import RumourStore, simulate
 from messaging.mailbox import Mailbox
 from messaging.topics import TopicError, TopicMatcher
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "AuthError",

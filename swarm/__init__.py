@@ -8,6 +8,8 @@ seed or an ``np.random.Generator`` and is reproducible.
 
 from __future__ import annotations
 
+import logging
+
 from swarm.aco import ACOOptions, AntColony, IterationStats, TourResult
 from swarm.aco_path import AntPathFinder, PathOptions, PathResult
 from swarm.bee import ABC, ABCOptions, Allocation, allocate_workers
@@ -38,6 +40,8 @@ from swarm.ray_eval import AutoEvaluator, ObjectiveError, RayEvaluator, make_eva
 from swarm.result import Stats, SwarmResult
 from swarm.tour_search import improve, nearest_neighbour_tour, neighbour_lists, tour_lengths
 from swarm.tsplib import TSPInstance, load_tour, load_tsplib, parse_tour, parse_tsplib
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "ABC",
