@@ -1,8 +1,8 @@
 """The seed's coordinator API: ``MultiAgentCoordinator(strategy=CoordinationStrategy...)``.
 
 A thin layer over what ``raymas run`` uses: on first use it joins Ray
-(``RAY_ADDRESS`` or ``address=``) or starts an embedded one
-(:func:`cluster.connect.connect`), attaches to the running Supervisor or starts
+(``RAY_ADDRESS`` or ``address=``) or starts an embedded one (a new local Ray,
+as ``raymas run`` does without a cluster address), attaches to the running Supervisor or starts
 one with the chosen default strategy (:func:`~agents.supervisor.client.start_supervisor`),
 then hands every call to the async :class:`~agents.supervisor.client.Coordinator`.
 :meth:`MultiAgentCoordinator.close` (or leaving ``async with``) stops only what
@@ -106,21 +106,25 @@ class MultiAgentCoordinator:
             return self._coordinator
 
     async def _start(self) -> Coordinator:
+        import ray
+
         from agents.supervisor.client import Coordinator, get_supervisor, start_supervisor
-        from cluster.config import ClusterSection
-        from cluster.connect import connect
 
         address = self.address or os.environ.get("RAY_ADDRESS") or None
-        # on this thread, not a worker thread: ray.init installs signal handlers
-        info = connect(ClusterSection.model_validate({
-            "address": address, "namespace": self.namespace, "num_cpus": self.num_cpus,
-            "dashboard": self.dashboard}))
-        self._owns_ray = info.embedded
+        namespace = self.namespace
+        if ray.is_initialized():
+            namespace = ray.get_runtime_context().namespace or namespace
+        elif address:  # join the cluster, as `raymas run --address` does
+            ray.init(address=address, namespace=namespace, configure_logging=False)
+        else:  # on this thread, not a worker thread: ray.init installs signal handlers
+            ray.init(address="local", num_cpus=self.num_cpus, namespace=namespace,
+                     include_dashboard=self.dashboard, configure_logging=False)
+            self._owns_ray = True
         try:
-            handle = get_supervisor(self.supervisor_name, info.namespace)
+            handle = get_supervisor(self.supervisor_name, namespace)
         except ValueError:
             settings = {"fresh": True, **self.settings, "name": self.supervisor_name,
-                        "namespace": info.namespace, "strategy": self.strategy.value}
+                        "namespace": namespace, "strategy": self.strategy.value}
             handle = await asyncio.to_thread(start_supervisor, settings)
             self._owns_supervisor = True
         return Coordinator(handle)

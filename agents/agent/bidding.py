@@ -18,12 +18,19 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
 
 from cachetools import LRUCache
 
-__all__ = ["BIDDING_KINDS", "AdaptiveBidder"]
+__all__ = ["BANDIT_FACTORY", "BIDDING_KINDS", "AdaptiveBidder"]
+
+#: Where the bandits come from: the learning package provides them and an agent
+#: looks them up by name, only when its group asks for adaptive bidding — a
+#: plug-in like the task kinds other packages register, so agents never import
+#: the learning package above them.
+BANDIT_FACTORY = "learning.bandits:make_bandit"
 
 BIDDING_KINDS = ("fixed", "epsilon_greedy", "ucb1", "thompson")
 
@@ -32,7 +39,7 @@ class AdaptiveBidder:
     """A bandit over markups, fed by the outcomes of the agent's proposals."""
 
     def __init__(self, kind: str, markups: Sequence[float], seed: int | None = None) -> None:
-        from learning.bandits import make_bandit  # numpy-only; loaded for adaptive agents
+        make_bandit = _bandit_factory()
 
         if not markups or any(not (m > 0) for m in markups):
             raise ValueError(f"bid_markups: expected positive numbers, got {list(markups)}")
@@ -67,3 +74,8 @@ class AdaptiveBidder:
         """Pulls and mean earnings per markup, and the best so far."""
         return {"counts": dict(self.bandit.counts), "values": dict(self.bandit.values),
                 "best": self.bandit.best()}
+
+
+def _bandit_factory() -> Callable[..., Any]:
+    module, _, name = BANDIT_FACTORY.partition(":")
+    return cast(Callable[..., Any], getattr(importlib.import_module(module), name))
