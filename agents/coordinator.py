@@ -137,11 +137,9 @@ class MultiAgentCoordinator:
                 return
             import ray
 
-            from agents.supervisor.client import SupervisorClient
-
             try:
                 if self._owns_supervisor:
-                    await asyncio.to_thread(SupervisorClient(coordinator.handle).shutdown)
+                    await coordinator.shutdown()
             finally:
                 if self._owns_ray:
                     ray.shutdown()

@@ -1,9 +1,11 @@
-"""Starting and finding the Supervisor, and two facades over it.
+"""Starting and finding the Supervisor, and the one client over it.
 
-:class:`Coordinator` is the async API (``await coordinator.allocate_task(...)``);
-:class:`SupervisorClient` is the same API for scripts, blocking.  Both talk to
-the named, detached Supervisor actor, so a Ray job submitted later finds the
-one ``raymas run`` started.
+Every Supervisor operation is written once, in :class:`SupervisorOperations`;
+:class:`SupervisorClient` runs each one blocking (scripts, jobs, the CLI) and
+:class:`Coordinator` returns it awaitable (``await coordinator.allocate_task(...)``).
+Both talk to the named, detached Supervisor actor, so a Ray job submitted later
+finds the one ``raymas run`` started.  A new Supervisor method becomes part of
+both by one definition here (and the HTTP API's routes call the same client).
 
 Example (on a connected Ray)::
 
@@ -24,7 +26,8 @@ from agents.planning import TaskGraph
 from agents.specs import TaskAllocation
 from agents.supervisor.actor import Supervisor, SupervisorSettings
 
-__all__ = ["Coordinator", "SupervisorClient", "get_supervisor", "start_supervisor"]
+__all__ = ["Coordinator", "SupervisorClient", "SupervisorOperations", "get_supervisor",
+           "start_supervisor", "stop_supervisor_actor"]
 
 
 def start_supervisor(settings: Mapping[str, Any] | None = None) -> Any:
@@ -67,154 +70,157 @@ def _task(t: TaskAllocation | Mapping[str, Any]) -> dict[str, Any]:
     return t.to_dict() if isinstance(t, TaskAllocation) else dict(t)
 
 
-class Coordinator:
-    """Async facade: every method awaits one Supervisor call."""
-
-    def __init__(self, handle: Any) -> None:
-        self.handle = handle
-
-    async def register_agent(self, agent_id: str, capabilities: Sequence[str],
-                             max_tasks: int | None = None, **spec: Any) -> dict[str, Any]:
-        return await self.handle.register_agent.remote(agent_id, list(capabilities),
-                                                       max_tasks, **spec)
-
-    async def spawn(self, specs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        return await self.handle.spawn.remote([dict(s) for s in specs])
-
-    async def deregister_agent(self, agent_id: str) -> bool:
-        return await self.handle.deregister_agent.remote(agent_id)
-
-    async def list_agents(self) -> list[dict[str, Any]]:
-        return await self.handle.list_agents.remote()
-
-    async def describe_agent(self, agent_id: str) -> dict[str, Any]:
-        return await self.handle.describe_agent.remote(agent_id)
-
-    async def allocate_task(self, task: TaskAllocation | Mapping[str, Any],
-                            timeout_s: float | None = None) -> str:
-        return await self.handle.allocate_task.remote(_task(task), timeout_s)
-
-    async def submit(self, tasks: Sequence[TaskAllocation | Mapping[str, Any]]) -> list[str]:
-        return await self.handle.submit.remote([_task(t) for t in tasks])
-
-    async def wait(self, task_ids: Sequence[str], timeout_s: float | None = None
-                   ) -> dict[str, dict[str, Any]]:
-        return await self.handle.wait.remote(list(task_ids), timeout_s)
-
-    async def status(self) -> dict[str, Any]:
-        return await self.handle.status.remote()
-
-    async def hold_vote(self, question: str, options: Sequence[Any], **kw: Any
-                        ) -> dict[str, Any]:
-        return await self.handle.hold_vote.remote(question, list(options), **kw)
-
-    async def auction_resource(self, resource: str, **kw: Any) -> dict[str, Any]:
-        return await self.handle.auction_resource.remote(resource, **kw)
-
-    async def submit_plan(self, graph: TaskGraph | Mapping[str, Any], plan_id: str | None = None,
-                          **kw: Any) -> str:
-        return await self.handle.submit_plan.remote(_graph(graph), plan_id, **kw)
-
-    async def wait_plan(self, plan_id: str, timeout_s: float | None = None) -> dict[str, Any]:
-        return await self.handle.wait_plan.remote(plan_id, timeout_s)
-
-    async def plan_status(self, plan_id: str, detail: bool = False) -> dict[str, Any]:
-        return await self.handle.plan_status.remote(plan_id, detail)
-
-    async def plan_results(self, plan_id: str, nodes: Sequence[str] | None = None
-                           ) -> dict[str, Any]:
-        return await self.handle.plan_results.remote(plan_id, nodes)
-
-    async def cancel_plan(self, plan_id: str) -> int:
-        return await self.handle.cancel_plan.remote(plan_id)
+def stop_supervisor_actor(handle: Any, settings: Mapping[str, Any]) -> None:
+    """Kill the Supervisor actor (no restart) and its bus."""
+    ray.kill(handle, no_restart=True)
+    if settings.get("bus_name"):
+        try:
+            ray.kill(ray.get_actor(settings["bus_name"], namespace=settings["namespace"]),
+                     no_restart=True)
+        except ValueError:
+            pass
 
 
-class SupervisorClient:
-    """Blocking facade for scripts and jobs; the same methods as :class:`Coordinator`."""
+class SupervisorOperations:
+    """Every Supervisor operation, once.  Subclasses say how a call is made (:meth:`_call`):
+    blocking in :class:`SupervisorClient`, awaitable in :class:`Coordinator`."""
+
+    handle: Any
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    # -- agents --------------------------------------------------------------------
+    def register_agent(self, agent_id: str, capabilities: Sequence[str],
+                       max_tasks: int | None = None, **spec: Any) -> Any:
+        """Start (or re-attach to) an agent; its description (node, GPU ids, ...)."""
+        return self._call("register_agent", agent_id, list(capabilities), max_tasks, **spec)
+
+    def spawn(self, specs: Sequence[Mapping[str, Any]], message_keys: str | None = None) -> Any:
+        """Start agents from specs (resources checked first); their descriptions."""
+        return self._call("spawn", [dict(s) for s in specs], message_keys)
+
+    def deregister_agent(self, agent_id: str) -> Any:
+        """Stop an agent after its running tasks finish, and forget it."""
+        return self._call("deregister_agent", agent_id)
+
+    def list_agents(self) -> Any:
+        """One entry per agent: capabilities, capacity, load, alive, suspect, node."""
+        return self._call("list_agents")
+
+    def describe_agent(self, agent_id: str) -> Any:
+        return self._call("describe_agent", agent_id)
+
+    # -- tasks ---------------------------------------------------------------------
+    def allocate_task(self, task: TaskAllocation | Mapping[str, Any],
+                      timeout_s: float | None = None) -> Any:
+        """Submit one task; the id of the agent it was awarded to."""
+        return self._call("allocate_task", _task(task), timeout_s)
+
+    def submit(self, tasks: Sequence[TaskAllocation | Mapping[str, Any]]) -> Any:
+        """Queue tasks; their ids (an id already known is not queued again)."""
+        return self._call("submit", [_task(t) for t in tasks])
+
+    def wait(self, task_ids: Sequence[str], timeout_s: float | None = None) -> Any:
+        """Wait for tasks to end (or ``timeout_s``); ``{task_id: outcome}``."""
+        return self._call("wait", list(task_ids), timeout_s)
+
+    def result(self, task_id: str) -> Any:
+        """A task's state, result or error, agent, attempts and timings."""
+        return self._call("result", task_id)
+
+    def history(self, task_id: str) -> Any:
+        """Every state a task went through: ``(state, agent_id, detail)``."""
+        return self._call("history", task_id)
+
+    def status(self) -> Any:
+        """Counts of agents and tasks, the Supervisor's stats and strategy."""
+        return self._call("status")
+
+    # -- coordination ----------------------------------------------------------------
+    def hold_vote(self, question: str, options: Sequence[Any], **kw: Any) -> Any:
+        """Agents vote on ``question`` (rule, quorum, deadline_s, capabilities in ``kw``)."""
+        return self._call("hold_vote", question, list(options), **kw)
+
+    def auction_resource(self, resource: str, **kw: Any) -> Any:
+        """Sell ``resource`` by sealed bid (rule, reserve, deadline_s in ``kw``)."""
+        return self._call("auction_resource", resource, **kw)
+
+    def votes(self, proposal_id: str) -> Any:
+        """Every vote recorded for a proposal (a task id, for consensus allocation)."""
+        return self._call("votes", proposal_id)
+
+    # -- plans -----------------------------------------------------------------------
+    def submit_plan(self, graph: TaskGraph | Mapping[str, Any], plan_id: str | None = None,
+                    **kw: Any) -> Any:
+        """Validate and queue a task graph; the plan id."""
+        return self._call("submit_plan", _graph(graph), plan_id, **kw)
+
+    def wait_plan(self, plan_id: str, timeout_s: float | None = None) -> Any:
+        return self._call("wait_plan", plan_id, timeout_s)
+
+    def plan_status(self, plan_id: str, detail: bool = False) -> Any:
+        return self._call("plan_status", plan_id, detail)
+
+    def plan_results(self, plan_id: str, nodes: Sequence[str] | None = None) -> Any:
+        return self._call("plan_results", plan_id, nodes)
+
+    def cancel_plan(self, plan_id: str) -> Any:
+        return self._call("cancel_plan", plan_id)
+
+    def observe_plan(self, plan_id: str, changes: Mapping[str, Any]) -> Any:
+        """Tell a plan the world changed; what no longer holds is replanned."""
+        return self._call("observe_plan", plan_id, dict(changes))
+
+    # -- identity --------------------------------------------------------------------
+    def issue_token(self, subject: str, capabilities: Sequence[str] = (),
+                    ttl_s: float | None = None) -> Any:
+        """An identity token for a client outside the cluster."""
+        return self._call("issue_token", subject, list(capabilities), ttl_s)
+
+    def public_key(self) -> Any:
+        return self._call("public_key")
+
+    def settings(self) -> Any:
+        """The Supervisor's settings, secrets redacted."""
+        return self._call("settings")
+
+    def stop_agents(self) -> Any:
+        """Stop every agent (running tasks finish first); how many were stopped."""
+        return self._call("shutdown")
+
+
+class SupervisorClient(SupervisorOperations):
+    """The Supervisor for scripts, jobs and the CLI: every call blocks for its result."""
 
     def __init__(self, handle: Any | None = None, *, name: str = "raymas-supervisor",
                  namespace: str = "raymas") -> None:
         self.handle = handle if handle is not None else get_supervisor(name, namespace)
 
-    def register_agent(self, agent_id: str, capabilities: Sequence[str],
-                       max_tasks: int | None = None, **spec: Any) -> dict[str, Any]:
-        return ray.get(self.handle.register_agent.remote(agent_id, list(capabilities),
-                                                         max_tasks, **spec))
-
-    def spawn(self, specs: Sequence[Mapping[str, Any]], message_keys: str | None = None
-              ) -> list[dict[str, Any]]:
-        return ray.get(self.handle.spawn.remote([dict(s) for s in specs], message_keys))
-
-    def deregister_agent(self, agent_id: str) -> bool:
-        return ray.get(self.handle.deregister_agent.remote(agent_id))
-
-    def list_agents(self) -> list[dict[str, Any]]:
-        return ray.get(self.handle.list_agents.remote())
-
-    def describe_agent(self, agent_id: str) -> dict[str, Any]:
-        return ray.get(self.handle.describe_agent.remote(agent_id))
-
-    def allocate_task(self, task: TaskAllocation | Mapping[str, Any],
-                      timeout_s: float | None = None) -> str:
-        return ray.get(self.handle.allocate_task.remote(_task(task), timeout_s))
-
-    def submit(self, tasks: Sequence[TaskAllocation | Mapping[str, Any]]) -> list[str]:
-        return ray.get(self.handle.submit.remote([_task(t) for t in tasks]))
-
-    def wait(self, task_ids: Sequence[str], timeout_s: float | None = None
-             ) -> dict[str, dict[str, Any]]:
-        return ray.get(self.handle.wait.remote(list(task_ids), timeout_s))
-
-    def status(self) -> dict[str, Any]:
-        return ray.get(self.handle.status.remote())
-
-    def result(self, task_id: str) -> dict[str, Any]:
-        """A task's state, result or error, agent, attempts and timings."""
-        return ray.get(self.handle.result.remote(task_id))
-
-    def history(self, task_id: str) -> list[tuple[str, str | None, str]]:
-        """Every state a task went through: ``(state, agent_id, detail)``."""
-        return ray.get(self.handle.history.remote(task_id))
-
-    def hold_vote(self, question: str, options: Sequence[Any], **kw: Any) -> dict[str, Any]:
-        """Agents vote on ``question`` (rule, quorum, deadline_s, capabilities in ``kw``)."""
-        return ray.get(self.handle.hold_vote.remote(question, list(options), **kw))
-
-    def auction_resource(self, resource: str, **kw: Any) -> dict[str, Any]:
-        """Sell ``resource`` by sealed bid (rule, reserve, deadline_s in ``kw``)."""
-        return ray.get(self.handle.auction_resource.remote(resource, **kw))
-
-    def submit_plan(self, graph: TaskGraph | Mapping[str, Any], plan_id: str | None = None,
-                    **kw: Any) -> str:
-        """Validate and queue a task graph; returns the plan id."""
-        return ray.get(self.handle.submit_plan.remote(_graph(graph), plan_id, **kw))
-
-    def wait_plan(self, plan_id: str, timeout_s: float | None = None) -> dict[str, Any]:
-        return ray.get(self.handle.wait_plan.remote(plan_id, timeout_s))
-
-    def plan_status(self, plan_id: str, detail: bool = False) -> dict[str, Any]:
-        return ray.get(self.handle.plan_status.remote(plan_id, detail))
-
-    def plan_results(self, plan_id: str, nodes: Sequence[str] | None = None) -> dict[str, Any]:
-        return ray.get(self.handle.plan_results.remote(plan_id, nodes))
-
-    def cancel_plan(self, plan_id: str) -> int:
-        return ray.get(self.handle.cancel_plan.remote(plan_id))
-
-    def observe_plan(self, plan_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
-        """Tell a plan the world changed; what no longer holds is replanned."""
-        return ray.get(self.handle.observe_plan.remote(plan_id, dict(changes)))
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return ray.get(getattr(self.handle, method).remote(*args, **kwargs))
 
     def shutdown(self, *, kill_supervisor: bool = True) -> int:
         """Stop every agent and, by default, the Supervisor itself."""
-        stopped = ray.get(self.handle.shutdown.remote())
+        stopped = int(self.stop_agents())
         if kill_supervisor:
-            settings = ray.get(self.handle.settings.remote())
-            ray.kill(self.handle, no_restart=True)
-            if settings["bus_name"]:
-                try:
-                    ray.kill(ray.get_actor(settings["bus_name"], namespace=settings["namespace"]),
-                             no_restart=True)
-                except ValueError:
-                    pass
+            stop_supervisor_actor(self.handle, self.settings())
         return stopped
+
+
+class Coordinator(SupervisorOperations):
+    """The Supervisor for async code: every call returns an awaitable."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self.handle, method).remote(*args, **kwargs)  # an ObjectRef: awaitable
+
+    async def shutdown(self, *, kill_supervisor: bool = True) -> int:
+        """Stop every agent and, by default, the Supervisor itself."""
+        stopped = int(await self.stop_agents())
+        if kill_supervisor:
+            stop_supervisor_actor(self.handle, await self.settings())
+        return stopped
+

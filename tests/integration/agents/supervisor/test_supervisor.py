@@ -147,15 +147,36 @@ def test_supervisor_restart_loses_no_task(make_supervisor: Any) -> None:
     assert sup.status()["tasks"] == {"done": 120}
 
 
-def test_missed_heartbeat_marks_agent_dead(make_supervisor: Any) -> None:
+def test_a_paused_agent_is_suspect_not_dead_and_comes_back(make_supervisor: Any) -> None:
+    """SIGSTOP: alive to Ray, silent to the Supervisor.  A slow agent is not a dead one:
+    it keeps its task and gets no new work; resumed, it finishes that task, once."""
     sup = make_supervisor(heartbeat_timeout_s=1.5)
-    info = sup.spawn(specs("hb", 1))[0]
-    os.kill(info["pid"], signal.SIGSTOP)  # alive to Ray, silent to the Supervisor
+    infos = sup.spawn(specs("hb", 2, max_tasks=1))
+    paused = infos[0]
+    ids = sup.submit([TaskAllocation(task_id=f"hb-long-{i}", kind="sha256_chain",
+                                     args={"rounds": 3_000_000, "seed": str(i)}) for i in range(2)])
+    by_agent = lambda: {a["agent_id"]: a for a in sup.list_agents()}  # noqa: E731
+    wait_until(lambda: by_agent()[paused["agent_id"]]["load"] == 1, "the agent got no task")
+    held = next(t for t in ids if sup.result(t)["agent_id"] == paused["agent_id"])
+    os.kill(paused["pid"], signal.SIGSTOP)
     try:
-        wait_until(lambda: not sup.list_agents()[0]["alive"], "never marked dead", timeout=20)
-        assert sup.list_agents()[0]["death"] == "missed heartbeat deadline"
+        wait_until(lambda: by_agent()[paused["agent_id"]]["suspect"], "never suspected",
+                   timeout=20)
+        rec = by_agent()[paused["agent_id"]]
+        assert rec["alive"] and rec["load"] == 1 and rec["death"] is None
+        more = sup.submit([TaskAllocation(task_id=f"hb-short-{i}", kind="count_primes",
+                                          args={"n": 2000}) for i in range(5)])
+        res = sup.wait(more, timeout_s=60)
+        assert {r["agent_id"] for r in res.values()} == {infos[1]["agent_id"]}
     finally:
-        os.kill(info["pid"], signal.SIGCONT)
+        os.kill(paused["pid"], signal.SIGCONT)
+    wait_until(lambda: not by_agent()[paused["agent_id"]]["suspect"], "never came back")
+    res = sup.wait(ids, timeout_s=120)
+    assert all(r["state"] == "done" for r in res.values())
+    assert res[held]["agent_id"] == paused["agent_id"]
+    assert [s for s, _, _ in sup.history(held)].count("done") == 1
+    stats = sup.status()["stats"]
+    assert stats["deaths"] == 0 and stats["reassigned"] == 0 and stats["suspected"] >= 1
 
 
 def test_postgres_ledger(make_supervisor: Any) -> None:
