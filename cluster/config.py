@@ -16,10 +16,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ByteSize,
     ConfigDict,
@@ -30,6 +31,7 @@ from pydantic import (
 )
 
 from agents.specs import AgentSpec, AgentType, TaskAllocation
+from agents.supervisor.settings import SupervisorOptions, SupervisorSettings, known_strategy
 from messaging.errors import ConfigError
 
 __all__ = [
@@ -42,8 +44,8 @@ __all__ = [
     "parse_config",
 ]
 
-Strategy = Literal["contract_net", "first_price", "vickrey", "consensus", "least_loaded",
-                   "power_of_two"]
+#: A strategy name, checked against the registry (``agents.protocols.STRATEGIES``).
+Strategy = Annotated[str, AfterValidator(known_strategy)]
 
 
 class _Section(BaseModel):
@@ -59,27 +61,8 @@ class ClusterSection(_Section):
     object_store_memory: ByteSize | None = None
 
 
-class SupervisorSection(_Section):
-    name: str = Field("raymas-supervisor", min_length=1)
-    strategy: Strategy = "contract_net"
-    heartbeat_interval_s: float = Field(1.0, gt=0)
-    heartbeat_timeout_s: float = Field(5.0, gt=0)
-    bid_timeout_s: float = Field(2.0, gt=0)
-    batch_size: int = Field(1024, ge=1, le=100_000, description="tasks per allocation round")
-    cfp_fanout: int = Field(8, ge=0, description=(
-        "least-loaded agents called per contract-net round (more if their free slots do not "
-        "cover twice the tasks); 0 calls every capable agent"))
-    seed: int = 0
-    agent_start_timeout_s: float = Field(60.0, gt=0)
-
-    @model_validator(mode="after")
-    def _timeout_exceeds_interval(self) -> SupervisorSection:
-        if self.heartbeat_timeout_s <= self.heartbeat_interval_s:
-            raise ValueError(
-                f"heartbeat_timeout_s ({self.heartbeat_timeout_s}) must exceed "
-                f"heartbeat_interval_s ({self.heartbeat_interval_s})"
-            )
-        return self
+#: The ``supervisor`` section: declared once, in :mod:`agents.supervisor.settings`.
+SupervisorSection = SupervisorOptions
 
 
 class MessagingSection(_Section):
@@ -251,15 +234,13 @@ class RaymasConfig(_Section):
                 ))
         return specs
 
-    def supervisor_settings(self) -> dict[str, Any]:
-        s = self.supervisor
-        return {"name": s.name, "namespace": self.cluster.namespace, "strategy": s.strategy,
-                "ledger_url": self.ledger.url, "heartbeat_timeout_s": s.heartbeat_timeout_s,
-                "bid_timeout_s": s.bid_timeout_s, "batch_size": s.batch_size,
-                "cfp_fanout": s.cfp_fanout, "bus_name": self.messaging.bus,
-                "message_keys": (self.messaging.keys.get_secret_value()
-                                 if self.messaging.keys else None), "seed": s.seed,
-                "agent_start_timeout_s": s.agent_start_timeout_s, "fresh": self.ledger.fresh}
+    def supervisor_settings(self) -> SupervisorSettings:
+        """What the Supervisor actor takes: its section and the wiring from the others."""
+        return SupervisorSettings(
+            **self.supervisor.model_dump(), namespace=self.cluster.namespace,
+            ledger_url=self.ledger.url, bus_name=self.messaging.bus,
+            message_keys=(self.messaging.keys.get_secret_value()
+                          if self.messaging.keys else None), fresh=self.ledger.fresh)
 
 
 def _path(loc: tuple[Any, ...]) -> str:

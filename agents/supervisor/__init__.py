@@ -11,7 +11,7 @@ from typing import Any
 __all__ = ["Coordinator", "Supervisor", "SupervisorClient", "SupervisorSettings",
            "get_supervisor", "start_supervisor"]
 
-_WHERE = {"Supervisor": "actor", "SupervisorSettings": "actor", "Coordinator": "client",
+_WHERE = {"Supervisor": "actor", "SupervisorSettings": "settings", "Coordinator": "client",
           "SupervisorClient": "client", "get_supervisor": "client",
           "start_supervisor": "client"}
 

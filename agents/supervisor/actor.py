@@ -21,7 +21,6 @@ import logging
 import time
 import warnings
 from collections.abc import Coroutine, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import ray
@@ -44,6 +43,7 @@ from agents.supervisor.book import (
     Watch,
 )
 from agents.supervisor.ledger import Ledger, Transition
+from agents.supervisor.settings import SupervisorSettings
 from messaging.crypto import TokenIssuer
 from messaging.endpoint import Endpoint
 from messaging.envelope import new_id
@@ -53,32 +53,11 @@ __all__ = ["Supervisor", "SupervisorSettings"]
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class SupervisorSettings:
-    """What the Supervisor actor needs (built from the ``supervisor`` config section)."""
-
-    name: str = "raymas-supervisor"
-    namespace: str = "raymas"
-    strategy: str = "contract_net"
-    ledger_url: str = "sqlite:///.raymas/ledger.db"
-    heartbeat_timeout_s: float = 5.0
-    bid_timeout_s: float = 2.0
-    batch_size: int = 1024
-    bus_name: str | None = "raymas-bus"
-    #: AES-256-GCM payload keys for the bus, ``"kid:<base64>,..."``; None sends in clear.
-    message_keys: str | None = None
-    token_ttl_s: float = 24 * 3600.0
-    cfp_fanout: int = 8
-    seed: int = 0
-    agent_start_timeout_s: float = 60.0
-    fresh: bool = False
-
-
 class Supervisor:
     """Coordinates agents; see the module docstring.  Every public method is a Ray call."""
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
-        self.cfg = SupervisorSettings(**dict(settings))
+        self.cfg = SupervisorSettings.model_validate(dict(settings))
         self.ledger = Ledger.open(self.cfg.ledger_url)
         self.issuer = TokenIssuer(ttl_s=self.cfg.token_ttl_s)
         if self.cfg.fresh and not self._restarted():
@@ -508,7 +487,7 @@ class Supervisor:
     # -- reading ----------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
         """The settings, with secrets redacted."""
-        out = dict(self.cfg.__dict__)
+        out = self.cfg.model_dump()
         if out.get("message_keys"):
             out["message_keys"] = "(set)"
         return out

@@ -24,17 +24,22 @@ import ray
 
 from agents.planning import TaskGraph
 from agents.specs import TaskAllocation
-from agents.supervisor.actor import Supervisor, SupervisorSettings
+from agents.supervisor.actor import Supervisor
+from agents.supervisor.settings import SupervisorSettings
 
 __all__ = ["Coordinator", "SupervisorClient", "SupervisorOperations", "get_supervisor",
            "start_supervisor", "stop_supervisor_actor"]
 
 
-def start_supervisor(settings: Mapping[str, Any] | None = None) -> Any:
-    """Create the Supervisor actor (or return the running one of that name)."""
+def start_supervisor(settings: SupervisorSettings | Mapping[str, Any] | None = None) -> Any:
+    """Create the Supervisor actor (or return the running one of that name).
+
+    Settings are checked here, before the actor exists: a bad one raises
+    :class:`~messaging.errors.ConfigError` naming the field.
+    """
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    cfg = SupervisorSettings(**dict(settings or {}))
+    cfg = _settings(settings)
     if cfg.bus_name:
         from messaging.bus import start_bus
 
@@ -52,9 +57,24 @@ def start_supervisor(settings: Mapping[str, Any] | None = None) -> Any:
         max_task_retries=-1,
         num_cpus=0,
         max_concurrency=10_000,
-    ).remote(cfg.__dict__)
+    ).remote(cfg.model_dump())
     ray.get(handle.status.remote())
     return handle
+
+
+def _settings(settings: SupervisorSettings | Mapping[str, Any] | None) -> SupervisorSettings:
+    if isinstance(settings, SupervisorSettings):
+        return settings
+    from pydantic import ValidationError
+
+    from messaging.errors import ConfigError
+
+    try:
+        return SupervisorSettings.model_validate(dict(settings or {}))
+    except ValidationError as exc:
+        raise ConfigError("supervisor settings", [
+            (".".join(str(p) for p in e["loc"]) or "(top level)", e["msg"])
+            for e in exc.errors()]) from None
 
 
 def get_supervisor(name: str = "raymas-supervisor", namespace: str = "raymas") -> Any:

@@ -8,7 +8,8 @@ import importlib
 import pytest
 
 MODULES = [
-    "agents.agent.core", "agents.supervisor.ledger", "agents.specs", "agents.agent.kinds",
+    "agents.agent.core", "agents.supervisor.ledger", "agents.supervisor.settings",
+    "agents.supervisor.book", "agents.specs", "agents.agent.kinds",
     "agents.protocols.auction", "agents.protocols.consensus", "agents.protocols.contract_net",
     "agents.protocols.load_balance", "cluster.config", "agents.agent.resources",
     "messaging.batcher", "messaging.crypto", "messaging.envelope", "messaging.gossip",

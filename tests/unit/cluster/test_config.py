@@ -99,7 +99,7 @@ def test_messaging_keys_are_checked_and_kept_secret() -> None:
 
     good = "k1:" + base64.b64encode(b"\x01" * 32).decode()
     cfg = parse_config({"agents": [{"id": "a"}], "messaging": {"keys": good}}, env={})
-    assert cfg.supervisor_settings()["message_keys"] == good
+    assert cfg.supervisor_settings().message_keys == good
     assert good not in repr(cfg)  # SecretStr: not printed
     probs = _problems({"agents": [{"id": "a"}], "messaging": {"keys": "k1:c2hvcnQ="}})
     assert "32" in probs["messaging"]
