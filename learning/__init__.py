@@ -18,11 +18,18 @@ subpackages load nothing heavy on import either:
 - task kinds: ``q_learning`` (:mod:`learning.task`), ``policy_gradient``
   (:mod:`learning.pg.task`), ``automl`` (:mod:`learning.automl.task`),
   ``rllib_train`` and ``rl_act`` (:mod:`learning.rllib.task`), registered on first use.
+
+The production names ``ProductionMLIntegration`` (:mod:`learning.production`),
+``ModelType``, ``MLFramework`` and ``TrainingConfig`` (:mod:`learning.models`) are
+exported too, loaded on first use, so ``from learning import ProductionMLIntegration``
+works as the seed document writes it and ``import learning`` stays light.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
+from typing import TYPE_CHECKING, Any
 
 from learning.bandits import (
     Bandit,
@@ -48,7 +55,28 @@ from learning.transfer import (
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
+if TYPE_CHECKING:
+    from learning.models.config import MLFramework, ModelType, TrainingConfig
+    from learning.production import ProductionMLIntegration
+
 _tf_guard.guard()  # before anything imports ray.rllib: see learning/rllib/_tf_guard.py
+
+#: Names exported here but loaded from their module on first use.
+_LAZY = {"ProductionMLIntegration": "learning.production", "MLFramework": "learning.models.config",
+         "ModelType": "learning.models.config", "TrainingConfig": "learning.models.config"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'learning' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "Bandit",
@@ -60,8 +88,11 @@ __all__ = [
     "Exponential",
     "LearningError",
     "Linear",
+    "MLFramework",
     "MarketConfig",
+    "ModelType",
     "PrioritizedReplay",
+    "ProductionMLIntegration",
     "QLearner",
     "ReplayBuffer",
     "Sarsa",
@@ -70,6 +101,7 @@ __all__ = [
     "TabularLearner",
     "TaskMarket",
     "ThompsonBandit",
+    "TrainingConfig",
     "TrainingHistory",
     "TransferResult",
     "UCB1Bandit",

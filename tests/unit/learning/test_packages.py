@@ -33,3 +33,24 @@ def test_packages_and_their_light_names_load_no_framework() -> None:
             "assert not heavy, heavy\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_learning_exports_the_production_names_lazily() -> None:
+    import learning
+    import learning.models
+    import learning.production
+
+    assert learning.ProductionMLIntegration is learning.production.ProductionMLIntegration
+    for name in ("ModelType", "MLFramework", "TrainingConfig"):
+        assert getattr(learning, name) is getattr(learning.models, name)
+        assert name in learning.__all__ and name in dir(learning)
+    with pytest.raises(AttributeError, match="module 'learning' has no attribute 'nope'"):
+        _ = learning.nope
+    code = ("import sys\n"
+            "from learning import MLFramework, ModelType, ProductionMLIntegration, TrainingConfig\n"
+            "ml = ProductionMLIntegration()\n"
+            "heavy = [m for m in ('torch', 'tensorflow', 'sklearn', 'ray.rllib', 'ray.tune')\n"
+            "         if m in sys.modules]\n"
+            "assert not heavy, heavy\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
