@@ -93,6 +93,18 @@ class Model(ABC):
         return self.n_features is not None
 
     @property
+    def n_parameters(self) -> int | None:
+        """Learned weights and biases, where the family counts them and they are known
+        (networks: see :attr:`NeuralModel.n_parameters`); else ``None``."""
+        return None
+
+    def check_fit_data(self, X: np.ndarray, y: np.ndarray,
+                       names: tuple[str, str] = ("X", "y")) -> None:
+        """Raise a :class:`ModelError` if checked ``X`` and ``y`` contradict sizes the config
+        declares (``input_shape``, ``num_classes`` of a network); most families declare none."""
+        return None
+
+    @property
     def classes(self) -> np.ndarray:
         """The class labels, in the order of :meth:`predict_proba`'s columns."""
         if self.task != "classification":

@@ -79,7 +79,9 @@ def create_model(model_type: ModelType | str, framework: MLFramework | str,
         framework: the library, as an :class:`MLFramework`, its value or an alias
             (``"torch"``, ``"tf"``, ``"keras"``, ``"scikit-learn"``).
         config: hyperparameters. Networks (PyTorch, TensorFlow): ``hidden_layers``,
-            ``activation``, ``dropout``, ``task``, ``weight_decay``, ``standardize``.
+            ``activation``, ``dropout``, ``task``, ``weight_decay``, ``standardize``, and
+            the sizes ``input_shape`` and ``num_classes`` (else taken from the data at
+            fit; see :mod:`learning.models.neural`).
             scikit-learn: ``task`` and the estimator's own keyword arguments.
 
     Raises:

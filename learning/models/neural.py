@@ -10,6 +10,16 @@ A ``neural_network`` has hidden layers; ``logistic_regression`` and
 ``linear_regression`` are the same network without any (softmax regression and
 least squares, with optional weight decay).
 
+The sizes of the input and output layers come from the data at the first fit,
+unless the config declares them: ``input_shape`` (a tuple of ints; its product is
+the number of features) and, for a classifier, ``num_classes``.  Declared, they
+fix the network's size before any data is seen (so :attr:`NeuralModel.n_parameters`
+is known at once) and the data at fit must agree: ``X`` has that many features,
+``y`` at most that many classes.  Integer labels all in ``0..num_classes-1`` are
+read as class indices, as Keras reads them, so every index is a class whether or
+not the training data shows it; other labels are sorted as without
+``num_classes``, and the outputs beyond them are never predicted.
+
 Example:
     >>> task, params = check_nn_config(ModelType.NEURAL_NETWORK, MLFramework.PYTORCH,
     ...                                {"hidden_layers": [32, 16], "dropout": 0.1})
@@ -20,11 +30,16 @@ Example:
     ...
     learning.models.errors.UnknownModelNameError: unknown neural_network (pytorch) config key \
 'hiden_layers'; did you mean 'hidden_layers'? (known: activation, dropout, hidden_layers, \
-standardize, task, weight_decay)
+input_shape, num_classes, standardize, task, weight_decay)
+    >>> _, params = check_nn_config(ModelType.NEURAL_NETWORK, MLFramework.TENSORFLOW,
+    ...                             {"input_shape": [28, 28], "num_classes": 10})
+    >>> params["input_shape"], params["num_classes"], n_parameters([784, 64, 10])
+    ((28, 28), 10, 50890)
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -42,15 +57,19 @@ from learning.models.data import LabelCodec, Standardizer
 from learning.models.errors import ModelError, UnknownModelNameError
 
 __all__ = ["ACTIVATIONS", "NN_DEFAULTS", "NeuralModel", "check_nn_config", "modest_threads",
-           "softmax"]
+           "n_parameters", "softmax"]
 
 logger = logging.getLogger(__name__)
 
 ACTIVATIONS = ("relu", "tanh")
 NN_DEFAULTS: dict[str, Any] = {"hidden_layers": [64], "activation": "relu", "dropout": 0.0,
                                "task": "classification", "weight_decay": 0.0,
-                               "standardize": True}
-_LINEAR_KEYS = ("task", "weight_decay", "standardize")
+                               "standardize": True, "input_shape": None, "num_classes": None}
+"""A network's config keys and their defaults (``None`` sizes: taken from the data at fit)."""
+_LINEAR_KEYS = {ModelType.LOGISTIC_REGRESSION: ("task", "weight_decay", "standardize",
+                                                "input_shape", "num_classes"),
+                ModelType.LINEAR_REGRESSION: ("task", "weight_decay", "standardize",
+                                              "input_shape")}
 _LINEAR_TASK = {ModelType.LOGISTIC_REGRESSION: "classification",
                 ModelType.LINEAR_REGRESSION: "regression"}
 
@@ -63,6 +82,40 @@ def _number(key: str, where: str, value: object, low: float, high: float | None 
     raise ModelError(f"config key {key!r} of {where} must be a number {bound}, got {value!r}")
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
+def _check_sizes(where: str, task: str, params: dict[str, Any]) -> None:
+    """Check and normalise ``input_shape`` (to a tuple) and ``num_classes`` (to an int)."""
+    shape = params.get("input_shape")
+    if shape is not None:
+        if not isinstance(shape, list | tuple) or not shape or not all(
+                _is_int(d) and d >= 1 for d in shape):
+            raise ModelError(f"config key 'input_shape' of {where} must be a tuple or list of "
+                             f"ints >= 1, such as (784,), or None, got {shape!r}")
+        params["input_shape"] = tuple(int(d) for d in shape)
+    classes = params.get("num_classes")
+    if classes is not None:
+        if not _is_int(classes) or classes < 2:
+            raise ModelError(f"config key 'num_classes' of {where} must be an int >= 2, "
+                             f"or None, got {classes!r}")
+        if task != "classification":
+            raise ModelError(f"config key 'num_classes' of {where} is for classification; "
+                             f"this network's task is {task!r}")
+        params["num_classes"] = int(classes)
+
+
+def n_parameters(widths: list[int]) -> int:
+    """Weights and biases of a stack of dense layers of ``widths`` (input first).
+
+    Example:
+        >>> n_parameters([4, 3, 2])  # (4 + 1) * 3 + (3 + 1) * 2
+        23
+    """
+    return sum((a + 1) * b for a, b in itertools.pairwise(widths))
+
+
 def check_nn_config(model_type: ModelType, framework: MLFramework,
                     config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """``(task, params)``: ``config`` checked, with defaults filled in."""
@@ -70,7 +123,8 @@ def check_nn_config(model_type: ModelType, framework: MLFramework,
     if model_type is ModelType.NEURAL_NETWORK:
         defaults = dict(NN_DEFAULTS)
     else:
-        defaults = {k: NN_DEFAULTS[k] for k in _LINEAR_KEYS} | {"task": _LINEAR_TASK[model_type]}
+        defaults = ({k: NN_DEFAULTS[k] for k in _LINEAR_KEYS[model_type]}
+                    | {"task": _LINEAR_TASK[model_type]})
     for key in config:
         if key not in defaults:
             raise UnknownModelNameError(f"{where} config key", str(key), sorted(defaults))
@@ -81,6 +135,7 @@ def check_nn_config(model_type: ModelType, framework: MLFramework,
     if not isinstance(params["standardize"], bool):
         raise ModelError(f"config key 'standardize' of {where} must be a bool, "
                          f"got {params['standardize']!r}")
+    _check_sizes(where, task, params)
     if model_type is ModelType.NEURAL_NETWORK:
         layers = params["hidden_layers"]
         if not isinstance(layers, list | tuple) or not all(
@@ -132,6 +187,8 @@ class NeuralModel(Model):
 
     def __init__(self, model_type: ModelType, task: str, params: Mapping[str, Any]) -> None:
         super().__init__(model_type, task, params)
+        if isinstance(self.params.get("input_shape"), list):  # as meta.json keeps it
+            self.params["input_shape"] = tuple(self.params["input_shape"])
         self.x_scaler: Standardizer | None = None
         self.y_scaler: Standardizer | None = None
         self.epochs_trained = 0
@@ -150,9 +207,66 @@ class NeuralModel(Model):
         return list(self.params.get("hidden_layers", []))
 
     @property
+    def input_size(self) -> int | None:
+        """Features the config declares (the product of ``input_shape``), else ``None``."""
+        shape = self.params.get("input_shape")
+        return math.prod(shape) if shape is not None else None
+
+    @property
     def n_outputs(self) -> int:
-        """Logits per sample (one per class), or 1 for regression."""
-        return len(self._fitted_codec().classes) if self.task == "classification" else 1
+        """Logits per sample (``num_classes``, else one per class seen at fit), or 1 for
+        regression."""
+        if self.task != "classification":
+            return 1
+        declared = self.params.get("num_classes")
+        return int(declared) if declared is not None else len(self._fitted_codec().classes)
+
+    @property
+    def n_parameters(self) -> int | None:
+        """Weights and biases of the network: known once fitted, or before when the config
+        declares ``input_shape`` (and ``num_classes``, for a classifier)."""
+        n_in = self.n_features if self.n_features is not None else self.input_size
+        declared = self.task != "classification" or self.params.get("num_classes") is not None
+        if n_in is None or not (declared or self.codec is not None):
+            return None
+        return n_parameters([n_in, *self.hidden_layers, self.n_outputs])
+
+    def check_fit_data(self, X: np.ndarray, y: np.ndarray,
+                       names: tuple[str, str] = ("X", "y")) -> None:
+        """Raise a :class:`ModelError` if ``X`` or ``y`` contradict ``input_shape`` or
+        ``num_classes``, naming the key, what it expects and what the data has.
+
+        Example:
+            >>> from learning.models import create_model
+            >>> net = create_model("neural_network", "torch", {"input_shape": (3,)})
+            >>> net.check_fit_data(np.zeros((4, 2)), np.array([0, 1, 0, 1]),
+            ...                    ("X_train", "y_train"))
+            Traceback (most recent call last):
+            ...
+            learning.models.errors.ModelError: input_shape (3,) expects 3 features, X_train has 2
+        """
+        size = self.input_size
+        if size is not None and X.shape[1] != size:
+            raise ModelError(f"input_shape {self.params['input_shape']} expects {size} "
+                             f"features, {names[0]} has {X.shape[1]}")
+        declared = self.params.get("num_classes")
+        if declared is not None and self.task == "classification":
+            try:
+                found = np.unique(y)
+            except TypeError as exc:
+                raise ModelError(f"{names[1]} mixes labels that cannot be ordered: "
+                                 f"{exc}") from exc
+            if found.shape[0] > declared:
+                raise ModelError(f"num_classes {declared} expects at most {declared} classes, "
+                                 f"{names[1]} has {found.shape[0]}")
+
+    def _label_codec(self, y: np.ndarray) -> LabelCodec:
+        declared = self.params.get("num_classes")
+        if declared is not None and y.dtype.kind in "iu" and y.min() >= 0 \
+                and y.max() < declared:
+            dtype = np.promote_types(y.dtype, np.min_scalar_type(declared - 1))
+            return LabelCodec(np.arange(declared, dtype=dtype))
+        return LabelCodec.fit(y)
 
     # -- training -------------------------------------------------------------------------------
 
@@ -181,8 +295,9 @@ class NeuralModel(Model):
         return self._train(X_arr, y_arr, epochs, training, val)
 
     def _setup(self, X: np.ndarray, y: np.ndarray, training: TrainingConfig) -> None:
+        self.check_fit_data(X, y)
         self.n_features = None
-        self.codec = LabelCodec.fit(y) if self.task == "classification" else None
+        self.codec = self._label_codec(y) if self.task == "classification" else None
         standardize = self.params["standardize"]
         self.x_scaler = Standardizer.fit(X) if standardize else None
         self.y_scaler = (Standardizer.fit(y) if standardize and self.task == "regression"
@@ -231,15 +346,19 @@ class NeuralModel(Model):
 
     # -- inference and persistence --------------------------------------------------------------
 
+    def _logits(self, X: np.ndarray) -> np.ndarray:
+        """One column per class: outputs beyond the classes (``num_classes`` more than the
+        labels seen at fit) are dropped."""
+        return self._forward(self._inputs(X))[:, :len(self._fitted_codec().classes)]
+
     def _predict(self, X: np.ndarray) -> np.ndarray:
-        out = self._forward(self._inputs(X))
         if self.task == "classification":
-            return self._fitted_codec().decode(np.argmax(out, axis=1))
-        values = out[:, 0].astype(np.float64)
+            return self._fitted_codec().decode(np.argmax(self._logits(X), axis=1))
+        values = self._forward(self._inputs(X))[:, 0].astype(np.float64)
         return self.y_scaler.inverse(values) if self.y_scaler is not None else values
 
     def _predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return softmax(self._forward(self._inputs(X)).astype(np.float64))
+        return softmax(self._logits(X).astype(np.float64))
 
     def _state(self) -> dict[str, Any]:
         return {"x_scaler": self.x_scaler.to_json() if self.x_scaler else None,

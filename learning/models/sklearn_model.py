@@ -164,6 +164,23 @@ class SklearnModel(Model):
         return history
 
     @property
+    def n_parameters(self) -> int | None:
+        """Coefficients and intercepts of a fitted linear model or MLP; ``None`` for the
+        families without such a count (trees, neighbours, kernels) and before fit."""
+        if not self.fitted:
+            return None
+        est = self.estimator
+        if hasattr(est, "coefs_"):
+            arrays = [*est.coefs_, *est.intercepts_]
+        elif hasattr(est, "coef_") and self.model_type is not ModelType.SVM:
+            arrays = [est.coef_]
+            if getattr(est, "fit_intercept", True):
+                arrays.append(np.atleast_1d(est.intercept_))
+        else:
+            return None
+        return int(sum(np.asarray(a).size for a in arrays))
+
+    @property
     def has_proba(self) -> bool:
         return self.task == "classification" and hasattr(self.estimator, "predict_proba")
 

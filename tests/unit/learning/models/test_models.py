@@ -152,7 +152,7 @@ def test_torch_mlp_learns_digits_and_reports_each_epoch(torch_mlp: Any,
     assert torch_mlp.classes.tolist() == list(range(10))
     assert torch_mlp.params == {"hidden_layers": [32], "activation": "relu", "dropout": 0.0,
                                 "task": "classification", "weight_decay": 0.0,
-                                "standardize": True}
+                                "standardize": True, "input_shape": None, "num_classes": None}
     assert torch_mlp.device == "cpu" and torch_mlp.epochs_trained == 10
 
 
