@@ -12,12 +12,21 @@ Training always starts from scratch on a fresh copy of the model's definition,
 installed under the id when it finishes: predictions made meanwhile use the
 previous fit.  When two trainings of one id overlap, the last to finish stays.
 
+:meth:`ProductionMLIntegration.create_model` answers with the new model's
+summary, the dict :meth:`~ProductionMLIntegration.describe` gives: its
+``model_id`` (what every other method takes), ``model_type``, ``framework``,
+``task``, ``config`` (as parsed, defaults filled in), ``trained``, ``device``
+(where it trained; ``None`` before), ``n_parameters`` (``None`` until the sizes
+are known: at the first fit, or at once when a network's config declares
+``input_shape`` and ``num_classes``) and ``name`` (in the store).
+
 Example:
     >>> import asyncio, tempfile
     >>> tmp = tempfile.TemporaryDirectory()
     >>> ml = ProductionMLIntegration(tmp.name)
     >>> async def demo():
-    ...     model_id = await ml.create_model("knn", "sklearn", {"n_neighbors": 1})
+    ...     model = await ml.create_model("knn", "sklearn", {"n_neighbors": 1})
+    ...     model_id = model["model_id"]
     ...     await ml.train_model(model_id, [[0.0], [1.0]], ["off", "on"])
     ...     metrics = await ml.evaluate_model(model_id, [[0.2], [0.7]], ["off", "on"])
     ...     saved = await ml.save_model(model_id, "switch")
@@ -25,14 +34,21 @@ Example:
     ...     return metrics["accuracy"], saved.version, (await ml.predict(loaded, [[0.9]])).tolist()
     >>> asyncio.run(demo())
     (1.0, 1, ['on'])
-    >>> [(m["type"], m["trained"]) for m in ml.models()]
-    [('knn', True), ('knn', True)]
+    >>> net = asyncio.run(ml.create_model("neural_network", "pytorch", {
+    ...     "input_shape": (784,), "num_classes": 10, "hidden_layers": [128, 64]}))
+    >>> net["model_id"].startswith("neural_network-pytorch-"), net["config"]["input_shape"]
+    (True, (784,))
+    >>> net["trained"], net["device"], net["n_parameters"]  # 785*128 + 129*64 + 65*10
+    (False, None, 109386)
+    >>> [(m["model_type"], m["trained"], m["name"]) for m in ml.models()]
+    [('knn', True, 'switch'), ('knn', True, 'switch'), ('neural_network', False, None)]
     >>> tmp.cleanup()
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import math
 import uuid
 from collections.abc import Mapping
@@ -135,13 +151,27 @@ class ProductionMLIntegration:
         """The :class:`Model` under ``model_id`` (as trained so far)."""
         return self._entry(model_id).model
 
+    def describe(self, model_id: str) -> dict[str, Any]:
+        """What there is to know about ``model_id``, as it stands now.
+
+        ``model_id``; ``model_type``, ``framework`` and ``task`` (strings); ``config``,
+        the hyperparameters as parsed (defaults filled in); ``trained``; ``device``, where
+        it was trained (``None`` before); ``n_parameters``, its weights and biases where
+        the family counts them, ``None`` while unknown (a network's sizes come from the
+        data at the first fit unless its config declares ``input_shape`` and
+        ``num_classes``); ``name``, the store name it was loaded or saved as, else ``None``.
+        """
+        entry = self._entry(model_id)
+        model = entry.model
+        return {"model_id": model_id, "model_type": model.model_type.value,
+                "framework": model.framework.value, "task": model.task,
+                "config": copy.deepcopy(model.params), "trained": model.fitted,
+                "device": model.device if model.fitted else None,
+                "n_parameters": model.n_parameters, "name": entry.name}
+
     def models(self) -> list[dict[str, Any]]:
-        """One summary per model: ``id``, ``type``, ``framework``, ``task``, ``trained``,
-        ``device`` and ``name`` (the store name it was loaded or saved as, else ``None``)."""
-        return [{"id": model_id, "type": e.model.model_type.value,
-                 "framework": e.model.framework.value, "task": e.model.task,
-                 "trained": e.model.fitted, "device": e.model.device, "name": e.name}
-                for model_id, e in self._entries.items()]
+        """:meth:`describe` of each model, in the order they were added."""
+        return [self.describe(model_id) for model_id in self._entries]
 
     def remove_model(self, model_id: str) -> None:
         """Forget ``model_id`` (what the store holds stays)."""
@@ -149,10 +179,16 @@ class ProductionMLIntegration:
         del self._entries[model_id]
 
     async def create_model(self, model_type: ModelType | str, framework: MLFramework | str,
-                           config: Mapping[str, Any] | None = None) -> str:
-        """A new untrained model; its id (``<type>-<framework>-<8 hex digits>``)."""
+                           config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A new untrained model; its :meth:`describe`, whose ``model_id``
+        (``<type>-<framework>-<8 hex digits>``) the other methods take.
+
+        The config is checked now (see :func:`learning.models.create_model`); a
+        network's declared ``input_shape`` and ``num_classes`` are checked against the
+        data by :meth:`train_model`.
+        """
         model = await asyncio.to_thread(create_model, model_type, framework, config)
-        return self._add(model)
+        return self.describe(self._add(model))
 
     async def train_model(self, model_id: str, X_train: Any, y_train: Any,
                           config: TrainingConfig | None = None, X_val: Any = None,
@@ -171,6 +207,7 @@ class ProductionMLIntegration:
         if (X_val is None) != (y_val is None):
             raise ModelError("give both X_val and y_val, or neither")
         X, y = check_Xy(X_train, y_train, model.task, ("X_train", "y_train"))
+        model.check_fit_data(X, y, ("X_train", "y_train"))
         validation = None
         if X_val is not None:
             validation = check_Xy(X_val, y_val, model.task, ("X_val", "y_val"), X.shape[1])

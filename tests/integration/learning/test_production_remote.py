@@ -36,7 +36,8 @@ def test_a_remote_training_asks_for_a_gpu_and_ships_the_model_back(
     ml = ProductionMLIntegration(tmp_path, remote=True, num_gpus=1, num_cpus=1)
 
     async def go() -> tuple[dict[str, Any], dict[str, float], np.ndarray, np.ndarray]:
-        model_id = await ml.create_model("neural_network", "pytorch", {"hidden_layers": [64]})
+        model_id = (await ml.create_model("neural_network", "pytorch",
+                                          {"hidden_layers": [64]}))["model_id"]
         history = await ml.train_model(model_id, Xtr, ytr, TrainingConfig(epochs=10),
                                        X_val=Xte, y_val=yte)
         metrics = await ml.evaluate_model(model_id, Xte, yte)
@@ -58,7 +59,7 @@ def test_a_cpu_only_remote_training_gets_no_gpu(ray_cluster: Any, tmp_path: Path
     X = np.array([[0.0], [0.2], [0.8], [1.0]])
 
     async def go() -> tuple[dict[str, Any], list[str]]:
-        model_id = await ml.create_model("knn", "sklearn", {"n_neighbors": 1})
+        model_id = (await ml.create_model("knn", "sklearn", {"n_neighbors": 1}))["model_id"]
         history = await ml.train_model(model_id, X, ["lo", "lo", "hi", "hi"])
         return history, (await ml.predict(model_id, [[0.9], [0.1]])).tolist()
 
@@ -70,7 +71,7 @@ def test_an_error_in_the_remote_training_is_ours(ray_cluster: Any, tmp_path: Pat
     ml = ProductionMLIntegration(tmp_path, remote=True)
 
     async def go() -> None:
-        model_id = await ml.create_model("logistic_regression", "pytorch")
+        model_id = (await ml.create_model("logistic_regression", "pytorch"))["model_id"]
         await ml.train_model(model_id, [[0.0], [1.0]], [0, 1], TrainingConfig(device="cuda:3"))
 
     with pytest.raises(ModelError, match=r"device='cuda:3' but torch sees 0 CUDA device"):
@@ -84,8 +85,8 @@ class _TrainerAgent:
         self.ml = ProductionMLIntegration(root, remote=remote)
 
     async def train(self, X: Any, y: Any) -> float:
-        model_id = await self.ml.create_model("neural_network", "pytorch",
-                                              {"hidden_layers": [128]})
+        model_id = (await self.ml.create_model("neural_network", "pytorch",
+                                               {"hidden_layers": [128]}))["model_id"]
         start = time.monotonic()
         await self.ml.train_model(model_id, X, y, TrainingConfig(epochs=15))
         return time.monotonic() - start

@@ -49,16 +49,19 @@ def tf_run(digits: tuple[Any, ...], tmp_path_factory: pytest.TempPathFactory
     ml = ProductionMLIntegration(tmp_path_factory.mktemp("tf-store"))
 
     async def go() -> dict[str, Any]:
-        model_id = await ml.create_model(model_type=ModelType.NEURAL_NETWORK,
-                                         framework=MLFramework.TENSORFLOW,
-                                         config={"hidden_layers": [64], "dropout": 0.1})
+        created = await ml.create_model(model_type=ModelType.NEURAL_NETWORK,
+                                        framework=MLFramework.TENSORFLOW,
+                                        config={"input_shape": (8, 8), "num_classes": 10,
+                                                "hidden_layers": [64], "dropout": 0.1})
+        model_id = created["model_id"]
         history = await ml.train_model(model_id=model_id, X_train=Xtr, y_train=ytr,
                                        config=TrainingConfig(epochs=10, batch_size=32),
                                        X_val=Xte, y_val=yte)
         metrics = await ml.evaluate_model(model_id, Xte, yte)
         saved = await ml.save_model(model_id, "digits-tf")
         loaded = await ml.load_model("digits-tf")
-        return {"ml": ml, "id": model_id, "history": history, "metrics": metrics,
+        return {"ml": ml, "id": model_id, "created": created, "history": history,
+                "metrics": metrics, "described": ml.describe(model_id),
                 "saved": saved, "loaded": loaded,
                 "predictions": await ml.predict(model_id, Xte),
                 "loaded_predictions": await ml.predict(loaded, Xte)}
@@ -75,6 +78,24 @@ def test_tensorflow_mlp_learns_digits(tf_run: dict[str, Any]) -> None:
     assert history["device"] == "cpu" and history["epochs"] == 10
     model = tf_run["ml"].model(tf_run["id"])
     assert model.framework is MLFramework.TENSORFLOW and model.device == "cpu"
+
+
+def test_a_declared_tensorflow_network_is_described_before_and_after_training(
+        tf_run: dict[str, Any]) -> None:
+    created, described = tf_run["created"], tf_run["described"]
+    config = {"hidden_layers": [64], "activation": "relu", "dropout": 0.1,
+              "task": "classification", "weight_decay": 0.0, "standardize": True,
+              "input_shape": (8, 8), "num_classes": 10}
+    n_parameters = 65 * 64 + 65 * 10
+    assert created == {"model_id": tf_run["id"], "model_type": "neural_network",
+                       "framework": "tensorflow", "task": "classification", "config": config,
+                       "trained": False, "device": None, "n_parameters": n_parameters,
+                       "name": None}
+    assert described == {**created, "trained": True, "device": "cpu", "name": "digits-tf"}
+    model = tf_run["ml"].model(tf_run["id"])
+    assert model._net.count_params() == n_parameters
+    loaded = tf_run["ml"].describe(tf_run["loaded"])
+    assert (loaded["config"], loaded["n_parameters"]) == (config, n_parameters)
 
 
 def test_tensorflow_is_quiet_and_modest(tf_run: dict[str, Any]) -> None:
@@ -122,10 +143,13 @@ def test_pytorch_mlp_trains_through_the_integration(tmp_path: Path,
     ml = ProductionMLIntegration(tmp_path)
 
     async def go() -> tuple[Any, ...]:
-        model_id = await ml.create_model(model_type=ModelType.NEURAL_NETWORK,
-                                         framework=MLFramework.PYTORCH,
-                                         config={"hidden_layers": [64]})
-        assert (ml.models()[0]["trained"], ml.models()[0]["name"]) == (False, None)
+        created = await ml.create_model(model_type=ModelType.NEURAL_NETWORK,
+                                        framework=MLFramework.PYTORCH,
+                                        config={"hidden_layers": [64]})
+        model_id = created["model_id"]
+        assert ml.models() == [created]
+        assert (created["trained"], created["device"], created["name"]) == (False, None, None)
+        assert created["n_parameters"] is None  # the sizes come from the data at fit
         history = await ml.train_model(model_id=model_id, X_train=Xtr, y_train=ytr,
                                        config=TrainingConfig(epochs=10, batch_size=32))
         metrics = await ml.evaluate_model(model_id, Xte, yte)
@@ -143,13 +167,17 @@ def test_pytorch_mlp_trains_through_the_integration(tmp_path: Path,
     assert saved.name == model_id and saved.metrics == metrics and saved.tags == {"data": "digits"}
     assert (again.name, again.version, again.metrics) == (model_id, 2, {"accuracy": 0.0})
     assert same
-    assert ml.models() == [
-        {"id": model_id, "type": "neural_network", "framework": "pytorch",
-         "task": "classification", "trained": True, "device": "cpu", "name": model_id},
-        {"id": loaded, "type": "neural_network", "framework": "pytorch",
-         "task": "classification", "trained": True, "device": "cpu", "name": model_id}]
+    config = {"hidden_layers": [64], "activation": "relu", "dropout": 0.0,
+              "task": "classification", "weight_decay": 0.0, "standardize": True,
+              "input_shape": None, "num_classes": None}
+    summary = {"model_type": "neural_network", "framework": "pytorch",
+               "task": "classification", "config": config, "trained": True, "device": "cpu",
+               "n_parameters": 65 * 64 + 65 * 10, "name": model_id}
+    assert ml.models() == [{"model_id": model_id, **summary}, {"model_id": loaded, **summary}]
+    net = ml.model(model_id)._net  # type: ignore[attr-defined]
+    assert sum(p.numel() for p in net.parameters()) == summary["n_parameters"]
     ml.remove_model(loaded)
-    assert [m["id"] for m in ml.models()] == [model_id]
+    assert [m["model_id"] for m in ml.models()] == [model_id]
     assert [v.version for v in ml.store.versions(model_id)] == [1, 2, 3]
 
 
@@ -160,8 +188,8 @@ def test_sklearn_regression_through_the_integration(tmp_path: Path) -> None:
     ml = ProductionMLIntegration(str(tmp_path))
 
     async def go() -> tuple[dict[str, Any], dict[str, float]]:
-        model_id = await ml.create_model("gradient_boosting", "sklearn",
-                                         {"task": "regression", "n_estimators": 50})
+        model_id = (await ml.create_model("gradient_boosting", "sklearn",
+                                          {"task": "regression", "n_estimators": 50}))["model_id"]
         history = await ml.train_model(model_id, X[:350], y[:350], X_val=X[350:],
                                        y_val=y[350:])
         return history, await ml.evaluate_model(model_id, X[350:], y[350:])
@@ -177,7 +205,8 @@ def test_the_event_loop_keeps_running_while_a_model_trains(tmp_path: Path,
     ml = ProductionMLIntegration(tmp_path)
 
     async def go() -> tuple[int, dict[str, Any]]:
-        model_id = await ml.create_model("neural_network", "pytorch", {"hidden_layers": [64]})
+        model_id = (await ml.create_model("neural_network", "pytorch",
+                                          {"hidden_layers": [64]}))["model_id"]
         ticks = 0
         training = asyncio.create_task(ml.train_model(model_id, Xtr, ytr,
                                                       TrainingConfig(epochs=5)))
@@ -203,7 +232,7 @@ def test_predictions_use_the_previous_fit_until_a_new_one_is_installed(
         return real(*args)
 
     async def go() -> list[list[str]]:
-        model_id = await ml.create_model("knn", "sklearn", {"n_neighbors": 1})
+        model_id = (await ml.create_model("knn", "sklearn", {"n_neighbors": 1}))["model_id"]
         await ml.train_model(model_id, X, ["a", "a", "b", "b"])
         monkeypatch.setattr(production, "train_fresh", gated)
         retrain = asyncio.create_task(ml.train_model(model_id, X, ["c", "c", "d", "d"]))
@@ -232,7 +261,7 @@ def test_of_two_overlapping_trainings_the_last_to_finish_stays(
     monkeypatch.setattr(production, "train_fresh", gated)
 
     async def go() -> list[str]:
-        model_id = await ml.create_model("knn", "sklearn", {"n_neighbors": 1})
+        model_id = (await ml.create_model("knn", "sklearn", {"n_neighbors": 1}))["model_id"]
         slow = asyncio.create_task(ml.train_model(model_id, X, ["slow"] * 2 + ["x"] * 2))
         await asyncio.to_thread(started.wait, 30)
         await ml.train_model(model_id, X, ["fast"] * 2 + ["y"] * 2)
@@ -248,7 +277,7 @@ def test_errors_name_what_is_wrong(tmp_path: Path) -> None:
     X = np.array([[0.0], [1.0]])
 
     async def go() -> str:
-        model_id = await ml.create_model("knn", "sklearn", {"n_neighbors": 1})
+        model_id = (await ml.create_model("knn", "sklearn", {"n_neighbors": 1}))["model_id"]
         with pytest.raises(ModelError, match=f"model '{model_id}' is not trained; call "
                                              "train_model first"):
             await ml.predict(model_id, X)
@@ -272,6 +301,32 @@ def test_errors_name_what_is_wrong(tmp_path: Path) -> None:
     model_id = run(go())
     with pytest.raises(UnknownModelNameError, match=f"did you mean '{model_id}'"):
         ml.remove_model(model_id[:-1])
+
+
+def test_the_seed_config_is_checked_against_the_training_data(tmp_path: Path) -> None:
+    """The seed's network (input_shape (784,), ten classes) refuses data of another shape
+    before training starts, naming the key, what it expects and what it got."""
+    ml = ProductionMLIntegration(tmp_path)
+    rng = np.random.default_rng(0)
+
+    async def go() -> dict[str, Any]:
+        model = await ml.create_model(model_type=ModelType.NEURAL_NETWORK,
+                                      framework=MLFramework.TENSORFLOW,
+                                      config={"input_shape": (784,), "num_classes": 10,
+                                              "hidden_layers": [128, 64]})
+        model_id = model["model_id"]
+        with pytest.raises(ModelError, match=r"^input_shape \(784,\) expects 784 features, "
+                                             r"X_train has 20$"):
+            await ml.train_model(model_id, rng.random((50, 20)), np.arange(50) % 10)
+        with pytest.raises(ModelError, match=r"^num_classes 10 expects at most 10 classes, "
+                                             r"y_train has 12$"):
+            await ml.train_model(model_id, rng.random((48, 784)), np.arange(48) % 12)
+        return model
+
+    model = run(go())
+    assert model["n_parameters"] == 785 * 128 + 129 * 64 + 65 * 10
+    assert model["config"]["input_shape"] == (784,) and model["config"]["num_classes"] == 10
+    assert ml.describe(model["model_id"]) == model  # nothing trained
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
