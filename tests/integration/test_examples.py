@@ -93,12 +93,6 @@ def test_swarm_optimization_example() -> None:
     assert "best position" in out
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "the seed's ML example does not run against learning/ today: learning does not export "
-    "ProductionMLIntegration, ModelType, MLFramework, TrainingConfig (they are in "
-    "learning.production and learning.models); the neural-network config refuses "
-    "input_shape and num_classes (the shapes come from the data at fit); create_model "
-    "returns the id string, not a dict with model_id"))
 def test_ml_integration_example() -> None:
     out = ok(run_example("ml_integration", timeout=280))
     assert "'model_id'" in out.splitlines()[0]
