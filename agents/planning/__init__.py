@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from agents.planning.dag import Resources, TaskGraph, TaskNode
 from agents.planning.errors import PlanError
-from agents.planning.frontier import Frontier
+from agents.planning.frontier import Dependencies, Frontier
 from agents.planning.goap import Action, SearchResult, apply_plan, freeze, to_graph
 from agents.planning.goap import plan as plan_goap
 from agents.planning.goap import search as search_goap
@@ -30,6 +30,7 @@ from agents.planning.repair import AgentLost, Observation, Repair, TaskFailed, r
 __all__ = [
     "Action",
     "AgentLost",
+    "Dependencies",
     "Domain",
     "Frontier",
     "Method",

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from agents.errors import AllocationError
+from agents.planning.frontier import Dependencies
 from agents.protocols import AgentView, AllocationStrategy, TaskView
 from agents.specs import AgentSpec, TaskAllocation, TaskState
 from agents.supervisor.book_plans import PlanBook
@@ -157,8 +158,8 @@ class TaskBook:
         self.clock = clock
         self.agents: dict[str, AgentEntry] = {}
         self.tasks: dict[str, TaskRecord] = {}
-        self.waiting: dict[str, set[str]] = {}
-        self.dependents: dict[str, set[str]] = {}
+        #: which tasks wait on which (the planning frontier's incremental core)
+        self.deps = Dependencies()
         self.results: dict[str, tuple[bool, Any, str | None, str | None]] = {}
         self.stats: dict[str, float] = {"rounds": 0, "late_replies": 0, "deaths": 0,
                                         "reassigned": 0, "duplicate_results": 0,
@@ -497,19 +498,15 @@ class TaskBook:
     # -- dependencies ----------------------------------------------------------------
     def admit(self, task: TaskRecord) -> None:
         """Queue a new or reloaded task now, or hold it until its dependencies are done."""
-        tid = task.spec.task_id
-        open_deps: set[str] = set()
+        open_deps: list[str] = []
         for dep in task.spec.depends_on:
             state = self.dependency_state(dep)
             if state in ("failed", "cancelled", "unknown"):
                 self.end_unrun(task, f"dependency {dep!r} {state}", TaskState.FAILED)
                 return
             if state != "done":
-                open_deps.add(dep)
-                self.dependents.setdefault(dep, set()).add(tid)
-        if open_deps:
-            self.waiting[tid] = open_deps
-        else:
+                open_deps.append(dep)
+        if not self.deps.hold(task.spec.task_id, open_deps):
             self._ready(task)
 
     def dependency_state(self, dep: str) -> str:
@@ -559,31 +556,28 @@ class TaskBook:
             if repaired:
                 self._publish_end(task_id, state)
                 return
-        ended = [(task_id, state)]
-        while ended:  # iterative: a failure can cascade down a long chain
-            tid, st = ended.pop()
-            self._publish_end(tid, st)
-            for child_id in sorted(self.dependents.pop(tid, ())):
-                waiting, child = self.waiting.get(child_id), self.tasks.get(child_id)
-                if waiting is None or child is None or child.state.terminal:
-                    continue
-                if st is TaskState.DONE:
-                    waiting.discard(tid)
-                    if not waiting:
-                        del self.waiting[child_id]
-                        self._ready(child)
-                else:
-                    del self.waiting[child_id]
-                    self.end_unrun(child, f"dependency {tid!r} {st.value}", TaskState.FAILED,
-                                   cascade=False)
-                    ended.append((child_id, TaskState.FAILED))
+        self._publish_end(task_id, state)
+        if state is TaskState.DONE:
+            for child_id in self.deps.done(task_id):
+                child = self.tasks.get(child_id)
+                if child is not None and not child.state.terminal:
+                    self._ready(child)
+            return
+        states = {task_id: state.value}
+        for child_id, parent in self.deps.failed(task_id):
+            child = self.tasks.get(child_id)
+            if child is None or child.state.terminal:
+                continue
+            self.end_unrun(child, f"dependency {parent!r} {states.get(parent, 'failed')}",
+                           TaskState.FAILED, cascade=False)
+            self._publish_end(child_id, TaskState.FAILED)
 
     def end_unrun(self, task: TaskRecord, why: str, state: TaskState, *,
                   cascade: bool = True) -> None:
         """End a task that no agent ran (a failed dependency, a cancelled plan)."""
         tid = task.spec.task_id
         task.state, task.finished_at = state, self.clock()
-        self.waiting.pop(tid, None)
+        self.deps.drop(tid)
         self._result_buf.append((tid, False, None, why, None))
         self._journal.append(Transition(tid, state.value, None, why))
         self.results[tid] = (False, None, why, None)

@@ -119,7 +119,7 @@ class PlanBook:
             "plan_id": plan_id, "total": len(ids), "counts": counts, "finished": over,
             "ok": over and counts.get("done", 0) == len(ids), "levels": len(g.levels()),
             "seconds": (max(ended) - started) if over and ended and started else None,
-            "waiting": sum(1 for i in ids if i in self.book.waiting)}
+            "waiting": sum(1 for i in ids if i in self.book.deps.waiting)}
         if detail:
             out["nodes"] = {i.split("/", 1)[1]: s for i, s in states.items()}
         return out
@@ -168,7 +168,7 @@ class PlanBook:
             if rec is not None and not rec.state.terminal:
                 book.end_unrun(rec, "replaced by a plan repair", TaskState.CANCELLED,
                                cascade=False)
-            book.dependents.pop(prefix + gone, None)
+            book.deps.forget(prefix + gone)
         model = like or next((t for t in book.tasks.values() if t.spec.plan_id == plan_id),
                              None)
         caps = list(model.spec.required_capabilities) if model else []
@@ -194,9 +194,7 @@ class PlanBook:
         """Give a task that has not run its new dependencies (ledger included)."""
         book = self.book
         tid = rec.spec.task_id
-        for old in rec.spec.depends_on:
-            book.dependents.get(old, set()).discard(tid)
-        book.waiting.pop(tid, None)
+        book.deps.drop(tid)
         rec.spec.depends_on = deps
         self.ledger.update_spec(tid, rec.spec.to_dict())
         if rec.agent_id is None:

@@ -118,7 +118,7 @@ def test_a_failing_dependency_fails_its_dependents_and_nothing_else(book: TaskBo
     book.submit([task("a", max_attempts=1), task("b", depends_on=["a"]),
                  task("c", depends_on=["b"]),
                  task("d")])
-    assert sorted(book.waiting) == ["b", "c"]
+    assert sorted(book.deps.waiting) == ["b", "c"]
     settles = one_round(book)
     for s in settles:
         for t, tok in zip(s.tasks, s.tokens, strict=True):
