@@ -32,18 +32,10 @@ from agents.planning import TaskGraph
 from agents.protocols import get_strategy
 from agents.specs import AgentSpec, TaskAllocation, TaskState
 from agents.supervisor import calls
-from agents.supervisor.book import (
-    Action,
-    AgentEntry,
-    Publish,
-    RecordVotes,
-    Settle,
-    TaskBook,
-    TaskRecord,
-    Watch,
-)
+from agents.supervisor.book import Action, AgentEntry, Settle, TaskBook, TaskRecord, Watch
 from agents.supervisor.ledger import Ledger, Transition
 from agents.supervisor.settings import SupervisorSettings
+from agents.supervisor.sinks import DecisionSink, EventSink, LedgerSink
 from messaging.crypto import TokenIssuer
 from messaging.endpoint import Endpoint
 from messaging.envelope import new_id
@@ -73,6 +65,10 @@ class Supervisor:
         self._wake = asyncio.Event()
         self._tasks_running: set[asyncio.Task[None]] = set()
         self.events = self._event_endpoint()
+        #: the consumers of the book's decisions, in order: the ledger first
+        self.sinks: list[DecisionSink] = [LedgerSink(self.ledger, self.book.stats)]
+        if self.events is not None:
+            self.sinks.append(EventSink(self.events.publish, self.book.tasks))
         self._reload()
         loop = asyncio.get_running_loop()
         self._loops = [loop.create_task(self._allocation_loop()),
@@ -116,11 +112,6 @@ class Supervisor:
         for action in actions:
             if isinstance(action, Settle):
                 self._background(self._settle(action))
-            elif isinstance(action, Publish):
-                if self.events is not None:
-                    self.events.publish(action.topic, action.payload)
-            elif isinstance(action, RecordVotes):
-                self.ledger.record_votes(action.proposal_id, list(action.votes), action.choice)
             elif isinstance(action, Watch):
                 handle = self.handles.get(action.agent_id)
                 if handle is not None:
@@ -149,15 +140,14 @@ class Supervisor:
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
-        """Write the book's decisions in one transaction, then wake the waiters."""
+        """Hand the book's decisions to the sinks (the ledger first), then wake the waiters."""
         self._flush_scheduled = False
-        journal, results = self.book.take_decisions()
-        if results:
-            firsts = self.ledger.save_results(results, journal)
-            self.book.stats["duplicate_results"] += firsts.count(False)
-        else:
-            self.ledger.record(journal)
-        for task_id, *_ in results:
+        decisions = self.book.take_decisions()
+        if not decisions:
+            return
+        for sink in self.sinks:
+            sink.record(decisions)
+        for task_id, *_ in decisions.results:
             event = self._finished.pop(task_id, None)
             if event is not None:
                 event.set()

@@ -3,11 +3,13 @@
 The book takes events — tasks submitted, an allocation round's replies, a
 task's outcome, an agent heard from, silent, dead or back, a timer tick — and
 answers with the actions the actor shell must carry out (:class:`Settle` a
-round with an agent, :class:`Watch` an agent again, :class:`Publish` a task
-event, :class:`RecordVotes`).  Each public method returns the actions its
-event caused, in order.  The transitions and results it decides are kept in
-one stream (:meth:`TaskBook.take_decisions`) that the shell writes to the
-ledger in one transaction; a waiter is told a task ended only after that.
+round with an agent, :class:`Watch` an agent again).  Each public method
+returns the actions its event caused, in order.  What it decides — task
+transitions, results, the votes behind a consensus award — goes into one
+stream (:meth:`TaskBook.take_decisions`, a :class:`Decisions` batch) that the
+shell hands to its consumers (:mod:`agents.supervisor.sinks`: the ledger, in
+one transaction, then the events topic); a waiter is told a task ended only
+after that.  A decision is recorded once, in one place.
 
 The rules, each unit-tested in ``tests/unit/agents/supervisor``:
 
@@ -51,9 +53,8 @@ from agents.specs import AgentSpec, TaskAllocation, TaskState
 from agents.supervisor.book_plans import PlanBook
 from agents.supervisor.ledger import Ledger, Transition
 from agents.supervisor.rounds import RoundResult
-from messaging.topics import EVENTS_PREFIX
 
-__all__ = ["AgentEntry", "Publish", "RecordVotes", "Settle", "TaskBook", "TaskRecord", "Watch"]
+__all__ = ["Action", "AgentEntry", "Decisions", "Settle", "TaskBook", "TaskRecord", "Watch"]
 
 logger = logging.getLogger(__name__)
 
@@ -122,24 +123,26 @@ class Watch:
     agent_id: str
 
 
-@dataclass(frozen=True)
-class Publish:
-    """A task event for the bus (``raymas/events/plans/<plan>`` or ``.../goals/<goal>``)."""
-
-    topic: str
-    payload: dict[str, Any]
+ResultRow = tuple[str, bool, bytes | None, str | None, str | None]
+VoteRow = tuple[str, tuple[tuple[str, Any, float], ...], str]
 
 
-@dataclass(frozen=True)
-class RecordVotes:
-    """The ballots behind a consensus decision, for the ledger."""
+@dataclass
+class Decisions:
+    """What the book decided since the last :meth:`TaskBook.take_decisions`."""
 
-    proposal_id: str
-    votes: tuple[tuple[str, Any, float], ...]
-    choice: str
+    #: every task state change, in order
+    transitions: list[Transition] = field(default_factory=list)
+    #: ``(task_id, ok, pickled value, error, agent_id)`` of tasks that ended
+    results: list[ResultRow] = field(default_factory=list)
+    #: ``(proposal_id, ((voter, choice, weight), ...), choice)`` behind consensus awards
+    votes: list[VoteRow] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.transitions or self.results or self.votes)
 
 
-Action = Settle | Watch | Publish | RecordVotes
+Action = Settle | Watch
 
 
 
@@ -167,8 +170,7 @@ class TaskBook:
         self.plans = PlanBook(self)
         self._pending: list[tuple[int, float, str]] = []
         self._deferred: list[TaskRecord] = []
-        self._journal: list[Transition] = []
-        self._result_buf: list[tuple[str, bool, bytes | None, str | None, str | None]] = []
+        self._decided = Decisions()
         self._out: list[Action] = []
 
     # -- the decision stream -------------------------------------------------------
@@ -176,16 +178,17 @@ class TaskBook:
         out, self._out = self._out, []
         return out
 
-    def take_decisions(self) -> tuple[list[Transition], list[tuple[str, bool, bytes | None,
-                                                                   str | None, str | None]]]:
-        """Transitions and results decided since the last call, for the ledger."""
-        journal, self._journal = self._journal, []
-        results, self._result_buf = self._result_buf, []
-        return journal, results
+    def take_decisions(self) -> Decisions:
+        """Everything decided since the last call, for the ledger and the other consumers."""
+        out, self._decided = self._decided, Decisions()
+        return out
 
     @property
     def has_decisions(self) -> bool:
-        return bool(self._journal or self._result_buf)
+        return bool(self._decided)
+
+    def _note(self, transition: Transition) -> None:
+        self._decided.transitions.append(transition)
 
     # -- agents --------------------------------------------------------------------
     def agent_joined(self, spec: AgentSpec, now: float, node_id: str | None = None
@@ -326,7 +329,7 @@ class TaskBook:
 
     def _enqueue(self, task: TaskRecord, reason: str = "") -> None:
         if task.state is not TaskState.SUBMITTED:
-            self._journal.append(Transition(task.spec.task_id, TaskState.REASSIGNED.value,
+            self._note(Transition(task.spec.task_id, TaskState.REASSIGNED.value,
                                             task.agent_id, reason))
             task.state = TaskState.REASSIGNED
         task.agent_id = None
@@ -379,7 +382,7 @@ class TaskBook:
 
     def announced(self, tasks: Sequence[TaskRecord]) -> None:
         for t in tasks:
-            self._journal.append(Transition(t.spec.task_id, TaskState.ANNOUNCED.value))
+            self._note(Transition(t.spec.task_id, TaskState.ANNOUNCED.value))
 
     def close_round(self, strategy: AllocationStrategy, tasks: Sequence[TaskRecord],
                     tviews: Sequence[TaskView], views: dict[str, AgentView],
@@ -400,7 +403,7 @@ class TaskBook:
             views.pop(agent_id)  # left or fell silent while the round ran
         outcome = strategy.allocate(tviews, views, proposals, self.rng, **ballots)
         for tid, decision in strategy.decisions.items():
-            self._out.append(RecordVotes(tid, tuple(
+            self._decided.votes.append((tid, tuple(
                 (v.voter, v.choice, decision.weights.get(v.voter, 1.0)) for v in decision.votes),
                 str(decision.choice)))
         accepted: dict[str, list[TaskRecord]] = {}
@@ -442,9 +445,9 @@ class TaskBook:
         task.token += 1
         rec.assigned.add(task.spec.task_id)
         tid = task.spec.task_id
-        self._journal.append(Transition(tid, TaskState.AWARDED.value, agent_id,
+        self._note(Transition(tid, TaskState.AWARDED.value, agent_id,
                                         f"conversation={conv} price={price:g}"))
-        self._journal.append(Transition(tid, TaskState.RUNNING.value, agent_id))
+        self._note(Transition(tid, TaskState.RUNNING.value, agent_id))
 
     def settled(self, agent_id: str, tasks: Sequence[TaskRecord], tokens: Sequence[int],
                 outcomes: Sequence[tuple[bool, Any]]) -> list[Action]:
@@ -489,8 +492,8 @@ class TaskBook:
         rec = self.agents.get(agent_id)
         if rec is not None:
             rec.done += 1
-        self._result_buf.append((task.spec.task_id, ok, blob, error, agent_id))
-        self._journal.append(Transition(task.spec.task_id, task.state.value, agent_id,
+        self._decided.results.append((task.spec.task_id, ok, blob, error, agent_id))
+        self._note(Transition(task.spec.task_id, task.state.value, agent_id,
                                         error or "", attempts=task.attempts + (1 if ok else 0)))
         self.results[task.spec.task_id] = (ok, value, error, agent_id)
         self.released(task.spec.task_id, task.state)
@@ -531,17 +534,6 @@ class TaskBook:
         task.inputs = {d.removeprefix(prefix): self.result_value(d) for d in task.spec.depends_on}
         self._enqueue(task)
 
-    def _publish_end(self, task_id: str, state: TaskState) -> None:
-        task = self.tasks.get(task_id)
-        if task is None or not (task.spec.plan_id or task.spec.goal):
-            return
-        where = (f"plans/{task.spec.plan_id}" if task.spec.plan_id
-                 else f"goals/{task.spec.goal}")
-        _, _, error, agent = self.results.get(task_id, (False, None, None, None))
-        self._out.append(Publish(f"{EVENTS_PREFIX}{where}", {
-            "task_id": task_id, "state": state.value, "agent_id": agent, "error": error,
-            "finished_at": task.finished_at}))
-
     def released(self, task_id: str, state: TaskState) -> None:
         """A task ended: admit dependents now complete, fail those it leaves stranded
         (unless its plan can be repaired around it)."""
@@ -554,9 +546,7 @@ class TaskBook:
                 logger.exception("plan %s: repair around %s failed", task.spec.plan_id, task_id)
                 repaired = False
             if repaired:
-                self._publish_end(task_id, state)
                 return
-        self._publish_end(task_id, state)
         if state is TaskState.DONE:
             for child_id in self.deps.done(task_id):
                 child = self.tasks.get(child_id)
@@ -570,7 +560,6 @@ class TaskBook:
                 continue
             self.end_unrun(child, f"dependency {parent!r} {states.get(parent, 'failed')}",
                            TaskState.FAILED, cascade=False)
-            self._publish_end(child_id, TaskState.FAILED)
 
     def end_unrun(self, task: TaskRecord, why: str, state: TaskState, *,
                   cascade: bool = True) -> None:
@@ -578,8 +567,8 @@ class TaskBook:
         tid = task.spec.task_id
         task.state, task.finished_at = state, self.clock()
         self.deps.drop(tid)
-        self._result_buf.append((tid, False, None, why, None))
-        self._journal.append(Transition(tid, state.value, None, why))
+        self._decided.results.append((tid, False, None, why, None))
+        self._note(Transition(tid, state.value, None, why))
         self.results[tid] = (False, None, why, None)
         if cascade:
             self.released(tid, state)
