@@ -21,7 +21,7 @@ from typing import Any
 
 from agents.execution.run import NodeState, PlanRun, run_graph
 from agents.planning import Domain, TaskGraph
-from agents.planning.repair import Repair, TaskFailed, repair
+from agents.planning.repair import Repair, TaskFailed, repair, repair_attached
 
 __all__ = ["AdaptiveRun", "run_with_repair"]
 
@@ -45,7 +45,10 @@ def run_with_repair(graph: TaskGraph, domain: Domain | None = None, *,
     """Run ``graph`` on Ray; after a failure, repair and resume, up to ``max_repairs`` times.
 
     ``state`` is the world state the repair decomposes from (the HTN state after
-    the done tasks' effects).  Every result is fetched to the driver between
+    the done tasks' effects).  A graph that carries its domain and state
+    (:func:`agents.planning.repair.attach_repair`, as plans given to the
+    Supervisor with a domain do) needs neither: it is repaired the same way
+    the Supervisor repairs it.  Every result is fetched to the driver between
     rounds, since the next round is given the done ones.  Other keyword
     arguments go to :func:`agents.execution.run.run_graph`.
 
@@ -61,8 +64,10 @@ def run_with_repair(graph: TaskGraph, domain: Domain | None = None, *,
         if not failed:
             break
         done = {n.id: outcome.run.result(n.id) for n in report.nodes_in(NodeState.DONE)}
-        fix = repair(outcome.graph, done, TaskFailed(failed[0].id, failed[0].error or ""),
-                     domain=domain, state=state)
+        event = TaskFailed(failed[0].id, failed[0].error or "")
+        attached = (repair_attached(outcome.graph, done, event)
+                    if domain is None and "repair" in outcome.graph.meta else None)
+        fix = attached or repair(outcome.graph, done, event, domain=domain, state=state)
         outcome.repairs.append(fix)
         outcome.graph = fix.graph
         outcome.run = run_graph(fix.graph, done={k: v for k, v in done.items()

@@ -44,7 +44,8 @@ from agents.planning.errors import PlanError
 from agents.planning.htn import search
 from agents.planning.htn_domain import Domain, Operator, Task
 
-__all__ = ["AgentLost", "Event", "Observation", "Repair", "TaskFailed", "repair"]
+__all__ = ["AgentLost", "Event", "Observation", "Repair", "TaskFailed", "attach_repair", "repair",
+           "repair_attached"]
 
 
 @dataclass(frozen=True)
@@ -278,3 +279,48 @@ class _Fixer:
                     free.remove(t)
                     break
         return alias
+
+
+def attach_repair(graph: TaskGraph, domain: Mapping[str, Any],
+                  state: Mapping[str, Any] | None = None) -> TaskGraph:
+    """``graph`` carrying the HTN domain (as config) and world state it is repaired with.
+
+    A plan that carries them can be repaired wherever it is run — by the
+    Supervisor after a restart (the plan is in the ledger), or on plain Ray —
+    with :func:`repair_attached`.
+
+    Raises:
+        PlanError: the domain config is invalid (``reason="repair"``).
+    """
+    from agents.planning.htn_config import domain_from_config
+    from messaging.errors import ConfigError
+
+    try:
+        domain_from_config(domain)
+    except ConfigError as exc:
+        raise PlanError(f"the plan's repair domain is invalid: {exc}", "repair") from None
+    return TaskGraph(graph.nodes.values(),
+                     meta={**graph.meta, "repair": {"domain": dict(domain),
+                                                     "state": dict(state or {})}})
+
+
+def repair_attached(graph: TaskGraph, done: Collection[str], event: Event
+                    ) -> Repair | None:
+    """Repair a graph made by :func:`attach_repair`; None when it carries no domain, or
+    when no repair exists.  The repaired graph carries the domain and the state on
+    (an :class:`Observation`'s changes applied to it)."""
+    from agents.planning.htn_config import domain_from_config
+
+    info = graph.meta.get("repair")
+    if not info:
+        return None
+    try:
+        fix = repair(graph, done, event, domain=domain_from_config(info["domain"]),
+                     state=info["state"])
+    except PlanError:
+        return None
+    state = ({**info["state"], **event.changes} if isinstance(event, Observation)
+             else info["state"])
+    repaired = TaskGraph(fix.graph.nodes.values(),
+                         meta={**fix.graph.meta, "repair": {**info, "state": state}})
+    return replace(fix, graph=repaired)

@@ -98,7 +98,7 @@ class Supervisor:
                 continue
             parsed = AgentSpec.from_dict(spec)
             try:
-                handle = ray.get_actor(agent_actor_name(agent_id), namespace=self.cfg.namespace)
+                handle = calls.find_agent(agent_actor_name(agent_id), self.cfg.namespace)
             except ValueError:  # died while the Supervisor was down: keep it on the record
                 self.book.agent_gone(agent_id, parsed, "gone when the Supervisor restarted")
                 continue
@@ -277,13 +277,8 @@ class Supervisor:
         was_alive = rec.view.alive
         self.book.agent_leaving(agent_id)  # no new work while it stops
         handle = self.handles.pop(agent_id, None)
-        if was_alive and handle is not None:
-            try:
-                await asyncio.wait_for(handle.stop.remote(), timeout=timeout_s)
-            except (TimeoutError, ray.exceptions.RayActorError):
-                pass
         if handle is not None:
-            ray.kill(handle, no_restart=True)
+            await calls.stop(handle, timeout_s if was_alive else 0.0)
         self.book.agent_left(agent_id)
         self._apply([])
         self._poke()
@@ -299,7 +294,7 @@ class Supervisor:
             raise AllocationError(f"no agent {agent_id!r} is registered")
         info = self._summary(rec)
         if rec.view.alive and agent_id in self.handles:
-            info.update(await self.handles[agent_id].describe.remote())
+            info.update(await calls.describe(self.handles[agent_id]))
         return info
 
     @staticmethod

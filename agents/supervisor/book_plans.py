@@ -25,10 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 from agents.agent.kinds import resolvable
 from agents.errors import AllocationError
-from agents.planning import PlanError, TaskGraph, TaskNode, domain_from_config
-from agents.planning.repair import Observation, Repair, TaskFailed, repair
+from agents.planning import PlanError, TaskGraph, TaskNode
+from agents.planning.repair import (
+    Observation,
+    Repair,
+    TaskFailed,
+    attach_repair,
+    repair_attached,
+)
 from agents.specs import TaskAllocation, TaskState
-from messaging.errors import ConfigError
 
 if TYPE_CHECKING:
     from agents.supervisor.book import TaskBook, TaskRecord
@@ -83,7 +88,7 @@ class PlanBook:
         g = graph if isinstance(graph, TaskGraph) else TaskGraph.from_dict(graph)
         g.validate(known_kinds=resolvable(n.kind for n in g.nodes.values()))
         if domain is not None:  # failures are repaired with this HTN domain and state
-            g = _with_repair_info(g, domain, state)
+            g = attach_repair(g, domain, state)
         if not self.ledger.save_plan(plan_id, g.to_dict()):
             return plan_id
         self.book.submit_specs([TaskAllocation(
@@ -150,18 +155,13 @@ class PlanBook:
         if stored is None or "repair" not in stored[0].get("meta", {}):
             return None
         graph = TaskGraph.from_dict(stored[0])
-        info = dict(graph.meta["repair"])
         prefix = f"{plan_id}/"
         done = {n for n in graph.nodes if book.dependency_state(prefix + n) == "done"}
-        try:
-            fix = repair(graph, done, event, domain=domain_from_config(info["domain"]),
-                         state=info["state"])
-        except PlanError as exc:
-            logger.info("plan %s: no repair after %s: %s", plan_id, event, exc)
+        fix = repair_attached(graph, done, event)
+        if fix is None:
+            logger.info("plan %s: no repair after %s", plan_id, event)
             return None
-        if isinstance(event, Observation):
-            info["state"] = {**info["state"], **event.changes}
-        repaired = TaskGraph(fix.graph.nodes.values(), meta={**fix.graph.meta, "repair": info})
+        repaired = fix.graph
         self.ledger.update_plan(plan_id, repaired.to_dict())
         for gone in fix.removed:
             rec = book.tasks.get(prefix + gone)
@@ -199,13 +199,3 @@ class PlanBook:
         self.ledger.update_spec(tid, rec.spec.to_dict())
         if rec.agent_id is None:
             book.admit(rec)
-
-
-def _with_repair_info(graph: TaskGraph, domain: Any, state: Any) -> TaskGraph:
-    try:
-        domain_from_config(domain)
-    except ConfigError as exc:
-        raise PlanError(f"the plan's repair domain is invalid: {exc}", "repair") from None
-    return TaskGraph(graph.nodes.values(),
-                     meta={**graph.meta, "repair": {"domain": dict(domain),
-                                                     "state": dict(state or {})}})

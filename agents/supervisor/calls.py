@@ -24,8 +24,8 @@ from agents.protocols.consensus import tally
 from agents.protocols.contract_net import Conversation
 from agents.supervisor.rounds import RoundResult, by_capabilities, cfp_groups
 
-__all__ = ["auction_resource", "ballot_round", "cfp_round", "gather_replies", "hold_vote",
-           "settle", "watch"]
+__all__ = ["auction_resource", "ballot_round", "cfp_round", "describe", "find_agent",
+           "gather_replies", "hold_vote", "set_identity", "settle", "stop", "watch"]
 
 
 async def gather_replies(
@@ -139,6 +139,26 @@ async def watch(handle: Any) -> str | None:
 
 async def set_identity(handle: Any, token: str) -> None:
     await handle.set_identity.remote(token)
+
+
+async def describe(handle: Any) -> dict[str, Any]:
+    """What a live agent says of itself (node, GPU ids, pid, load, goals)."""
+    return dict(await handle.describe.remote())
+
+
+async def stop(handle: Any, timeout_s: float) -> None:
+    """Let the agent finish its running tasks (up to ``timeout_s``), then kill its actor."""
+    if timeout_s > 0:
+        try:
+            await asyncio.wait_for(handle.stop.remote(), timeout=timeout_s)
+        except (TimeoutError, ray.exceptions.RayActorError):
+            pass
+    ray.kill(handle, no_restart=True)
+
+
+def find_agent(actor_name: str, namespace: str) -> Any:
+    """The handle of a running agent actor; ValueError if there is none."""
+    return ray.get_actor(actor_name, namespace=namespace)
 
 
 async def hold_vote(

@@ -293,24 +293,31 @@ def test_a_plan_run_is_submitted_once(ray_cluster: Any) -> None:
     assert run.wait() and run.report().ok
 
 
+SHIP = {
+    "operators": {"prep": {"kind": "echo"}, "fast": {"kind": "fail"},
+                  "safe": {"kind": "echo"}},
+    "methods": [
+        {"name": "quick", "task": "ship", "subtasks": [
+            {"task": "prep", "args": {"value": "packed"}}, "fast"]},
+        {"name": "careful", "task": "ship", "subtasks": [
+            {"task": "prep", "args": {"value": "packed"}},
+            {"task": "safe", "args": {"value": "shipped"}}]},
+    ]}
+
+
+@pytest.mark.parametrize("attached", [False, True], ids=["domain given", "domain attached"])
 def test_a_failed_node_is_replanned_around_and_done_nodes_are_not_rerun(
-        ray_cluster: Any) -> None:
+        ray_cluster: Any, attached: bool) -> None:
+    """Given the domain, or carrying it as a plan for the Supervisor does (the same repair)."""
     from agents.execution.repair import run_with_repair
     from agents.planning import Domain, plan_htn
+    from agents.planning.repair import attach_repair
 
-    domain = Domain.from_config({
-        "operators": {"prep": {"kind": "echo"}, "fast": {"kind": "fail"},
-                      "safe": {"kind": "echo"}},
-        "methods": [
-            {"name": "quick", "task": "ship", "subtasks": [
-                {"task": "prep", "args": {"value": "packed"}}, "fast"]},
-            {"name": "careful", "task": "ship", "subtasks": [
-                {"task": "prep", "args": {"value": "packed"}},
-                {"task": "safe", "args": {"value": "shipped"}}]},
-        ]})
+    domain = Domain.from_config(SHIP)
     graph = plan_htn(domain, {}, "ship")
     assert [n.kind for n in graph.nodes.values()] == ["echo", "fail"]
-    outcome = run_with_repair(graph, domain, state={})
+    outcome = (run_with_repair(attach_repair(graph, SHIP, {})) if attached
+               else run_with_repair(graph, domain, state={}))
     report = outcome.run.report()
     assert report.ok and len(outcome.repairs) == 1
     fix = outcome.repairs[0]

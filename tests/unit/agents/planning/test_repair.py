@@ -170,3 +170,38 @@ def test_repaired_parts_keep_their_place_in_a_sequence() -> None:
     assert new["pack#5"].depends_on == ("fly#10",)  # still after the first delivery
     assert new["fly#13"].depends_on == ("pack#5",)
     assert new.meta["htn"]["roots"] == ["deliver#8", "deliver#11"]
+
+
+SHIP_CONFIG = {
+    "operators": {"prep": {"kind": "echo"}, "fast": {"kind": "fail"},
+                  "safe": {"kind": "echo"}},
+    "methods": [
+        {"name": "quick", "task": "ship", "subtasks": ["prep", "fast"]},
+        {"name": "careful", "task": "ship", "subtasks": ["prep", "safe"]},
+    ]}
+
+
+def test_a_graph_carries_its_repair_domain_and_is_repaired_with_it() -> None:
+    from agents.planning import Domain, plan_htn
+    from agents.planning.repair import Observation, TaskFailed, attach_repair, repair_attached
+
+    graph = attach_repair(plan_htn(Domain.from_config(SHIP_CONFIG), {}, "ship"), SHIP_CONFIG,
+                          {"weather": "fine"})
+    prep, fast = list(graph)
+    fix = repair_attached(graph, {prep}, TaskFailed(fast))
+    assert fix is not None and fix.removed == (fast,)
+    assert [fix.graph[n].kind for n in fix.added] == ["echo"]
+    assert fix.graph.meta["repair"]["state"] == {"weather": "fine"}
+    moved = repair_attached(graph, {prep}, Observation({"weather": "storm"}))
+    assert moved is not None and moved.graph.meta["repair"]["state"] == {"weather": "storm"}
+    assert repair_attached(plan_htn(Domain.from_config(SHIP_CONFIG), {}, "ship"), set(),
+                           TaskFailed(fast)) is None  # carries no domain
+
+
+def test_an_invalid_repair_domain_is_refused_when_attached() -> None:
+    from agents.planning import Domain, PlanError, plan_htn
+    from agents.planning.repair import attach_repair
+
+    graph = plan_htn(Domain.from_config(SHIP_CONFIG), {}, "ship")
+    with pytest.raises(PlanError, match="repair domain is invalid"):
+        attach_repair(graph, {"operators": {"x": {"kindd": "echo"}}})
