@@ -32,8 +32,9 @@ from agents.planning import TaskGraph
 from agents.protocols import get_strategy
 from agents.specs import AgentSpec, TaskAllocation, TaskState
 from agents.supervisor import calls
-from agents.supervisor.book import Action, AgentEntry, Settle, TaskBook, TaskRecord, Watch
+from agents.supervisor.book import TaskBook
 from agents.supervisor.ledger import Ledger, Transition
+from agents.supervisor.records import Action, AgentEntry, Settle, TaskRecord, Watch
 from agents.supervisor.settings import SupervisorSettings
 from agents.supervisor.sinks import DecisionSink, EventSink, LedgerSink
 from messaging.crypto import TokenIssuer

@@ -41,110 +41,29 @@ import logging
 import pickle
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from agents.errors import AllocationError
 from agents.planning.frontier import Dependencies
 from agents.protocols import AgentView, AllocationStrategy, TaskView
 from agents.specs import AgentSpec, TaskAllocation, TaskState
 from agents.supervisor.book_plans import PlanBook
 from agents.supervisor.ledger import Ledger, Transition
+from agents.supervisor.records import (
+    Action,
+    AgentEntry,
+    Decisions,
+    Settle,
+    TaskRecord,
+    Watch,
+    check_task,
+)
 from agents.supervisor.rounds import RoundResult
 
-__all__ = ["Action", "AgentEntry", "Decisions", "Settle", "TaskBook", "TaskRecord", "Watch"]
+__all__ = ["TaskBook"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class AgentEntry:
-    """What the book knows of one agent."""
-
-    spec: AgentSpec
-    view: AgentView
-    last_beat: float
-    assigned: set[str] = field(default_factory=set)
-    node_id: str | None = None
-    done: int = 0
-    death: str | None = None
-    #: missed its heartbeat deadline: no new work until it is heard from again
-    suspect: bool = False
-    #: being stopped (deregistered): no new work, its running tasks finish
-    leaving: bool = False
-
-    @property
-    def eligible(self) -> bool:
-        """Alive, heard from in time and staying: may be offered new work."""
-        return self.view.alive and not self.suspect and not self.leaving
-
-
-@dataclass
-class TaskRecord:
-    spec: TaskAllocation
-    state: TaskState = TaskState.SUBMITTED
-    attempts: int = 0
-    agent_id: str | None = None
-    #: bumped at every hand-over, so an outcome from an earlier holder is recognised
-    token: int = 0
-    awarded_at: float | None = None
-    finished_at: float | None = None
-    #: in the pending queue now (a task is never queued twice)
-    queued: bool = False
-    #: results of the tasks this one depends on, by node id (set when it becomes ready)
-    inputs: dict[str, Any] | None = None
-
-    @property
-    def wire(self) -> dict[str, Any]:
-        """What the agent needs to run the task: id, kind and args (no scheduling fields)."""
-        args = self.spec.args if self.inputs is None else {**self.spec.args,
-                                                           "inputs": self.inputs}
-        return {"task_id": self.spec.task_id, "kind": self.spec.kind, "args": args}
-
-
-# -- actions -----------------------------------------------------------------------
-@dataclass(frozen=True)
-class Settle:
-    """Tell one agent which of its proposals won (run them) and which lost."""
-
-    agent_id: str
-    conversation_id: str
-    tasks: tuple[TaskRecord, ...]
-    tokens: tuple[int, ...]
-    rejected: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Watch:
-    """Watch this agent's actor again (it came back after being taken for dead)."""
-
-    agent_id: str
-
-
-ResultRow = tuple[str, bool, bytes | None, str | None, str | None]
-VoteRow = tuple[str, tuple[tuple[str, Any, float], ...], str]
-
-
-@dataclass
-class Decisions:
-    """What the book decided since the last :meth:`TaskBook.take_decisions`."""
-
-    #: every task state change, in order
-    transitions: list[Transition] = field(default_factory=list)
-    #: ``(task_id, ok, pickled value, error, agent_id)`` of tasks that ended
-    results: list[ResultRow] = field(default_factory=list)
-    #: ``(proposal_id, ((voter, choice, weight), ...), choice)`` behind consensus awards
-    votes: list[VoteRow] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.transitions or self.results or self.votes)
-
-
-Action = Settle | Watch
-
-
 
 
 class TaskBook:
@@ -586,27 +505,3 @@ class TaskBook:
     def drain(self) -> list[Action]:
         """Actions caused by calls made through :attr:`plans`."""
         return self._drain()
-
-
-def check_task(task: TaskAllocation) -> TaskAllocation:
-    """Refuse a task that could never be allocated, before it is queued."""
-    from agents.protocols import get_strategy
-
-    if not isinstance(task.task_id, str) or not task.task_id:
-        raise AllocationError(f"task_id must be a non-empty string, got {task.task_id!r}")
-    if task.strategy is not None:
-        get_strategy(task.strategy)  # raises with the known names
-    if not isinstance(task.max_attempts, int) or task.max_attempts < 1:
-        raise AllocationError(
-            f"task {task.task_id!r}: max_attempts must be an integer >= 1, "
-            f"got {task.max_attempts!r}")
-    if not (isinstance(task.depends_on, list | tuple)
-            and all(isinstance(d, str) and d for d in task.depends_on)):
-        raise AllocationError(f"task {task.task_id!r}: depends_on must be a list of task ids, "
-                              f"got {task.depends_on!r}")
-    if task.task_id in task.depends_on:
-        raise AllocationError(f"task {task.task_id!r} depends on itself")
-    if not isinstance(task.priority, int):
-        raise AllocationError(f"task {task.task_id!r}: priority must be an integer, "
-                              f"got {task.priority!r}")
-    return task

@@ -36,7 +36,8 @@ from agents.planning.repair import (
 from agents.specs import TaskAllocation, TaskState
 
 if TYPE_CHECKING:
-    from agents.supervisor.book import TaskBook, TaskRecord
+    from agents.supervisor.book import TaskBook
+    from agents.supervisor.records import TaskRecord
 
 __all__ = ["PlanBook"]
 

@@ -17,8 +17,8 @@ from agents.specs import TaskState
 from messaging.topics import EVENTS_PREFIX
 
 if TYPE_CHECKING:
-    from agents.supervisor.book import Decisions, TaskRecord
     from agents.supervisor.ledger import Ledger
+    from agents.supervisor.records import Decisions, TaskRecord
 
 __all__ = ["DecisionSink", "EventSink", "LedgerSink"]
 
@@ -53,7 +53,7 @@ class EventSink:
 
     Example:
         >>> from agents.specs import TaskAllocation
-        >>> from agents.supervisor.book import Decisions, TaskRecord
+        >>> from agents.supervisor.records import Decisions, TaskRecord
         >>> from agents.supervisor.ledger import Transition
         >>> sent = []
         >>> tasks = {"p/a": TaskRecord(TaskAllocation(task_id="p/a", plan_id="p"))}

@@ -17,8 +17,9 @@ from agents.planning import Domain, plan_htn
 from agents.protocols import Award, get_strategy
 from agents.protocols.base import AllocationOutcome, StrategyBase
 from agents.specs import AgentSpec, TaskAllocation, TaskState
-from agents.supervisor.book import Settle, TaskBook, Watch
+from agents.supervisor.book import TaskBook
 from agents.supervisor.ledger import Ledger
+from agents.supervisor.records import Settle, Watch
 from agents.supervisor.sinks import EventSink, LedgerSink
 
 
