@@ -112,6 +112,8 @@ class Supervisor:
     def _apply(self, actions: Sequence[Action]) -> None:
         for action in actions:
             if isinstance(action, Settle):
+                for task in action.tasks:
+                    self._wake_awaiting_award(task.spec.task_id)
                 self._background(self._settle(action))
             elif isinstance(action, Watch):
                 handle = self.handles.get(action.agent_id)
@@ -121,8 +123,11 @@ class Supervisor:
                     self._background(self._issue_identity(rec.spec, handle))
         if self.book.has_decisions:
             self._schedule_flush()
-        if self._awarded:
-            self._mark_awarded()
+
+    def _wake_awaiting_award(self, task_id: str) -> None:
+        event = self._awarded.pop(task_id, None)
+        if event is not None:
+            event.set()
 
     def _poke(self) -> None:
         """Wake the allocation loop if anything waits to be placed."""
@@ -152,6 +157,7 @@ class Supervisor:
             event = self._finished.pop(task_id, None)
             if event is not None:
                 event.set()
+            self._wake_awaiting_award(task_id)  # ended without an award (e.g. cancelled)
 
     async def _settle(self, action: Settle) -> None:
         handle = self.handles.get(action.agent_id)
@@ -341,13 +347,6 @@ class Supervisor:
         while rec.agent_id is None and not rec.state.terminal:
             event = self._awarded.setdefault(task_id, asyncio.Event())
             await event.wait()
-
-    def _mark_awarded(self) -> None:
-        for task_id, event in list(self._awarded.items()):
-            rec = self.book.tasks.get(task_id)
-            if rec is None or rec.agent_id is not None or rec.state.terminal:
-                del self._awarded[task_id]
-                event.set()
 
     async def wait(self, task_ids: Sequence[str], timeout_s: float | None = None,
                    raise_on_failure: bool = False) -> dict[str, dict[str, Any]]:

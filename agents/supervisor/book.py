@@ -204,23 +204,32 @@ class TaskBook:
         self.plans.check_dependencies(parsed)
         fresh = set(self.ledger.add_tasks((t.task_id, t.to_dict()) for t in parsed))
         new = [TaskRecord(t) for t in parsed if t.task_id in fresh and t.task_id not in self.tasks]
-        for task in new:
+        self._take_in(new)
+        return [t.task_id for t in parsed]
+
+    def _take_in(self, tasks: Sequence[TaskRecord], reason: str = "") -> None:
+        """Know every task first (one may depend on a later one), then queue or hold each."""
+        for task in tasks:
             self.tasks[task.spec.task_id] = task
-        for task in new:  # all known first: a task may depend on one later in the batch
+        for task in tasks:
             if task.spec.depends_on:
                 self.admit(task)
             else:
-                self._enqueue(task)
-        return [t.task_id for t in parsed]
+                self._enqueue(task, reason)
 
-    def describe(self, task_id: str) -> dict[str, Any]:
-        """A task's state, result or error, agent, attempts and timings."""
+    def _outcome(self, task_id: str) -> tuple[bool, Any, str | None, str | None] | None:
+        """``(ok, value, error, agent_id)`` of an ended task, from memory or the ledger."""
         cached = self.results.get(task_id)
         if cached is None:
             stored = self.ledger.result(task_id)
             if stored is not None:
                 value = pickle.loads(stored.value) if stored.value else None
                 cached = (stored.ok, value, stored.error, stored.agent_id)
+        return cached
+
+    def describe(self, task_id: str) -> dict[str, Any]:
+        """A task's state, result or error, agent, attempts and timings."""
+        cached = self._outcome(task_id)
         task = self.tasks.get(task_id)
         state = task.state.value if task else ("unknown" if cached is None else
                                                ("done" if cached[0] else "failed"))
@@ -233,26 +242,23 @@ class TaskBook:
 
     def reload(self) -> None:
         """Rebuild the unfinished tasks from the ledger (after a Supervisor restart)."""
-        reloaded = []
-        for task_id, spec, attempts, state in self.ledger.unfinished():
-            task = TaskRecord(TaskAllocation.from_dict(spec), TaskState(state), attempts)
-            self.tasks[task_id] = task
-            reloaded.append(task)
-        for task in reloaded:  # all known first: dependencies may be among them
-            if task.spec.depends_on:
-                self.admit(task)
-            else:
-                self._enqueue(task, "supervisor restarted")
+        self._take_in([TaskRecord(TaskAllocation.from_dict(spec), TaskState(state), attempts)
+                       for _, spec, attempts, state in self.ledger.unfinished()],
+                      "supervisor restarted")
         if self.tasks:
             logger.info("reloaded %d unfinished tasks from the ledger", len(self.tasks))
 
     def _enqueue(self, task: TaskRecord, reason: str = "") -> None:
         if task.state is not TaskState.SUBMITTED:
             self._note(Transition(task.spec.task_id, TaskState.REASSIGNED.value,
-                                            task.agent_id, reason))
+                                  task.agent_id, reason))
             task.state = TaskState.REASSIGNED
         task.agent_id = None
         task.token += 1
+        self._queue(task)
+
+    def _queue(self, task: TaskRecord) -> None:
+        """Into the pending heap, at most once: highest priority, then oldest, first."""
         if not task.queued:
             task.queued = True
             heapq.heappush(self._pending, (-task.spec.priority, task.spec.submitted_at,
@@ -278,15 +284,12 @@ class TaskBook:
             groups.setdefault(task.spec.strategy or self.default_strategy, []).append(task)
         return groups
 
-    def end_pass(self) -> bool:
-        """Tasks no round could place this pass go back to the queue; True if any did."""
+    def end_pass(self) -> None:
+        """Tasks no round could place this pass go back to the queue."""
         deferred, self._deferred = self._deferred, []
         for task in deferred:
-            if task.agent_id is None and not task.state.terminal and not task.queued:
-                task.queued = True
-                heapq.heappush(self._pending, (-task.spec.priority, task.spec.submitted_at,
-                                               task.spec.task_id))
-        return bool(deferred)
+            if task.agent_id is None and not task.state.terminal:
+                self._queue(task)
 
     def round_views(self, tasks: Sequence[TaskRecord]
                     ) -> tuple[list[TaskView], dict[str, AgentView]]:
@@ -365,7 +368,7 @@ class TaskBook:
         rec.assigned.add(task.spec.task_id)
         tid = task.spec.task_id
         self._note(Transition(tid, TaskState.AWARDED.value, agent_id,
-                                        f"conversation={conv} price={price:g}"))
+                              f"conversation={conv} price={price:g}"))
         self._note(Transition(tid, TaskState.RUNNING.value, agent_id))
 
     def settled(self, agent_id: str, tasks: Sequence[TaskRecord], tokens: Sequence[int],
@@ -413,7 +416,7 @@ class TaskBook:
             rec.done += 1
         self._decided.results.append((task.spec.task_id, ok, blob, error, agent_id))
         self._note(Transition(task.spec.task_id, task.state.value, agent_id,
-                                        error or "", attempts=task.attempts + (1 if ok else 0)))
+                              error or "", attempts=task.attempts + (1 if ok else 0)))
         self.results[task.spec.task_id] = (ok, value, error, agent_id)
         self.released(task.spec.task_id, task.state)
 
@@ -441,16 +444,10 @@ class TaskBook:
         state = self.ledger.task_states([dep]).get(dep)
         return "unknown" if state is None else ("cancelled" if state == "cancelled" else "open")
 
-    def result_value(self, task_id: str) -> Any:
-        cached = self.results.get(task_id)
-        if cached is not None:
-            return cached[1]
-        stored = self.ledger.result(task_id)
-        return pickle.loads(stored.value) if stored is not None and stored.value else None
-
     def _ready(self, task: TaskRecord) -> None:
         prefix = f"{task.spec.plan_id}/" if task.spec.plan_id else ""
-        task.inputs = {d.removeprefix(prefix): self.result_value(d) for d in task.spec.depends_on}
+        task.inputs = {d.removeprefix(prefix): (self._outcome(d) or (False, None))[1]
+                       for d in task.spec.depends_on}
         self._enqueue(task)
 
     def released(self, task_id: str, state: TaskState) -> None:
@@ -472,13 +469,13 @@ class TaskBook:
                 if child is not None and not child.state.terminal:
                     self._ready(child)
             return
-        states = {task_id: state.value}
         for child_id, parent in self.deps.failed(task_id):
             child = self.tasks.get(child_id)
             if child is None or child.state.terminal:
                 continue
-            self.end_unrun(child, f"dependency {parent!r} {states.get(parent, 'failed')}",
-                           TaskState.FAILED, cascade=False)
+            why = state.value if parent == task_id else TaskState.FAILED.value
+            self.end_unrun(child, f"dependency {parent!r} {why}", TaskState.FAILED,
+                           cascade=False)
 
     def end_unrun(self, task: TaskRecord, why: str, state: TaskState, *,
                   cascade: bool = True) -> None:
