@@ -292,8 +292,8 @@ def attach_repair(graph: TaskGraph, domain: Mapping[str, Any],
     Raises:
         PlanError: the domain config is invalid (``reason="repair"``).
     """
+    from agents.errors import ConfigError
     from agents.planning.htn_config import domain_from_config
-    from messaging.errors import ConfigError
 
     try:
         domain_from_config(domain)
