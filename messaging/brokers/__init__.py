@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from messaging.brokers.base import Broker, BrokerError, Delivery, ensure
+
+if TYPE_CHECKING:  # pydantic loads with the broker that needs it
+    from messaging.brokers.tls import TLSOptions
 
 __all__ = ["BROKERS", "Broker", "BrokerError", "Delivery", "broker_class", "ensure",
            "make_broker"]
@@ -34,6 +38,14 @@ def broker_class(kind: str) -> type[Broker]:
     return found
 
 
-def make_broker(kind: str, **options: Any) -> Broker:
-    """A broker by name (``redis``, ``rabbitmq``, ``kafka``)."""
+def make_broker(kind: str, *, tls: TLSOptions | Mapping[str, Any] | None = None,
+                **options: Any) -> Broker:
+    """A broker by name (``redis``, ``rabbitmq``, ``kafka``).
+
+    ``tls`` (:class:`~messaging.brokers.tls.TLSOptions` or a mapping of its
+    fields) is handed to the broker's constructor when given; the other
+    options as they are.
+    """
+    if tls is not None:
+        options["tls"] = tls
     return broker_class(kind)(**options)

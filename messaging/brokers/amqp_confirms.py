@@ -9,6 +9,9 @@ caller waits once, until the broker has confirmed (``Basic.Ack``, usually
 fails the batch with an error the caller's retry (:func:`messaging.brokers.ensure`)
 understands, and the whole batch is sent again: at-least-once, like the rest
 of the bridges.
+
+:func:`amqp_parameters` turns a URL and TLS settings into pika's connection
+parameters, for this publisher and the broker's consuming connection alike.
 """
 
 from __future__ import annotations
@@ -18,14 +21,37 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from messaging.brokers.base import require
+from messaging.brokers.tls import TLSOptions
 
-__all__ = ["ConfirmingPublisher"]
+__all__ = ["ConfirmingPublisher", "amqp_parameters"]
+
+
+def amqp_parameters(url: str, tls: TLSOptions | None = None) -> Any:
+    """pika ``URLParameters`` for ``url``.
+
+    With an ``amqps://`` URL, or ``tls`` given, the connection speaks TLS with
+    ``tls``'s context (the defaults when only the URL asks for TLS) and the URL's
+    host as the server name; an ``amqp://`` URL with ``tls`` given becomes
+    ``amqps://``, so without an explicit port it goes to the TLS port, 5671.  These
+    settings replace any ``ssl_options`` in the URL's query.
+    """
+    pika = require("pika", "the RabbitMQ bridge")
+    secure = url[:6].lower() == "amqps:"
+    if tls is None and not secure:
+        return pika.URLParameters(url)
+    if not secure and url[:5].lower() == "amqp:":
+        url = "amqps:" + url[5:]
+    params = pika.URLParameters(url)
+    context = (tls if tls is not None else TLSOptions()).context()
+    params.ssl_options = pika.SSLOptions(context, server_hostname=params.host)
+    return params
 
 
 class ConfirmingPublisher:
     """One connection and one confirm-mode channel, driven by a background I/O thread."""
 
-    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, url: str, timeout_s: float = 30.0, *,
+                 tls: TLSOptions | None = None) -> None:
         self._pika = require("pika", "the RabbitMQ bridge")
         self.timeout_s = timeout_s
         self._cond = threading.Condition()
@@ -36,7 +62,7 @@ class ConfirmingPublisher:
         self._outstanding: dict[int, None] = {}  # tags sent, not yet confirmed (in order)
         self._nacked: set[int] = set()
         self._conn = self._pika.SelectConnection(
-            self._pika.URLParameters(url), on_open_callback=self._on_open,
+            amqp_parameters(url, tls), on_open_callback=self._on_open,
             on_open_error_callback=self._on_failure, on_close_callback=self._on_failure)
         self._thread = threading.Thread(target=self._conn.ioloop.start,
                                         name="raymas-amqp-confirms", daemon=True)

@@ -6,16 +6,19 @@ sender's messages stay in order on one partition.  Consuming commits offsets
 only when the bridge acknowledges, so a crash re-delivers (at-least-once).
 Nothing here relies on the broker's log-end offset (``end_offsets`` /
 ``seek_to_end``), which Kafka-compatible brokers such as Tansu report wrongly.
-Requires the ``brokers`` extra (kafka-python).
+With ``tls`` given (:class:`~messaging.brokers.tls.TLSOptions`) the producer,
+the consumers and the admin client connect with ``security_protocol="SSL"``
+and its context.  Requires the ``brokers`` extra (kafka-python).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from messaging.brokers.base import Broker, Delivery, require
+from messaging.brokers.tls import TLSOptions, tls_options
 from messaging.envelope import Envelope, EnvelopeError
 
 __all__ = ["KafkaBroker"]
@@ -25,7 +28,8 @@ class KafkaBroker(Broker):
     name = "kafka"
 
     def __init__(self, bootstrap_servers: str = "127.0.0.1:9092", *, partitions: int = 3,
-                 session_timeout_ms: int = 6000, heartbeat_interval_ms: int = 1000) -> None:
+                 session_timeout_ms: int = 6000, heartbeat_interval_ms: int = 1000,
+                 tls: TLSOptions | Mapping[str, Any] | None = None) -> None:
         super().__init__()
         kafka = require("kafka", "the Kafka bridge")
         errors = kafka.errors
@@ -33,6 +37,10 @@ class KafkaBroker(Broker):
                                   errors.RequestTimedOutError, errors.NodeNotReadyError,
                                   errors.BrokerNotAvailableError, ConnectionError, OSError)
         self.bootstrap = bootstrap_servers
+        #: the TLS settings (None: plaintext); a missing or unusable file stops here
+        self.tls = tls_options(tls)
+        if self.tls is not None:
+            self.tls.context()
         self.partitions = partitions
         self.session_timeout_ms = session_timeout_ms
         self.heartbeat_interval_ms = heartbeat_interval_ms
@@ -48,9 +56,18 @@ class KafkaBroker(Broker):
     def connect(self) -> None:
         kafka = require("kafka", "the Kafka bridge")
         if self._producer is None:
-            self._producer = kafka.KafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
+            self._producer = kafka.KafkaProducer(**self._client_kwargs(), acks="all",
                                                  linger_ms=5, retries=5)
         self.state = "connected"
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        """What every kafka-python client here is given: the servers and, with TLS,
+        ``security_protocol="SSL"`` and a context built from :attr:`tls`."""
+        kwargs: dict[str, Any] = {"bootstrap_servers": self.bootstrap}
+        if self.tls is not None:
+            kwargs.update(security_protocol="SSL", ssl_context=self.tls.context(),
+                          ssl_check_hostname=self.tls.hostname_checked)
+        return kwargs
 
     def close(self) -> None:
         if self._producer is not None:
@@ -65,7 +82,7 @@ class KafkaBroker(Broker):
         if topic in self._topics:
             return
         kafka = require("kafka", "the Kafka bridge")
-        admin = kafka.KafkaAdminClient(bootstrap_servers=self.bootstrap)
+        admin = kafka.KafkaAdminClient(**self._client_kwargs())
         try:
             admin.create_topics([kafka.admin.NewTopic(topic, self.partitions, 1)])
         except kafka.errors.TopicAlreadyExistsError:
@@ -94,7 +111,7 @@ class KafkaBroker(Broker):
             kafka = require("kafka", "the Kafka bridge")
             self._topic(topic)
             self._consumers[key] = kafka.KafkaConsumer(
-                topic, bootstrap_servers=self.bootstrap, group_id=group, client_id=consumer,
+                topic, **self._client_kwargs(), group_id=group, client_id=consumer,
                 enable_auto_commit=False, auto_offset_reset="earliest",
                 session_timeout_ms=self.session_timeout_ms,
                 heartbeat_interval_ms=self.heartbeat_interval_ms)

@@ -8,17 +8,20 @@ written without waiting and confirmed as a whole, never one round trip per
 message; envelope priority and TTL become the AMQP ``priority`` and
 per-message ``expiration``.  Consuming is a ``basic.consume`` with manual acks
 and a prefetch window.  Publishing and consuming use separate connections.
+An ``amqps://`` URL, or ``tls`` given (:class:`~messaging.brokers.tls.TLSOptions`),
+makes both speak TLS (:func:`~messaging.brokers.amqp_confirms.amqp_parameters`).
 Requires the ``brokers`` extra (pika).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from messaging.brokers.amqp_confirms import ConfirmingPublisher
+from messaging.brokers.amqp_confirms import ConfirmingPublisher, amqp_parameters
 from messaging.brokers.base import Broker, Delivery, require
+from messaging.brokers.tls import TLSOptions, raise_if_refused, tls_options
 from messaging.envelope import Envelope, EnvelopeError
 
 __all__ = ["RabbitMQBroker"]
@@ -30,7 +33,8 @@ class RabbitMQBroker(Broker):
     name = "rabbitmq"
 
     def __init__(self, url: str = "amqp://guest:guest@127.0.0.1:5672/%2F", *,
-                 prefetch: int = 1000, max_priority: int = 9) -> None:
+                 prefetch: int = 1000, max_priority: int = 9,
+                 tls: TLSOptions | Mapping[str, Any] | None = None) -> None:
         super().__init__()
         pika = require("pika", "the RabbitMQ bridge")
         self.connection_errors = (pika.exceptions.AMQPConnectionError,
@@ -38,6 +42,12 @@ class RabbitMQBroker(Broker):
                                   pika.exceptions.StreamLostError, ConnectionError, OSError,
                                   TimeoutError)
         self.url = url
+        given = tls_options(tls)
+        if given is not None:
+            given.context()  # a missing or unusable file stops here, naming its field
+        #: the TLS settings in force: those given, the defaults for an amqps:// URL, or None
+        self.tls = (given if given is not None or url[:6].lower() != "amqps:"
+                    else TLSOptions())
         self.prefetch = prefetch
         self.max_priority = max_priority
         self._pub: ConfirmingPublisher | None = None
@@ -47,12 +57,21 @@ class RabbitMQBroker(Broker):
 
     def _open(self) -> tuple[Any, Any]:
         pika = require("pika", "the RabbitMQ bridge")
-        conn = pika.BlockingConnection(pika.URLParameters(self.url))
+        conn = pika.BlockingConnection(self._parameters())
         return conn, conn.channel()
+
+    def _parameters(self) -> Any:
+        """pika's connection parameters for :attr:`url` and :attr:`tls` (no network)."""
+        return amqp_parameters(self.url, self.tls)
 
     def connect(self) -> None:
         if self._sub is None:
-            self._sub = self._open()
+            try:
+                self._sub = self._open()
+            except self.connection_errors as exc:
+                if self.tls is not None:
+                    raise_if_refused(self.name, self.url.rpartition("@")[2], exc)
+                raise
             self._sub[1].exchange_declare(DLX, exchange_type="fanout", durable=True)
             self._sub[1].queue_declare(DLX, durable=True)
             self._sub[1].queue_bind(DLX, DLX)
@@ -82,7 +101,7 @@ class RabbitMQBroker(Broker):
         pika = require("pika", "the RabbitMQ bridge")
         self._queue(self._sub[1], topic)
         if self._pub is None:
-            self._pub = ConfirmingPublisher(self.url)
+            self._pub = ConfirmingPublisher(self.url, tls=self.tls)
         properties = []
         for data in messages:
             priority, expiration = 0, None

@@ -8,16 +8,18 @@ PUBLISH / SUBSCRIBE instead: fire-and-forget broadcast to whoever listens now,
 nothing kept, nothing to acknowledge.  With ``cache_ttl_s`` the last message
 published on each topic is also kept under ``<topic>:last`` for that long, in
 the same transaction, so a late reader can ask for the current value
-(:meth:`RedisBroker.last`) as MQTT's retained messages allow.  Requires the
-``brokers`` extra (redis-py).
+(:meth:`RedisBroker.last`) as MQTT's retained messages allow.  A ``rediss://``
+URL, or ``tls`` given (:class:`~messaging.brokers.tls.TLSOptions`), connects
+over TLS.  Requires the ``brokers`` extra (redis-py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from messaging.brokers.base import Broker, Delivery, require
+from messaging.brokers.tls import TLSOptions, raise_if_refused, tls_options
 
 __all__ = ["RedisBroker"]
 
@@ -27,7 +29,8 @@ class RedisBroker(Broker):
 
     def __init__(self, url: str = "redis://127.0.0.1:6379/0", *, maxlen: int | None = None,
                  claim_idle_ms: int = 30_000, mode: str = "stream",
-                 cache_ttl_s: float | None = None) -> None:
+                 cache_ttl_s: float | None = None,
+                 tls: TLSOptions | Mapping[str, Any] | None = None) -> None:
         super().__init__()
         if mode not in ("stream", "pubsub"):
             raise ValueError(f"mode: expected 'stream' or 'pubsub', got {mode!r}")
@@ -40,6 +43,13 @@ class RedisBroker(Broker):
         self.connection_errors = (redis.ConnectionError, redis.TimeoutError, ConnectionError,
                                   OSError)
         self.url = url
+        given = tls_options(tls)
+        if given is not None and url.startswith("unix:"):
+            raise ValueError("tls: not for a unix:// socket URL")
+        if given is not None:
+            given.context()  # a missing or unusable file stops here, naming its field
+        #: the TLS settings in force: those given, the defaults for a rediss:// URL, or None
+        self.tls = given if given is not None or not url.startswith("rediss:") else TLSOptions()
         self.maxlen = maxlen
         self.claim_idle_ms = claim_idle_ms
         self._client: Any = None
@@ -48,11 +58,32 @@ class RedisBroker(Broker):
     def connect(self) -> None:
         redis = require("redis", "the Redis bridge")
         if self._client is None:
-            self._client = redis.Redis.from_url(self.url, socket_timeout=10,
-                                                socket_connect_timeout=5,
-                                                client_name="raymas-bridge")
-        self._client.ping()
+            self._client = redis.Redis.from_url(self.url, **self._client_kwargs())
+        if self.tls is None:
+            self._client.ping()
+        else:
+            try:
+                self._client.ping()
+            except self.connection_errors as exc:
+                raise_if_refused(self.name, self.url.rpartition("@")[2], exc)
+                raise
         self.state = "connected"
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        """What ``redis.Redis.from_url`` is given besides the URL (the URL's own query
+        arguments win over these, as redis-py does)."""
+        kwargs: dict[str, Any] = {"socket_timeout": 10, "socket_connect_timeout": 5,
+                                  "client_name": "raymas-bridge"}
+        tls = self.tls
+        if tls is None:
+            return kwargs
+        if not self.url.startswith("rediss:"):  # tls given with a redis:// URL
+            kwargs["connection_class"] = require("redis", "the Redis bridge").SSLConnection
+        kwargs.update(ssl_ca_certs=tls.ca_file, ssl_certfile=tls.cert_file,
+                      ssl_keyfile=tls.key_file,
+                      ssl_cert_reqs="required" if tls.verify else "none",
+                      ssl_check_hostname=tls.hostname_checked, ssl_min_version=tls.tls_version)
+        return kwargs
 
     def close(self) -> None:
         if self._pubsub is not None:
