@@ -14,6 +14,7 @@ __all__ = [
     "AllocationError",
     "ConfigError",
     "LifecycleError",
+    "NotFoundError",
     "PlanningError",
     "RaymasError",
     "ResourceUnavailableError",
@@ -59,6 +60,18 @@ class UnknownTaskKindError(RaymasError):
 
 class AllocationError(RaymasError):
     """A task could not be allocated (no capable agent, bad strategy name, ...)."""
+
+
+class NotFoundError(AllocationError):
+    """No agent, task or plan of that id is known (an HTTP API answers 404)."""
+
+    def __init__(self, what: str, ident: str) -> None:
+        self.what = what
+        self.ident = ident
+        super().__init__(what, ident)
+
+    def __str__(self) -> str:
+        return f"no {self.what} {self.ident!r}"
 
 
 class TaskFailedError(RaymasError):

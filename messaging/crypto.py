@@ -120,17 +120,36 @@ class Keyring:
         raise SecurityError(why)
 
 
+def _public_from_pem(pem: bytes) -> Ed25519PublicKey:
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_public_key(pem)
+    if not isinstance(key, Ed25519PublicKey):
+        raise SecurityError(f"expected an Ed25519 public key, got {type(key).__name__}")
+    return key
+
+
 class TokenVerifier:
     """Checks identity tokens with the issuer's public key.
 
     A token already verified is remembered (up to ``cache_size`` of them) until
     it expires, so a producer that stamps every message with the same token
     costs one signature check, not one per message.
+
+    Keys rotate: a token names its signing key in the ``kid`` header, and a
+    verifier may hold several public keys by kid (``keys``, plus ``public_key``
+    under ``kid``).  A token without a kid, or any token when the verifier
+    knows no kids, is checked against ``public_key``, as before kids existed.
     """
 
     def __init__(self, public_key: Ed25519PublicKey, issuer: str = "raymas-supervisor",
-                 leeway_s: float = 0.0, cache_size: int = 10_000) -> None:
+                 leeway_s: float = 0.0, cache_size: int = 10_000, *, kid: str | None = None,
+                 keys: Mapping[str, Ed25519PublicKey] | None = None) -> None:
         self._public = public_key
+        self.kid = kid
+        self._keys = dict(keys or {})
+        if kid is not None:
+            self._keys[kid] = public_key
         self.issuer = issuer
         self.leeway_s = leeway_s
         self.refused = 0
@@ -139,12 +158,22 @@ class TokenVerifier:
     @classmethod
     def from_pem(cls, pem: bytes, **kwargs: Any) -> TokenVerifier:
         """A verifier for the PEM public key (``Supervisor.public_key()``)."""
-        from cryptography.hazmat.primitives import serialization
+        return cls(_public_from_pem(pem), **kwargs)
 
-        key = serialization.load_pem_public_key(pem)
-        if not isinstance(key, Ed25519PublicKey):
-            raise SecurityError(f"expected an Ed25519 public key, got {type(key).__name__}")
-        return cls(key, **kwargs)
+    @classmethod
+    def from_pems(cls, pems: Mapping[str, bytes], current: str | None = None,
+                  **kwargs: Any) -> TokenVerifier:
+        """A verifier for PEM public keys by kid (``Supervisor.public_keys()``).
+
+        ``current`` (default: the first kid) checks tokens that name no kid.
+        """
+        if not pems:
+            raise SecurityError("no public keys given")
+        keys = {kid: _public_from_pem(pem) for kid, pem in pems.items()}
+        kid = current if current is not None else next(iter(keys))
+        if kid not in keys:
+            raise SecurityError(f"current key {kid!r} is not among {sorted(keys)}")
+        return cls(keys[kid], kid=kid, keys=keys, **kwargs)
 
     def check(self, token: str | None, agent_id: str) -> dict[str, Any]:
         """Like :meth:`verify` with ``agent_id``, remembering tokens verified before."""
@@ -169,8 +198,19 @@ class TokenVerifier:
         import jwt
 
         try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.InvalidTokenError as exc:
+            self.refused += 1
+            raise AuthError(f"identity token refused: {exc}") from None
+        key = self._public
+        if kid is not None and self._keys:
+            if not isinstance(kid, str) or kid not in self._keys:
+                self.refused += 1
+                raise AuthError(f"identity token signed with an unknown or retired key {kid!r}")
+            key = self._keys[kid]
+        try:
             claims: dict[str, Any] = jwt.decode(
-                token, self._public, algorithms=["EdDSA"], issuer=self.issuer,
+                token, key, algorithms=["EdDSA"], issuer=self.issuer,
                 leeway=self.leeway_s, options={"require": ["exp", "iat", "sub", "iss"]})
         except jwt.ExpiredSignatureError:
             self.refused += 1
@@ -188,9 +228,13 @@ class TokenIssuer(TokenVerifier):
     """Mints identity tokens (the Supervisor holds one); also verifies them."""
 
     def __init__(self, private_key: Ed25519PrivateKey | None = None,
-                 issuer: str = "raymas-supervisor", ttl_s: float = 3600.0) -> None:
+                 issuer: str = "raymas-supervisor", ttl_s: float = 3600.0, *,
+                 kid: str | None = None,
+                 keys: Mapping[str, Ed25519PublicKey] | None = None) -> None:
+        """``kid`` names the signing key in every token; ``keys`` are older public keys
+        (by kid) whose tokens still verify."""
         self._private = private_key or Ed25519PrivateKey.generate()
-        super().__init__(self._private.public_key(), issuer)
+        super().__init__(self._private.public_key(), issuer, kid=kid, keys=keys)
         self.ttl_s = ttl_s
 
     @property
@@ -206,4 +250,5 @@ class TokenIssuer(TokenVerifier):
         claims = {"sub": agent_id, "iss": self.issuer, "iat": now,
                   "exp": now + int(ttl_s if ttl_s is not None else self.ttl_s),
                   "caps": list(capabilities)}
-        return jwt.encode(claims, self._private, algorithm="EdDSA")
+        headers = {"kid": self.kid} if self.kid is not None else None
+        return jwt.encode(claims, self._private, algorithm="EdDSA", headers=headers)

@@ -27,16 +27,18 @@ import ray
 
 from agents.agent.actor import AgentActor, agent_actor_name
 from agents.agent.spawn import spawn_agents
-from agents.errors import AllocationError, TaskFailedError
+from agents.errors import AllocationError, NotFoundError, TaskFailedError
 from agents.planning import TaskGraph
 from agents.protocols import get_strategy
 from agents.specs import AgentSpec, TaskAllocation, TaskState
 from agents.supervisor import calls
+from agents.supervisor.audit import AuditLog
 from agents.supervisor.book import TaskBook
+from agents.supervisor.keys import KeyStore
 from agents.supervisor.ledger import Ledger, Transition
 from agents.supervisor.records import Action, AgentEntry, Settle, TaskRecord, Watch
 from agents.supervisor.settings import SupervisorSettings
-from agents.supervisor.sinks import DecisionSink, EventSink, LedgerSink
+from agents.supervisor.sinks import AuditSink, DecisionSink, EventSink, LedgerSink
 from messaging.crypto import TokenIssuer
 from messaging.endpoint import Endpoint
 from messaging.envelope import new_id
@@ -52,7 +54,9 @@ class Supervisor:
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.cfg = SupervisorSettings.model_validate(dict(settings))
         self.ledger = Ledger.open(self.cfg.ledger_url)
-        self.issuer = TokenIssuer(ttl_s=self.cfg.token_ttl_s)
+        #: the identity key rests in the ledger's database: a restart signs with the same one
+        self.keys = KeyStore(self.cfg.ledger_url, retire_after_s=self.cfg.token_ttl_s)
+        self.issuer = self._identity()
         if self.cfg.fresh and not self._restarted():
             self.ledger.clear()
         self.book = TaskBook(self.ledger, default_strategy=self.cfg.strategy,
@@ -67,7 +71,9 @@ class Supervisor:
         self._tasks_running: set[asyncio.Task[None]] = set()
         self.events = self._event_endpoint()
         #: the consumers of the book's decisions, in order: the ledger first
-        self.sinks: list[DecisionSink] = [LedgerSink(self.ledger, self.book.stats)]
+        self.sinks: list[DecisionSink] = [
+            LedgerSink(self.ledger, self.book.stats),
+            AuditSink(AuditLog(self.cfg.audit_url or self.cfg.ledger_url))]
         if self.events is not None:
             self.sinks.append(EventSink(self.events.publish, self.book.tasks))
         self._reload()
@@ -104,7 +110,7 @@ class Supervisor:
                 self.book.agent_gone(agent_id, parsed, "gone when the Supervisor restarted")
                 continue
             self._register(parsed, handle, None)
-            self._background(self._issue_identity(parsed, handle))  # new key after a restart
+            self._background(self._issue_identity(parsed, handle))  # a fresh token
         self.book.reload()
         self._poke()
 
@@ -248,6 +254,25 @@ class Supervisor:
     async def _issue_identity(self, spec: AgentSpec, handle: Any) -> None:
         await calls.set_identity(handle, self.issuer.issue(spec.agent_id, spec.capabilities))
 
+    def _identity(self) -> TokenIssuer:
+        """An issuer for the current key that also verifies rotated-out keys not yet retired."""
+        kid, key = self.keys.current()
+        self._identity_until = self.keys.next_retirement() or float("inf")
+        return TokenIssuer(key, ttl_s=self.cfg.token_ttl_s, kid=kid,
+                           keys=self.keys.verification_keys())
+
+    def rotate_identity_key(self) -> str:
+        """Sign identity tokens with a new key from now on; the new key's id.  Tokens the
+        previous key signed still verify until ``token_ttl_s`` has passed."""
+        kid = self.keys.rotate()
+        self.issuer = self._identity()
+        return kid
+
+    def public_keys(self) -> dict[str, bytes]:
+        """The PEM public keys that verify identity tokens now, by kid, the current one first
+        (for ``TokenVerifier.from_pems``)."""
+        return self.keys.public_pems()
+
     def public_key(self) -> bytes:
         """The Ed25519 public key (PEM) that verifies agents' identity tokens."""
         from cryptography.hazmat.primitives import serialization
@@ -265,6 +290,8 @@ class Supervisor:
 
     def verify_token(self, token: str, agent_id: str | None = None) -> dict[str, Any]:
         """Claims of a valid token; raises AuthError for an expired or forged one."""
+        if time.time() >= self._identity_until:  # a rotated-out key has retired
+            self.issuer = self._identity()
         return self.issuer.verify(token, agent_id=agent_id)
 
     async def register_agent(
@@ -298,7 +325,7 @@ class Supervisor:
     async def describe_agent(self, agent_id: str) -> dict[str, Any]:
         rec = self.book.agents.get(agent_id)
         if rec is None:
-            raise AllocationError(f"no agent {agent_id!r} is registered")
+            raise NotFoundError("agent", agent_id)
         info = self._summary(rec)
         if rec.view.alive and agent_id in self.handles:
             info.update(await calls.describe(self.handles[agent_id]))
@@ -414,6 +441,28 @@ class Supervisor:
             out[n] = r["value"] if r["ok"] else {"state": r["state"], "error": r["error"]}
         return out
 
+    def cancel_tasks(self, task_ids: Sequence[str], why: str = "cancelled") -> int:
+        """Cancel tasks that have not ended (their dependents fail); how many were."""
+        self._flush()
+        unknown = [t for t in task_ids if t not in self.book.tasks
+                   and self.ledger.result(t) is None]
+        if unknown:
+            raise NotFoundError("task", unknown[0])
+        n, actions = self.book.cancel(list(task_ids), why)
+        self._apply(actions)
+        return n
+
+    def list_tasks(self, state: str | None = None, limit: int = 50) -> dict[str, Any]:
+        """Counts by state and the ``limit`` most recently changed tasks, newest first."""
+        self._flush()
+        return {"counts": self.ledger.counts(),
+                "tasks": self.ledger.recent_tasks(limit, state)}
+
+    def list_plans(self) -> list[dict[str, Any]]:
+        """Every plan in the ledger with its counts by state, newest first."""
+        self._flush()
+        return [self.book.plans.status(p) for p in reversed(self.ledger.plan_ids())]
+
     def cancel_plan(self, plan_id: str) -> int:
         """Cancel every task of the plan that has not ended; returns how many.
 
@@ -451,6 +500,11 @@ class Supervisor:
         self.ledger.record_votes(out["proposal_id"], [(v, c, out["weights"].get(v, 1.0))
                                                       for v, c in out["votes"]],
                                  str(out["choice"]) if out["accepted"] else "rejected")
+        self.book.note("vote", out["proposal_id"],
+                       str(out["choice"]) if out["accepted"] else "rejected",
+                       {"question": question, "rule": rule, "votes": [
+                           {"voter": v, "choice": c} for v, c in out["votes"]]})
+        self._flush()
         return out
 
     async def auction_resource(self, resource: str, *, rule: str = "vickrey",
@@ -467,6 +521,10 @@ class Supervisor:
             self._poke()
         self.ledger.record([Transition(out["auction_id"], "awarded", out["winner"],
                                        f"resource={resource} rule={rule} price={out['price']}")])
+        self.book.note("auction", out["auction_id"], "awarded" if out["winner"] else "unsold",
+                       {"resource": resource, "rule": rule, "winner": out["winner"],
+                        "price": out["price"]})
+        self._flush()
         return out
 
     # -- reading ----------------------------------------------------------------------

@@ -106,6 +106,10 @@ class TaskBook:
     def has_decisions(self) -> bool:
         return bool(self._decided)
 
+    def note(self, action: str, target: str, outcome: str, detail: dict[str, Any]) -> None:
+        """Put a decision that is not one task's transition into the stream."""
+        self._decided.notes.append((action, target, outcome, detail))
+
     def _note(self, transition: Transition) -> None:
         self._decided.transitions.append(transition)
 
@@ -177,6 +181,9 @@ class TaskBook:
         rec.view.alive, rec.suspect, rec.death = False, False, reason
         self.stats["deaths"] += 1
         self.ledger.upsert_agent(agent_id, rec.spec.to_dict(), "dead")
+        self._decided.notes.append(("agent_death", agent_id, "dead", {
+            "reason": reason, "tasks_requeued": sorted(
+                t for t in rec.assigned if not self.tasks[t].state.terminal)}))
         self._requeue_from(rec, f"agent {agent_id} lost: {reason}")
         return self._drain()
 

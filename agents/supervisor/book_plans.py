@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from agents.agent.kinds import resolvable
-from agents.errors import AllocationError
+from agents.errors import AllocationError, NotFoundError
 from agents.planning import PlanError, TaskGraph, TaskNode
 from agents.planning.repair import (
     Observation,
@@ -103,7 +103,7 @@ class PlanBook:
     def task_ids(self, plan_id: str) -> tuple[TaskGraph, list[str]]:
         stored = self.ledger.plan(plan_id)
         if stored is None:
-            raise AllocationError(f"no plan {plan_id!r}")
+            raise NotFoundError("plan", plan_id)
         g = TaskGraph.from_dict(stored[0])
         return g, [f"{plan_id}/{n}" for n in g.topological_order()]
 
@@ -189,6 +189,9 @@ class PlanBook:
                 self._rewire(rec, deps)
         logger.info("plan %s repaired after %s: +%s -%s", plan_id, event, fix.added,
                     fix.removed)
+        book.note("repair", plan_id, "repaired", {"after": str(event),
+                                                  "added": sorted(fix.added),
+                                                  "removed": sorted(fix.removed)})
         return fix
 
     def _rewire(self, rec: TaskRecord, deps: list[str]) -> None:

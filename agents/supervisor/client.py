@@ -153,6 +153,14 @@ class SupervisorOperations:
         """Every state a task went through: ``(state, agent_id, detail)``."""
         return self._call("history", task_id)
 
+    def cancel_tasks(self, task_ids: Sequence[str], why: str = "cancelled") -> Any:
+        """Cancel tasks that have not ended; how many were (an unknown id raises)."""
+        return self._call("cancel_tasks", list(task_ids), why)
+
+    def list_tasks(self, state: str | None = None, limit: int = 50) -> Any:
+        """Counts by state and the most recently changed tasks, newest first."""
+        return self._call("list_tasks", state, limit)
+
     def status(self) -> Any:
         """Counts of agents and tasks, the Supervisor's stats and strategy."""
         return self._call("status")
@@ -185,6 +193,10 @@ class SupervisorOperations:
     def plan_results(self, plan_id: str, nodes: Sequence[str] | None = None) -> Any:
         return self._call("plan_results", plan_id, nodes)
 
+    def list_plans(self) -> Any:
+        """Every plan with its counts by state, newest first."""
+        return self._call("list_plans")
+
     def cancel_plan(self, plan_id: str) -> Any:
         return self._call("cancel_plan", plan_id)
 
@@ -200,6 +212,14 @@ class SupervisorOperations:
 
     def public_key(self) -> Any:
         return self._call("public_key")
+
+    def public_keys(self) -> Any:
+        """PEM public keys that verify identity tokens now, by kid, the current one first."""
+        return self._call("public_keys")
+
+    def rotate_identity_key(self) -> Any:
+        """Sign identity tokens with a new key; older tokens verify until they expire."""
+        return self._call("rotate_identity_key")
 
     def settings(self) -> Any:
         """The Supervisor's settings, secrets redacted."""

@@ -17,18 +17,20 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from agents.errors import ConfigError
 
-__all__ = ["Ledger", "StoredResult", "Transition"]
+__all__ = ["Ledger", "StoredResult", "Transition", "connect", "exclusive"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +77,61 @@ class StoredResult:
     agent_id: str | None
 
 
+def connect(url: str) -> tuple[Any, str]:
+    """A DB-API connection to ``url`` and its placeholder (``"?"`` or ``"%s"``).
+
+    ``sqlite:///path`` (WAL), ``sqlite:///:memory:`` or ``postgresql://...``; the
+    ledger and the stores that share its database (the audit log, the key store)
+    open it here.
+    """
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        if path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        conn: Any = sqlite3.connect(path, check_same_thread=False, isolation_level="DEFERRED")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn, "?"
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            import psycopg
+        except ImportError as exc:  # pragma: no cover - psycopg is a core dependency
+            raise ConfigError("ledger.url", [("ledger.url", "pip install psycopg")]) from exc
+        try:
+            conn = psycopg.connect(url)
+        except psycopg.OperationalError as exc:
+            raise ConfigError(
+                "ledger.url", [("ledger.url", f"cannot connect to {url}: {exc}")]
+            ) from exc
+        return conn, "%s"
+    raise ConfigError(
+        "ledger.url",
+        [("ledger.url", f"expected sqlite:///<path> or postgresql://..., got {url!r}")],
+    )
+
+
+@contextmanager
+def exclusive(conn: Any, placeholder: str, name: str) -> Iterator[Any]:
+    """One write transaction at a time under the lock ``name``, across processes; a cursor.
+
+    SQLite: ``BEGIN IMMEDIATE`` (a second writer waits for the connection's busy
+    timeout); PostgreSQL: ``pg_advisory_xact_lock`` on a key derived from ``name``,
+    released at the end of the transaction.  Commits on success, rolls back on error.
+    For stores that read their last row and append after it (the audit chain).
+    """
+    cur = conn.cursor()
+    if placeholder == "?":
+        cur.execute("BEGIN IMMEDIATE")
+    else:
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        cur.execute("SELECT pg_advisory_xact_lock(%s::bigint)", (key,))
+    try:
+        yield cur
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+
 class Ledger:
     """SQL ledger over a DB-API connection; use :meth:`open` with a URL."""
 
@@ -90,30 +147,8 @@ class Ledger:
     @classmethod
     def open(cls, url: str) -> Ledger:
         """Open ``sqlite:///path``, ``sqlite:///:memory:`` or ``postgresql://...``."""
-        if url.startswith("sqlite:///"):
-            path = url[len("sqlite:///") :]
-            if path != ":memory:":
-                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            conn: Any = sqlite3.connect(path, check_same_thread=False, isolation_level="DEFERRED")
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            return cls(conn, placeholder="?", url=url)
-        if url.startswith(("postgresql://", "postgres://")):
-            try:
-                import psycopg
-            except ImportError as exc:  # pragma: no cover - psycopg is a core dependency
-                raise ConfigError("ledger.url", [("ledger.url", "pip install psycopg")]) from exc
-            try:
-                conn = psycopg.connect(url)
-            except psycopg.OperationalError as exc:
-                raise ConfigError(
-                    "ledger.url", [("ledger.url", f"cannot connect to {url}: {exc}")]
-                ) from exc
-            return cls(conn, placeholder="%s", url=url)
-        raise ConfigError(
-            "ledger.url",
-            [("ledger.url", f"expected sqlite:///<path> or postgresql://..., got {url!r}")],
-        )
+        conn, placeholder = connect(url)
+        return cls(conn, placeholder=placeholder, url=url)
 
     def _sql(self, text: str) -> str:
         return text if self._ph == "?" else text.replace("?", "%s")
@@ -260,6 +295,22 @@ class Ledger:
             (task_id,),
         )
         return [(s, a, d) for s, a, d in rows]
+
+    def recent_tasks(self, limit: int = 50, state: str | None = None
+                     ) -> list[dict[str, Any]]:
+        """The most recently changed tasks (optionally only in ``state``), newest first."""
+        where, args = ("WHERE state = ? ", [state]) if state else ("", [])
+        rows = self._query(
+            f"SELECT task_id, spec, state, agent_id, attempts, updated_at FROM raymas_tasks "
+            f"{where}ORDER BY updated_at DESC LIMIT ?", [*args, int(limit)])
+        out = []
+        for tid, spec, st, agent, attempts, updated in rows:
+            parsed = json.loads(spec)
+            out.append({"task_id": tid, "state": st, "agent_id": agent,
+                        "kind": parsed.get("kind"), "attempts": int(attempts),
+                        "plan_id": parsed.get("plan_id"), "goal": parsed.get("goal"),
+                        "updated_at": updated})
+        return out
 
     def counts(self) -> dict[str, int]:
         return {s: int(n) for s, n in self._query(

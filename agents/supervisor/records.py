@@ -87,6 +87,7 @@ class Watch:
 
 ResultRow = tuple[str, bool, bytes | None, str | None, str | None]
 VoteRow = tuple[str, tuple[tuple[str, Any, float], ...], str]
+NoteRow = tuple[str, str, str, dict[str, Any]]
 
 
 @dataclass
@@ -99,9 +100,12 @@ class Decisions:
     results: list[ResultRow] = field(default_factory=list)
     #: ``(proposal_id, ((voter, choice, weight), ...), choice)`` behind consensus awards
     votes: list[VoteRow] = field(default_factory=list)
+    #: decisions about more than one task: ``(action, target, outcome, detail)``, such as an
+    #: agent declared dead (``agent_death``) or a plan repaired (``repair``)
+    notes: list[NoteRow] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.transitions or self.results or self.votes)
+        return bool(self.transitions or self.results or self.votes or self.notes)
 
 
 Action = Settle | Watch

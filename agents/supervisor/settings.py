@@ -81,3 +81,6 @@ class SupervisorSettings(SupervisorOptions):
     message_keys: str | None = None
     token_ttl_s: float = Field(24 * 3600.0, gt=0)
     fresh: bool = Field(False, description="clear the ledger at start (never on a restart)")
+    audit_url: str | None = Field(None, pattern=r"^(sqlite:///|postgres(ql)?://)", description=(
+        "the tamper-evident audit log of every decision; default: the ledger's database "
+        "(its own table, which a fresh ledger leaves alone)"))

@@ -17,10 +17,11 @@ from agents.specs import TaskState
 from messaging.topics import EVENTS_PREFIX
 
 if TYPE_CHECKING:
+    from agents.supervisor.audit import AuditLog, AuditRecord
     from agents.supervisor.ledger import Ledger
     from agents.supervisor.records import Decisions, TaskRecord
 
-__all__ = ["DecisionSink", "EventSink", "LedgerSink"]
+__all__ = ["AuditSink", "DecisionSink", "EventSink", "LedgerSink"]
 
 _ENDS = {s.value for s in TaskState if s.terminal}
 
@@ -80,3 +81,55 @@ class EventSink:
             self.publish(f"{EVENTS_PREFIX}{where}", {
                 "task_id": tr.task_id, "state": tr.state, "agent_id": tr.agent_id,
                 "error": tr.detail or None, "finished_at": task.finished_at})
+
+
+#: the transitions the audit log keeps, and the action each is recorded as
+_AUDITED = {TaskState.AWARDED.value: "award", TaskState.REASSIGNED.value: "reassignment",
+            TaskState.DONE.value: "task_end", TaskState.FAILED.value: "task_end",
+            TaskState.CANCELLED.value: "task_end"}
+
+
+class AuditSink:
+    """Awards, reassignments, task ends and consensus votes, into the tamper-evident audit log.
+
+    One :meth:`~agents.supervisor.audit.AuditLog.append_many` per batch, subject
+    ``supervisor``, role ``system``.  A transition is recorded with its task as
+    target, its state as outcome and ``{agent_id, detail}`` as detail; a vote
+    behind a consensus award with the proposal as target, the choice as outcome
+    and the ballots as detail.  :meth:`note` records what is not in the stream.
+
+    Example:
+        >>> from agents.supervisor.audit import AuditLog
+        >>> from agents.supervisor.ledger import Transition
+        >>> from agents.supervisor.records import Decisions
+        >>> log = AuditLog("sqlite:///:memory:")
+        >>> AuditSink(log).record(Decisions([Transition("t1", "awarded", "a1"),
+        ...                                  Transition("t1", "running", "a1"),
+        ...                                  Transition("t1", "done", "a1")]))
+        >>> [(r.action, r.target, r.outcome) for r in log.records()]
+        [('award', 't1', 'awarded'), ('task_end', 't1', 'done')]
+    """
+
+    def __init__(self, log: AuditLog) -> None:
+        self.log = log
+
+    def record(self, decisions: Decisions) -> None:
+        entries: list[dict[str, Any]] = [
+            {"action": _AUDITED[tr.state], "target": tr.task_id, "outcome": tr.state,
+             "detail": {"agent_id": tr.agent_id, "detail": tr.detail}, "time": tr.ts}
+            for tr in decisions.transitions if tr.state in _AUDITED]
+        entries += [
+            {"action": "vote", "target": proposal_id, "outcome": choice,
+             "detail": {"choice": choice, "votes": [
+                 {"voter": voter, "choice": vote, "weight": weight}
+                 for voter, vote, weight in votes]}}
+            for proposal_id, votes, choice in decisions.votes]
+        entries += [{"action": action, "target": target, "outcome": outcome, "detail": detail}
+                    for action, target, outcome, detail in decisions.notes]
+        if entries:
+            self.log.append_many(entries)
+
+    def note(self, action: str, target: str, outcome: str,
+             detail: Mapping[str, Any] | None = None) -> AuditRecord:
+        """Record a decision that is not in the stream (an agent's death, a plan repair)."""
+        return self.log.append(action, target, outcome, detail=detail)
