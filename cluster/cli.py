@@ -27,6 +27,26 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--address", help="Ray address (default: config, RAY_ADDRESS, 'auto')")
         s.add_argument("--json", action="store_true")
     _swarm_parser(sub)
+    sv = sub.add_parser("serve", help="deploy the HTTP API on Ray Serve and stay up")
+    sv.add_argument("config", nargs="?", default="config.yaml")
+    sv.add_argument("--address", help="Ray address to join ('auto': the local ray start "
+                                      "cluster); default: config, RAY_ADDRESS, else embedded")
+    sv.add_argument("--host", help="bind address (default: serve.host, 127.0.0.1)")
+    sv.add_argument("--port", type=int, help="port (default: serve.port, 8000)")
+    sv.add_argument("--detach", action="store_true",
+                    help="on a cluster: deploy, leave it running and exit")
+    sv.add_argument("--json", action="store_true", help="print where it serves as JSON")
+    tk = sub.add_parser("token", help="print an API token signed with the configured key")
+    tk.add_argument("config", nargs="?", default="config.yaml")
+    tk.add_argument("--subject", required=True, help="who the token is for")
+    tk.add_argument("--role", required=True, choices=["admin", "operator", "agent", "viewer"])
+    tk.add_argument("--ttl", help="lifetime: 90, 30s, 15m, 1h, 2d (default: auth.default_ttl_s)")
+    au = sub.add_parser("audit", help="the audit log")
+    au_sub = au.add_subparsers(dest="audit_command", required=True)
+    av = au_sub.add_parser("verify", help="check the audit log's hash chain")
+    av.add_argument("config", nargs="?", default="config.yaml")
+    av.add_argument("--url", help="audit database URL (default: serve.audit_url, else the "
+                                  "ledger's)")
     return p
 
 
@@ -143,6 +163,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _cmd_run(args)
+        if args.command == "serve":
+            from cluster.serve_command import run_serve
+
+            cfg = _load(args.config)
+            if args.address:
+                cfg.cluster.address = args.address
+            return run_serve(cfg, host=args.host, port=args.port, as_json=args.json,
+                             detach=args.detach)
+        if args.command == "token":
+            from cluster.token_command import token_command
+
+            print(token_command(_load(args.config).serve.auth, args.subject, args.role,
+                                args.ttl))
+            return 0
+        if args.command == "audit":
+            from cluster.audit_command import audit_verify
+
+            cfg = _load(args.config)
+            code, message = audit_verify(args.url or cfg.api_context().audit_url)
+            print(message, file=sys.stdout if code == 0 else sys.stderr)
+            return code
         if args.command == "swarm":
             from cluster.swarm_command import run_swarm
 

@@ -32,10 +32,12 @@ from pydantic import (
 
 from agents.specs import AgentSpec, AgentType, TaskAllocation
 from agents.supervisor.settings import SupervisorOptions, SupervisorSettings, known_strategy
+from cluster.api.settings import ServeSection
 from messaging.errors import ConfigError
 
 __all__ = [
     "AgentGroup",
+    "BrokerSection",
     "ClusterSection",
     "GoalSection",
     "PlanGoal",
@@ -65,8 +67,44 @@ class ClusterSection(_Section):
 SupervisorSection = SupervisorOptions
 
 
+class BrokerSection(_Section):
+    """An external broker the system talks to (bridges, readiness checks)."""
+
+    kind: Literal["redis", "rabbitmq", "kafka"]
+    url: str | None = Field(None, description="redis://, rediss://, amqp://, amqps:// URL")
+    bootstrap_servers: str | None = Field(None, description="Kafka host:port[,host:port]")
+    tls: dict[str, Any] | None = Field(None, description=(
+        "TLS options (messaging.brokers.tls.TLSOptions): ca_file, cert_file, key_file, verify"))
+    options: dict[str, Any] = Field(default_factory=dict, description="other broker options")
+
+    @model_validator(mode="after")
+    def _where(self) -> BrokerSection:
+        if self.kind == "kafka" and not self.bootstrap_servers:
+            raise ValueError("a kafka broker needs bootstrap_servers")
+        if self.kind != "kafka" and not self.url:
+            raise ValueError(f"a {self.kind} broker needs a url")
+        if self.tls is not None:
+            from messaging.brokers.tls import TLSOptions
+
+            TLSOptions.model_validate(self.tls)
+        return self
+
+    def broker_options(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`messaging.brokers.make_broker`."""
+        out = dict(self.options)
+        if self.kind == "kafka":
+            out["bootstrap_servers"] = self.bootstrap_servers
+        else:
+            out["url"] = self.url
+        if self.tls is not None:
+            out["tls"] = dict(self.tls)
+        return out
+
+
 class MessagingSection(_Section):
     bus: str | None = Field("raymas-bus", description="bus directory actor name; null: no bus")
+    brokers: dict[str, BrokerSection] = Field(default_factory=dict, description=(
+        "external brokers by name; the API's /readyz checks each"))
     keys: SecretStr | None = Field(
         None, description="AES-256-GCM payload keys 'kid:<base64>,...' (first seals)")
 
@@ -206,6 +244,7 @@ class RaymasConfig(_Section):
     tasks: TasksSection = Field(default_factory=TasksSection)
     goals: list[GoalSection] = Field(default_factory=list)
     report: ReportSection = Field(default_factory=ReportSection)
+    serve: ServeSection = Field(default_factory=ServeSection)  # type: ignore[arg-type]
 
     @model_validator(mode="after")
     def _unique_names(self) -> RaymasConfig:
@@ -234,13 +273,39 @@ class RaymasConfig(_Section):
                 ))
         return specs
 
+    def api_context(self) -> Any:
+        """What the HTTP API's replicas need (:class:`cluster.api.backend.ApiContext`)."""
+        from cluster.api.backend import ApiContext
+
+        auth = self.serve.auth
+        for name in ("key_file", "public_key_file"):
+            if getattr(auth, name):
+                auth = auth.model_copy(update={name: str(Path(getattr(auth, name)).absolute())})
+        serve = self.serve.model_copy(update={
+            "auth": auth, "model_store": str(Path(self.serve.model_store).absolute()),
+            "audit_url": _absolute(self.serve.audit_url) if self.serve.audit_url else None})
+        return ApiContext(serve=serve, supervisor_name=self.supervisor.name,
+                          namespace=self.cluster.namespace, ledger_url=_absolute(self.ledger.url),
+                          bus_name=self.messaging.bus,
+                          brokers={n: (b.kind, b.broker_options())
+                                   for n, b in self.messaging.brokers.items()})
+
     def supervisor_settings(self) -> SupervisorSettings:
         """What the Supervisor actor takes: its section and the wiring from the others."""
         return SupervisorSettings(
             **self.supervisor.model_dump(), namespace=self.cluster.namespace,
             ledger_url=self.ledger.url, bus_name=self.messaging.bus,
             message_keys=(self.messaging.keys.get_secret_value()
-                          if self.messaging.keys else None), fresh=self.ledger.fresh)
+                          if self.messaging.keys else None), fresh=self.ledger.fresh,
+            audit_url=_absolute(self.serve.audit_url) if self.serve.audit_url else None)
+
+
+def _absolute(url: str) -> str:
+    """A relative SQLite path made absolute here, so actors started elsewhere find it."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and url[len(prefix):] != ":memory:":
+        return prefix + str(Path(url[len(prefix):]).absolute())
+    return url
 
 
 def _path(loc: tuple[Any, ...]) -> str:

@@ -9,7 +9,8 @@ import pytest
 
 MODULES = [
     "agents.agent.core", "agents.supervisor.ledger", "agents.supervisor.settings",
-    "agents.supervisor.sinks",
+    "agents.supervisor.sinks", "agents.supervisor.audit", "agents.supervisor.keys",
+    "cluster.api.settings", "cluster.api.roles", "cluster.api.app",
     "agents.supervisor.book", "agents.specs", "agents.agent.kinds",
     "agents.protocols.auction", "agents.protocols.consensus", "agents.protocols.contract_net",
     "agents.protocols.load_balance", "cluster.config", "agents.agent.resources",
