@@ -6,7 +6,10 @@ ledger's database (:mod:`agents.supervisor.audit`).
 
 from __future__ import annotations
 
+import os
+
 from agents.supervisor.audit import AuditLog
+from messaging.errors import ConfigError
 
 __all__ = ["audit_verify"]
 
@@ -21,6 +24,9 @@ def audit_verify(url: str) -> tuple[int, str]:
     Raises:
         ConfigError: ``url`` is not a SQLite or PostgreSQL URL, or cannot be opened.
     """
+    path = url.removeprefix("sqlite:///")
+    if url.startswith("sqlite:///") and path != ":memory:" and not os.path.exists(path):
+        raise ConfigError("raymas audit verify", [("url", f"no database at {path}")])
     log = AuditLog(url)
     try:
         report = log.verify()

@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             from cluster.audit_command import audit_verify
 
             cfg = _load(args.config)
-            code, message = audit_verify(args.url or cfg.api_context().audit_url)
+            code, message = audit_verify(args.url or cfg.audit_url())
             print(message, file=sys.stdout if code == 0 else sys.stderr)
             return code
         if args.command == "swarm":

@@ -273,16 +273,26 @@ class RaymasConfig(_Section):
                 ))
         return specs
 
+    def audit_url(self) -> str:
+        """Where the audit log lives: ``serve.audit_url``, else the ledger's database."""
+        return _absolute(self.serve.audit_url or self.ledger.url)
+
     def api_context(self) -> Any:
         """What the HTTP API's replicas need (:class:`cluster.api.backend.ApiContext`)."""
+        from cluster.api.auth import inline_key
         from cluster.api.backend import ApiContext
 
         auth = self.serve.auth
         for name in ("key_file", "public_key_file"):
             if getattr(auth, name):
                 auth = auth.model_copy(update={name: str(Path(getattr(auth, name)).absolute())})
+        tls = self.serve.tls
+        if tls is not None:
+            tls = tls.model_copy(update={"certfile": str(Path(tls.certfile).absolute()),
+                                         "keyfile": str(Path(tls.keyfile).absolute())})
         serve = self.serve.model_copy(update={
-            "auth": auth, "model_store": str(Path(self.serve.model_store).absolute()),
+            "auth": inline_key(auth), "tls": tls,
+            "model_store": str(Path(self.serve.model_store).absolute()),
             "audit_url": _absolute(self.serve.audit_url) if self.serve.audit_url else None})
         return ApiContext(serve=serve, supervisor_name=self.supervisor.name,
                           namespace=self.cluster.namespace, ledger_url=_absolute(self.ledger.url),
@@ -294,7 +304,7 @@ class RaymasConfig(_Section):
         """What the Supervisor actor takes: its section and the wiring from the others."""
         return SupervisorSettings(
             **self.supervisor.model_dump(), namespace=self.cluster.namespace,
-            ledger_url=self.ledger.url, bus_name=self.messaging.bus,
+            ledger_url=_absolute(self.ledger.url), bus_name=self.messaging.bus,
             message_keys=(self.messaging.keys.get_secret_value()
                           if self.messaging.keys else None), fresh=self.ledger.fresh,
             audit_url=_absolute(self.serve.audit_url) if self.serve.audit_url else None)

@@ -74,8 +74,8 @@ def run_serve(cfg: RaymasConfig, *, host: str | None = None, port: int | None = 
     if made:
         print(f"raymas serve: made a new {cfg.serve.auth.algorithm} signing key in {made} "
               "(mode 600); `raymas token` signs with it", file=sys.stderr)
+    ctx = cfg.api_context()  # reads and checks the signing key: a bad one stops here
     info, client, spawned = start_system(cfg)
-    ctx = cfg.api_context()
     url = deploy(ctx)
     summary = {"url": url, "docs": f"{url}/docs", "ui": f"{url}/ui/", "app": ctx.serve.app_name,
                "ray": info.address, "embedded": info.embedded,

@@ -157,8 +157,13 @@ class Supervisor:
         decisions = self.book.take_decisions()
         if not decisions:
             return
-        for sink in self.sinks:
-            sink.record(decisions)
+        self.sinks[0].record(decisions)  # the ledger: the truth; its failure is the caller's
+        for sink in self.sinks[1:]:  # audit, events: a failure is logged and counted, and
+            try:                     # the waiters below still wake
+                sink.record(decisions)
+            except Exception:
+                self.book.stats["sink_errors"] += 1
+                logger.exception("decision sink %s failed", type(sink).__name__)
         for task_id, *_ in decisions.results:
             event = self._finished.pop(task_id, None)
             if event is not None:

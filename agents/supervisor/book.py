@@ -84,7 +84,7 @@ class TaskBook:
         self.deps = Dependencies()
         self.results: dict[str, tuple[bool, Any, str | None, str | None]] = {}
         self.stats: dict[str, float] = {"rounds": 0, "late_replies": 0, "deaths": 0,
-                                        "reassigned": 0, "duplicate_results": 0,
+                                        "reassigned": 0, "duplicate_results": 0, "sink_errors": 0,
                                         "suspected": 0, "recovered": 0}
         self.plans = PlanBook(self)
         self._pending: list[tuple[int, float, str]] = []

@@ -43,6 +43,7 @@ __all__ = [
     "TokenRequestError",
     "TokenService",
     "generate_key",
+    "inline_key",
     "parse_ttl",
 ]
 
@@ -220,6 +221,23 @@ def _read_key(settings: AuthSettings, env: Mapping[str, str]) -> tuple[str | Non
     if not text:
         raise _config_error(where, "the signing key is empty")
     return text, where
+
+
+def inline_key(settings: AuthSettings, env: Mapping[str, str] | None = None) -> AuthSettings:
+    """The settings with the signing key read now and carried inline (``key``), checked.
+
+    ``raymas serve`` calls this on the machine it runs on, so API replicas on other
+    nodes need neither the key file nor the environment variable; a bad key fails here,
+    before anything starts, with the :class:`~messaging.errors.ConfigError` naming it.
+    """
+    if not settings.enabled:
+        return settings
+    TokenService.from_settings(settings, env)  # every check, before anything starts
+    text, _ = _read_key(settings, os.environ if env is None else env)
+    if text is None:  # verify-only: the public key file is read where the replica runs
+        return settings
+    return settings.model_copy(update={"key": SecretStr(text), "key_env": None,
+                                       "key_file": None})
 
 
 def _read_file(path: str, where: str) -> str:

@@ -94,8 +94,10 @@ class Guard:
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", cid.encode())]
+                headers = list(message.get("headers") or [])
+                if not any(k.lower() == b"x-request-id" for k, _ in headers):
+                    headers.append((b"x-request-id", cid.encode()))
+                message["headers"] = headers
                 if record:
                     await self._record(cid, principal, name or "?", scope, params,
                                        int(message["status"]))

@@ -10,6 +10,7 @@ calls the newest deployed version (or the one asked for) through its handle.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from cluster.api.problems import Problem
@@ -60,12 +61,15 @@ class ModelDeployments:
         return ModelStore(self.store_root)
 
     def _version(self, name: str, version: int | None) -> Any:
+        from learning.models.errors import ModelError
         from messaging.errors import UnknownNameError
 
         try:
             return self._store().get(name, version)
         except UnknownNameError as exc:
             raise Problem(404, str(exc)) from None
+        except ModelError as exc:  # a name or version the store refuses
+            raise Problem(422, str(exc)) from None
 
     def _deployed(self) -> dict[str, str]:
         from ray import serve
@@ -105,8 +109,9 @@ class ModelDeployments:
 
         deployed = self._deployed()
         if version is None:
-            mine = sorted((int(app.rsplit("-v", 1)[1]), app) for app in deployed
-                          if app.startswith(f"{self.api_app}-model-{name}-v"))
+            exact = re.compile(re.escape(f"{self.api_app}-model-{name}-v") + r"([0-9]+)$")
+            mine = sorted((int(m.group(1)), app) for app in deployed
+                          if (m := exact.match(app)) is not None)
             if not mine:
                 raise Problem(404, f"no version of model {name!r} is deployed "
                               f"(POST /v1/models/{name}/deployments first)")

@@ -57,6 +57,7 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _doc(401, "no bearer token, or a bad one"),
     403: _doc(403, "the token's role may not do this"),
     404: _doc(404, "no such agent, task, plan or model"),
+    409: _doc(409, "the system cannot do it now (no node can host the agent, ...)"),
     413: _doc(413, "request body over the configured limit"),
     422: _doc(422, "a field is missing or has the wrong type or value"),
     503: _doc(503, "Ray, the Supervisor or a service behind the API is unreachable"),
@@ -180,8 +181,7 @@ def install_problem_handlers(app: Any) -> None:
         if _is_unreachable(exc) or _is_unreachable(cause):
             return problem_response(503, f"the Supervisor did not answer: "
                                     f"{type(cause).__name__}", instance=request.url.path)
-        cid = request.headers.get("x-request-id") or getattr(request.state, "correlation_id",
-                                                              None)
+        cid = getattr(request.state, "correlation_id", None)
         logger.exception("unexpected error on %s %s (correlation id %s)", request.method,
                          request.url.path, cid, exc_info=exc)
         return problem_response(500, f"internal error (correlation id {cid})",

@@ -1,17 +1,18 @@
 """Who may call what: one table from route name to the roles allowed, as data.
 
-Every route of the app has a ``name`` and exactly one row here; the app's
-authorisation dependency looks the matched route up, so no handler carries
-its own decorator.  ``tests/unit/cluster/api/test_roles.py`` fails on a route
-without a row (or a row without a route), and the integration tests walk
-every route with every role.
+Every route of the app has a ``name`` and exactly one row here; the guard
+middleware (:mod:`cluster.api.guard`) looks the matched route up, so no
+handler carries its own decorator.  ``tests/unit/cluster/api/test_roles.py``
+fails on a route without a row (or a row without a route), and the
+integration tests walk every route with every role.
 
 Roles, from most to least:
 
 - ``admin``: everything, signing keys and tokens included;
 - ``operator``: submit and cancel tasks and plans, spawn and stop agents, run
   swarms and training, coordinate, deploy models, and everything a viewer may;
-- ``agent``: publish on the bus and report what it sees; reads its identity;
+- ``agent``: publish on the bus (results and observations go there), follow a topic,
+  call deployed models and read the identity keys;
 - ``viewer``: read-only.
 
 Example:

@@ -160,13 +160,14 @@ class LearningRunIn(_In):
 
 
 class ModelDeployIn(_In):
-    version: int | None = Field(None, ge=1, description="default: the latest")
+    version: int | None = Field(None, ge=1, le=2**31, description="default: the latest")
     replicas: int = Field(1, ge=1, le=16)
 
 
 class PredictIn(_In):
     inputs: list[list[float]] = Field(min_length=1, max_length=10_000)
-    version: int | None = Field(None, ge=1, description="default: the newest deployed")
+    version: int | None = Field(None, ge=1, le=2**31,
+                                description="default: the newest deployed")
 
 
 class PublishIn(_In):

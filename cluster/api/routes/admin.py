@@ -80,7 +80,7 @@ async def public_keys(request: Request) -> Any:
 
 
 @router.get("/v1/audit", name="audit_records")
-async def audit_records(request: Request, since: int = Query(0, ge=0),
+async def audit_records(request: Request, since: int = Query(0, ge=0, le=2**62),
                         limit: int = Query(100, ge=1, le=10_000)) -> Any:
     """Audit records after sequence number ``since``, oldest first."""
     rows = await asyncio.to_thread(backend(request).audit.records, since, limit)

@@ -33,8 +33,17 @@ async def publish(request: Request, body: PublishIn) -> Any:
     """Publish ``payload`` on ``topic``, as an agent would; the envelope id."""
     _check(body.topic, wildcards=False)
     who = principal(request)
-    env_id = await backend(request).tap.publish.remote(
-        body.topic, body.payload, getattr(who, "subject", "?"), body.headers)
+    try:
+        env_id = await backend(request).tap.publish.remote(
+            body.topic, body.payload, getattr(who, "subject", "?"), body.headers)
+    except Exception as exc:
+        from cluster.api.problems import root_cause
+        from messaging.envelope import EnvelopeError
+
+        cause = root_cause(exc)
+        if isinstance(cause, EnvelopeError | OverflowError | TypeError | ValueError):
+            raise Problem(422, f"the message cannot be carried on the bus: {cause}") from None
+        raise
     return JSONResponse({"id": env_id, "topic": body.topic}, status_code=202)
 
 
@@ -67,7 +76,10 @@ async def stream(request: Request, topic: str = Query(min_length=1, max_length=2
         await tap.follow.remote(topic)
     else:
         after = await tap.follow.remote(topic)
-    limit = min(max_s or b.settings.stream_max_s, b.settings.stream_max_s)
+    # Serve's proxy cuts any response at request_timeout_s, streams included: end cleanly
+    # before that (a client resumes with Last-Event-ID)
+    limit = min(max_s or b.settings.stream_max_s, b.settings.stream_max_s,
+                max(1.0, b.settings.request_timeout_s - 5.0))
 
     async def events() -> AsyncIterator[str]:
         nonlocal after

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from cluster.api.problems import COMMON_RESPONSES, Problem
+from cluster.api.problems import COMMON_RESPONSES
 from cluster.api.routes import backend
 from cluster.api.routes.tasks import task_dict
 from cluster.api.schemas import (
@@ -27,17 +27,20 @@ __all__ = ["router"]
 router = APIRouter(tags=["coordination"], responses=COMMON_RESPONSES)
 
 
-@router.post("/v1/allocations", name="allocate", response_model=AllocateOut)
+@router.post("/v1/allocations", name="allocate", response_model=AllocateOut,
+             responses={202: {"model": AllocateOut,
+                              "description": "queued, not awarded within timeout_s"}})
 async def allocate(request: Request, body: AllocateIn) -> Any:
-    """Submit a task with ``strategy`` and wait until it is awarded; who got it."""
+    """Submit a task with ``strategy`` and wait until it is awarded; who got it (202 with
+    no agent if nobody took it within ``timeout_s``: it stays queued)."""
     task = body.task.model_copy(update={"strategy": body.strategy or body.task.strategy})
     spec = task_dict(task)
     b = backend(request)
     try:
         agent = await b.ops.allocate_task(spec, min(body.timeout_s, b.settings.wait_max_s))
-    except TimeoutError:
-        raise Problem(503, f"task {spec['task_id']!r} was not awarded within "
-                      f"{body.timeout_s:g} s (it stays queued)") from None
+    except TimeoutError:  # accepted, queued, not yet awarded: the caller polls the task
+        return JSONResponse({"task_id": spec["task_id"], "agent_id": None}, status_code=202,
+                            headers={"Location": f"/v1/tasks/{spec['task_id']}"})
     return {"task_id": spec["task_id"], "agent_id": agent}
 
 

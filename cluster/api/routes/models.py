@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 
 from cluster.api.problems import COMMON_RESPONSES
@@ -16,6 +16,9 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["models"], responses=COMMON_RESPONSES)
 
+#: a stored model's name (learning.models.store's rule)
+ModelName = Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
 
 @router.get("/v1/models", name="list_models")
 async def list_models(request: Request) -> Any:
@@ -24,7 +27,7 @@ async def list_models(request: Request) -> Any:
 
 
 @router.post("/v1/models/{name}/deployments", name="deploy_model", status_code=201)
-async def deploy_model(request: Request, name: str, body: ModelDeployIn) -> Any:
+async def deploy_model(request: Request, body: ModelDeployIn, name: str = ModelName) -> Any:
     """Serve a stored version (default: the latest) as its own Serve application."""
     out = await asyncio.to_thread(backend(request).models.deploy, name, body.version,
                                   body.replicas)
@@ -32,6 +35,6 @@ async def deploy_model(request: Request, name: str, body: ModelDeployIn) -> Any:
 
 
 @router.post("/v1/models/{name}/predict", name="predict")
-async def predict(request: Request, name: str, body: PredictIn) -> Any:
+async def predict(request: Request, body: PredictIn, name: str = ModelName) -> Any:
     """Predictions of the newest deployed version of ``name`` (or ``version``)."""
     return await backend(request).models.predict(name, body.version, body.inputs)

@@ -68,7 +68,7 @@ def api(ray_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
                   for i, a in enumerate(agents)])
     settings = ServeSection.model_validate({
         "port": free_port(), "app_name": name, "model_store": str(root / "models"),
-        "replicas": {"min": 1, "max": 1}, "max_body_bytes": 64 * 1024,
+        "replicas": {"min": 1, "max": 1}, "max_body_bytes": 64 * 1024, "wait_max_s": 120,
         "auth": {"key": generate_key("HS256")}})
     ctx = ApiContext(serve=settings, supervisor_name=name, namespace="raymas-test",
                      ledger_url=ledger, bus_name=f"bus-{name}",

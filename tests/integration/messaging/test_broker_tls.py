@@ -22,7 +22,7 @@ import pytest
 from messaging import Envelope
 from messaging.brokers import BrokerError, ensure, make_broker
 from messaging.brokers.tls import refused_certificate
-from tests.unit.messaging.test_broker_tls import make_pki
+from tests.pki import make_pki
 
 pytestmark = pytest.mark.integration
 
