@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from cachetools import LRUCache
+
 from cluster.api.settings import ServeSection
 
 __all__ = ["ApiBackend", "ApiContext"]
@@ -47,6 +49,10 @@ class ApiBackend:
         self.settings = ctx.serve
         self.audit = AuditLog(ctx.audit_url)
         self._ops: Any = None
+        #: outcomes of ended tasks, which never change (the first result stands), so a
+        #: client polling a finished task is answered here; cleared when the Supervisor is
+        #: looked up again (a new one may reuse ids after a fresh ledger)
+        self.ended: LRUCache[str, dict[str, Any]] = LRUCache(maxsize=ctx.serve.result_cache)
         self._tap: Any = None
         self._models: Any = None
         self.started = time.time()
@@ -66,7 +72,12 @@ class ApiBackend:
                 raise Problem(503, f"no Supervisor {self.ctx.supervisor_name!r} is running "
                               f"in namespace {self.ctx.namespace!r}") from None
             self._ops = Coordinator(handle)
+            self.ended.clear()
         return self._ops
+
+    def forget_supervisor(self) -> None:
+        """The Supervisor did not answer: look it up again on the next request."""
+        self._ops = None
 
     @property
     def tap(self) -> Any:
@@ -126,7 +137,7 @@ class ApiBackend:
         try:
             status = await self.ops.status()
         except Exception:
-            self._ops = None  # find it again next time (it may have been restarted)
+            self.forget_supervisor()  # find it again next time (it may have been replaced)
             raise
         return f"{status['alive']} agent(s) alive, {status['pending']} task(s) pending"
 

@@ -179,6 +179,9 @@ def install_problem_handlers(app: Any) -> None:
         if status is not None:
             return problem_response(status, str(cause), instance=request.url.path)
         if _is_unreachable(exc) or _is_unreachable(cause):
+            found = getattr(request.app.state, "backend", None)
+            if found is not None:
+                found.forget_supervisor()
             return problem_response(503, f"the Supervisor did not answer: "
                                     f"{type(cause).__name__}", instance=request.url.path)
         cid = getattr(request.state, "correlation_id", None)

@@ -77,6 +77,8 @@ class ServeSection(_Section):
     stream_buffer: int = Field(10_000, ge=100, description="bus messages the stream tap keeps")
     audit_url: str | None = Field(None, pattern=r"^(sqlite:///|postgres(ql)?://)", description=(
         "where the audit log lives; default: the ledger's database"))
+    result_cache: int = Field(10_000, ge=1, description=(
+        "outcomes of ended tasks each replica keeps (they never change)"))
     model_store: str = Field(".raymas/models", description="model store served by /v1/models")
     throughput_optimized: bool = Field(True, description=(
         "RAY_SERVE_THROUGHPUT_OPTIMIZED=1 for the Serve processes raymas serve starts"))

@@ -16,6 +16,7 @@ __all__ = ["check_kind", "router", "task_dict"]
 
 router = APIRouter(tags=["tasks"], responses=COMMON_RESPONSES)
 
+_ENDED = frozenset({"done", "failed", "cancelled"})
 _STATES = {"submitted", "awarded", "running", "reassigned", "done", "failed", "cancelled"}
 
 
@@ -102,13 +103,19 @@ async def task_result(request: Request, task_id: str,
                       ) -> Any:
     """State, result or error, agent, attempts and timings of one task."""
     b = backend(request)
+    ended = b.ended.get(task_id)
+    if ended is not None:
+        return ended
     out = await b.ops.result(task_id)
     if out.get("state") == "unknown":
         raise Problem(404, f"no task {task_id!r}")
-    if wait > 0 and out.get("state") not in ("done", "failed", "cancelled"):
+    if wait > 0 and out.get("state") not in _ENDED:
         await b.ops.wait([task_id], min(wait, b.settings.wait_max_s))
         out = await b.ops.result(task_id)
-    return _jsonable(out)
+    out = _jsonable(out)
+    if out.get("state") in _ENDED:
+        b.ended[task_id] = out
+    return out
 
 
 def _jsonable(out: dict[str, Any]) -> dict[str, Any]:
