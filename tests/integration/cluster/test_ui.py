@@ -63,6 +63,8 @@ def sign_in(wd: Any, url: str, token: str) -> None:
     field = wait(wd, by_id("token-input"), "the login form never appeared")
     field.clear()
     field.send_keys(token)
+    wait(wd, lambda d: d.find_element("id", "token-input").get_property("value") == token,
+         "the token field never held the token")
     wd.find_element("id", "login-button").click()
 
 
@@ -129,7 +131,10 @@ def test_operator_sees_agents_and_runs_an_echo_task(api: Any, browser: Any) -> N
     marker = f"ui-{uuid.uuid4().hex[:8]}"
     args = wd.find_element("id", "task-args")
     args.clear()
-    args.send_keys(json.dumps({"value": marker}))
+    typed = json.dumps({"value": marker})
+    args.send_keys(typed)
+    wait(wd, lambda d: d.find_element("id", "task-args").get_property("value") == typed,
+         "the arguments field never held what was typed")
     wd.find_element("id", "submit-button").click()
 
     task_id = wait(wd, by_id("submitted-task-id"), "no task id after submitting").text
