@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+sys.path.pop(0)  # this folder: its http.py would shadow the standard library's http
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil

@@ -21,20 +21,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# run as a script, this file's folder comes first on sys.path, where this file would
-# shadow the standard library's http package: the repository root goes there instead
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.pop(0)  # this folder: its http.py would shadow the standard library's http
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import asyncio  # noqa: E402
-import os  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-from typing import Any  # noqa: E402
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from typing import Any
 
-from bench._common import emit, log, selected_parts, start  # noqa: E402
+from bench._common import emit, log, selected_parts, start
 
 BENCH = "http"
 PARTS = ("tokens", "read", "submit")

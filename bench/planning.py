@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+sys.path.pop(0)  # this folder: its http.py would shadow the standard library's http
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import ray

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.pop(0)  # this folder: its http.py would shadow the standard library's http
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np

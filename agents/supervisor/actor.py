@@ -71,9 +71,9 @@ class Supervisor:
         self._tasks_running: set[asyncio.Task[None]] = set()
         self.events = self._event_endpoint()
         #: the consumers of the book's decisions, in order: the ledger first
-        self.sinks: list[DecisionSink] = [
-            LedgerSink(self.ledger, self.book.stats),
-            AuditSink(AuditLog(self.cfg.audit_url or self.cfg.ledger_url))]
+        #: written by its own thread: the event loop never waits on the audit database
+        self.audit = AuditSink(AuditLog(self.cfg.audit_url or self.cfg.ledger_url))
+        self.sinks: list[DecisionSink] = [LedgerSink(self.ledger, self.book.stats), self.audit]
         if self.events is not None:
             self.sinks.append(EventSink(self.events.publish, self.book.tasks))
         self._reload()
@@ -568,7 +568,13 @@ class Supervisor:
         for agent_id in names:
             await self.deregister_agent(agent_id)
         self._flush()
+        await asyncio.to_thread(self.audit.flush)
         return len(names)
+
+    async def flush_audit(self, timeout_s: float = 30.0) -> bool:
+        """Wait until every decision so far is in the audit log; False on timeout."""
+        self._flush()
+        return await asyncio.to_thread(self.audit.flush, timeout_s)
 
 
 def _parse_task(data: Mapping[str, Any]) -> TaskAllocation:

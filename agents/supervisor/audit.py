@@ -30,7 +30,7 @@ import json
 import threading
 import time as _time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from agents.supervisor.ledger import connect, exclusive
@@ -54,6 +54,15 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
+#: the fields a record's hash seals: every one but the hash itself
+_SEALED = ("seq", "time", "correlation_id", "subject", "role", "action", "target", "outcome",
+           "detail", "prev_hash")
+
+
+def _seal(fields: Mapping[str, Any]) -> str:
+    return hashlib.sha256(_canonical(fields).encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class AuditRecord:
     """One entry of the audit log; ``hash`` seals every other field, ``prev_hash`` links."""
@@ -72,9 +81,7 @@ class AuditRecord:
 
     def content_hash(self) -> str:
         """SHA-256 (hex) of the canonical JSON of every field but ``hash``."""
-        fields = asdict(self)
-        del fields["hash"]
-        return hashlib.sha256(_canonical(fields).encode()).hexdigest()
+        return _seal({name: getattr(self, name) for name in _SEALED})
 
 
 @dataclass(frozen=True)
@@ -124,8 +131,8 @@ class AuditLog:
             out = []
             for f in fields:
                 seq += 1
-                unsealed = AuditRecord(seq=seq, prev_hash=prev, hash="", **f)
-                rec = AuditRecord(seq=seq, prev_hash=prev, hash=unsealed.content_hash(), **f)
+                rec = AuditRecord(seq=seq, prev_hash=prev,
+                                  hash=_seal({**f, "seq": seq, "prev_hash": prev}), **f)
                 out.append(rec)
                 prev = rec.hash
             cur.executemany(

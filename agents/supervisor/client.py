@@ -213,6 +213,10 @@ class SupervisorOperations:
     def public_key(self) -> Any:
         return self._call("public_key")
 
+    def flush_audit(self, timeout_s: float = 30.0) -> Any:
+        """Wait until every decision so far is in the audit log (it is written behind)."""
+        return self._call("flush_audit", timeout_s)
+
     def public_keys(self) -> Any:
         """PEM public keys that verify identity tokens now, by kid, the current one first."""
         return self._call("public_keys")

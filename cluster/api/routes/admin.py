@@ -82,8 +82,11 @@ async def public_keys(request: Request) -> Any:
 @router.get("/v1/audit", name="audit_records")
 async def audit_records(request: Request, since: int = Query(0, ge=0, le=2**62),
                         limit: int = Query(100, ge=1, le=10_000)) -> Any:
-    """Audit records after sequence number ``since``, oldest first."""
-    rows = await asyncio.to_thread(backend(request).audit.records, since, limit)
+    """Audit records after sequence number ``since``, oldest first (the Supervisor's
+    decisions so far included: its writer is flushed first)."""
+    b = backend(request)
+    await b.ops.flush_audit(10.0)
+    rows = await asyncio.to_thread(b.audit.records, since, limit)
     return {"records": [r.__dict__ if not hasattr(r, "_asdict") else r._asdict()
                         for r in rows]}
 
@@ -91,6 +94,8 @@ async def audit_records(request: Request, since: int = Query(0, ge=0, le=2**62),
 @router.get("/v1/audit/verify", name="audit_verify")
 async def audit_verify(request: Request) -> Any:
     """Check the audit log's hash chain; the first bad record, if any."""
-    report = await asyncio.to_thread(backend(request).audit.verify)
+    b = backend(request)
+    await b.ops.flush_audit(10.0)
+    report = await asyncio.to_thread(b.audit.verify)
     return {"ok": report.ok, "checked": report.checked, "first_bad_seq": report.first_bad_seq,
             "reason": report.reason}

@@ -6,6 +6,7 @@ import dataclasses
 import doctest
 import multiprocessing
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +200,7 @@ def test_the_audit_sink_records_awards_reassignments_ends_and_votes() -> None:
                      Transition("t3", "cancelled", None, "plan cancelled", ts=7.0)],
         results=[("t1", True, b"x", None, "a2")],
         votes=[("t4", (("a1", "a2", 1.0), ("a2", "a2", 2.0), ("a3", "a1", 1.0)), "a2")]))
+    assert sink.flush()
     got = log.records()
     assert [(r.action, r.target, r.outcome) for r in got] == [
         ("award", "t1", "awarded"), ("reassignment", "t1", "reassigned"),
@@ -213,7 +215,7 @@ def test_the_audit_sink_records_awards_reassignments_ends_and_votes() -> None:
         {"voter": "a2", "choice": "a2", "weight": 2.0},
         {"voter": "a3", "choice": "a1", "weight": 1.0}]}
     sink.record(Decisions([Transition("t5", "running", "a1")]))  # nothing audited: no write
-    assert len(log.records()) == 7
+    assert sink.flush() and len(log.records()) == 7
     noted = sink.note("agent_death", "a1", "dead", {"why": "actor died"})
     assert (noted.seq, noted.subject, noted.detail) == (8, "supervisor", {"why": "actor died"})
     assert log.verify().ok
@@ -229,10 +231,40 @@ def test_one_batch_is_one_transaction(tmp_path: Path, monkeypatch: pytest.Monkey
         return real(entries)
 
     monkeypatch.setattr(log, "append_many", counted)
-    AuditSink(log).record(Decisions([Transition("t1", "awarded", "a1"),
-                                     Transition("t1", "done", "a1")],
-                                    votes=[("t1", (("a1", "a1", 1.0),), "a1")]))
+    AuditSink(log, background=False).record(Decisions(
+        [Transition("t1", "awarded", "a1"), Transition("t1", "done", "a1")],
+        votes=[("t1", (("a1", "a1", 1.0),), "a1")]))
     assert calls == [3]
+
+
+def test_the_writer_thread_group_commits_in_order_and_retries_what_failed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = AuditLog(f"sqlite:///{tmp_path}/a.db")
+    real = log.append_many
+    calls: list[int] = []
+    first_open = threading.Event()
+    release = threading.Event()
+
+    def held_then_failing(entries: Any) -> list[AuditRecord]:
+        calls.append(len(entries))
+        if len(calls) == 1:  # the first write is held open while more batches queue
+            first_open.set()
+            release.wait(10)
+        if len(calls) == 2:
+            raise OSError("disk full")  # the group fails once: retried, not dropped
+        return real(entries)
+
+    monkeypatch.setattr(log, "append_many", held_then_failing)
+    sink = AuditSink(log, retry_s=0.01)
+    sink.record(Decisions([Transition("first", "awarded", "a1")]))
+    assert first_open.wait(10)
+    for i in range(5):
+        sink.record(Decisions([Transition(f"t{i}", "awarded", "a1")]))
+    release.set()
+    assert sink.flush(10)
+    assert calls == [1, 5, 5] and sink.errors == 1
+    assert [r.target for r in log.records()] == ["first"] + [f"t{i}" for i in range(5)]
+    assert log.verify().ok
 
 
 def test_the_docstring_examples_run() -> None:
