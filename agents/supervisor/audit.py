@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time as _time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agents.supervisor.ledger import connect, exclusive
+from agents.supervisor.ledger import TableStore, exclusive
 
 __all__ = ["GENESIS", "AuditLog", "AuditRecord", "VerifyReport"]
 
@@ -94,20 +93,11 @@ class VerifyReport:
     reason: str | None
 
 
-class AuditLog:
+class AuditLog(TableStore):
     """The hash-chained audit log at ``url`` (``sqlite:///path`` or ``postgresql://...``)."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
-        self._conn, self._ph = connect(url)
-        self._lock = threading.Lock()  # one connection, shared by the threads of a process
-        if self._ph == "?":
-            self._conn.execute("PRAGMA busy_timeout = 60000")
-        with self._lock, exclusive(self._conn, self._ph, _TABLE) as cur:
-            cur.execute(_SCHEMA)
-
-    def _sql(self, text: str) -> str:
-        return text if self._ph == "?" else text.replace("?", "%s")
+        super().__init__(url, _TABLE, _SCHEMA)
 
     # -- writing ---------------------------------------------------------------------
     def append(self, action: str, target: str, outcome: str, *, subject: str = "supervisor",

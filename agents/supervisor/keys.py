@@ -30,7 +30,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -38,7 +37,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from agents.supervisor.ledger import connect, exclusive
+from agents.supervisor.ledger import TableStore, exclusive
 
 __all__ = ["KeyStore", "key_id"]
 
@@ -55,7 +54,7 @@ def key_id(public: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-class KeyStore:
+class KeyStore(TableStore):
     """Ed25519 signing keys by kid in ``raymas_keys`` at ``url`` (the ledger's URL).
 
     Args:
@@ -69,18 +68,9 @@ class KeyStore:
                  clock: Callable[[], float] = time.time) -> None:
         if retire_after_s < 0:
             raise ValueError(f"retire_after_s must be >= 0, got {retire_after_s}")
-        self.url = url
         self.retire_after_s = float(retire_after_s)
         self._clock = clock
-        self._conn, self._ph = connect(url)
-        self._lock = threading.Lock()
-        if self._ph == "?":
-            self._conn.execute("PRAGMA busy_timeout = 60000")
-        with self._lock, exclusive(self._conn, self._ph, _TABLE) as cur:
-            cur.execute(_SCHEMA)
-
-    def _sql(self, text: str) -> str:
-        return text if self._ph == "?" else text.replace("?", "%s")
+        super().__init__(url, _TABLE, _SCHEMA)
 
     def current(self) -> tuple[str, Ed25519PrivateKey]:
         """The current signing key and its kid; made (and stored) if there is none."""

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -131,6 +132,25 @@ def exclusive(conn: Any, placeholder: str, name: str) -> Iterator[Any]:
         conn.rollback()
         raise
     conn.commit()
+
+
+class TableStore:
+    """A store with its own table in the ledger's database (the audit log, the key store):
+    one connection shared by the process's threads under :attr:`_lock`, the table made
+    under :func:`exclusive`, and ``?`` placeholders turned into the driver's."""
+
+    def __init__(self, url: str, table: str, schema: str) -> None:
+        self.url = url
+        self._conn, self._ph = connect(url)
+        self._lock = threading.Lock()  # one connection, shared by the threads of a process
+        if self._ph == "?":
+            self._conn.execute("PRAGMA busy_timeout = 60000")
+        with self._lock, exclusive(self._conn, self._ph, table) as cur:
+            cur.execute(schema)
+
+    def _sql(self, text: str) -> str:
+        return text if self._ph == "?" else text.replace("?", "%s")
+
 
 class Ledger:
     """SQL ledger over a DB-API connection; use :meth:`open` with a URL."""
