@@ -37,6 +37,7 @@ bench: install
 	$(PY) bench/planning.py --quick
 	$(PY) bench/swarm.py --quick
 	$(PY) bench/learning.py --quick
+	$(PY) bench/http.py --quick
 
 clean:
 	rm -rf $(VENV) .raymas reports *.egg-info
