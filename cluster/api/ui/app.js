@@ -384,9 +384,9 @@
     }
     setStateCell($("submitted-state"), t.state);
     const outcome = $("submitted-outcome");
-    if (t.error) setText(outcome, "Error: " + compact(t.error, 300));
-    else if (TERMINAL.has(t.state) && "value" in t) setText(outcome, "Result: " + compact(t.value, 300));
-    else setText(outcome, "");
+    if (!TERMINAL.has(t.outcomeState)) setText(outcome, "");
+    else if (t.error) setText(outcome, "Error: " + compact(t.error, 300));
+    else setText(outcome, "Result: " + compact(t.value, 300));
   }
 
   /* ---------- refresh ---------- */
@@ -407,14 +407,18 @@
 
   async function refreshTracked(gen) {
     const open = [];
+    // a task's outcome counts only from a read that itself saw the task ended: the
+    // list may say "done" before this task's own read does, and an earlier read of the
+    // running task carries no value yet
     for (const [id, t] of state.tracked) {
-      if (!TERMINAL.has(t.state) || !("value" in t || "error" in t)) open.push(id);
+      if (!TERMINAL.has(t.outcomeState)) open.push(id);
     }
     await Promise.all(open.map(async (id) => {
       try {
         const t = await api("/v1/tasks/" + encodeURIComponent(id));
         if (gen !== state.gen) return;
-        state.tracked.set(id, Object.assign({}, state.tracked.get(id), t));
+        state.tracked.set(id, Object.assign({}, state.tracked.get(id), t,
+                                            { outcomeState: t.state }));
       } catch (err) {
         if (gen !== state.gen || err.name === "AbortError") return;
         if (err.status === 401) failure(err, "read tasks");

@@ -145,11 +145,12 @@ def test_operator_sees_agents_and_runs_an_echo_task(api: Any, browser: Any) -> N
     wait(wd, lambda d: row_cell("tasks-table", "data-task-id", task_id,
                                 "task-state")(d).text == "done",
          f"task {task_id} never showed state done")
-    # the page's result line comes from GET /v1/tasks/{id}
+    # what the system holds first, then what the page shows of it (GET /v1/tasks/{id})
+    outcome = api.client.result(task_id)
+    assert outcome["state"] == "done" and outcome["value"] == marker, (
+        outcome, api.client.history(task_id))
     wait(wd, lambda d: marker in d.find_element("id", "submitted-outcome").text,
          f"the result of {task_id} ({marker!r}) was never shown")
-    outcome = api.client.result(task_id)
-    assert outcome["state"] == "done" and outcome["value"] == marker, outcome
 
     # the task's details come from GET /v1/tasks/{id} too
     for button in wd.find_elements("css selector", "#tasks-table tbody button[data-task-id]"):
