@@ -143,13 +143,7 @@ class AuditLog(TableStore):
         args: tuple[Any, ...] = (since_seq,)
         if limit is not None:
             sql, args = sql + " LIMIT ?", (since_seq, int(limit))
-        with self._lock:
-            try:
-                cur = self._conn.cursor()
-                cur.execute(self._sql(sql), args)
-                return list(cur.fetchall())
-            finally:
-                self._conn.commit()  # PostgreSQL: end the read, hold no snapshot
+        return self._read(sql, args)
 
     def verify(self) -> VerifyReport:
         """Walk the whole chain; the first record that does not hold, and why."""
@@ -176,8 +170,6 @@ class AuditLog(TableStore):
                 checked, prev_seq, prev_hash = checked + 1, seq, rec.hash
         return VerifyReport(True, checked, None, None)
 
-    def close(self) -> None:
-        self._conn.close()
 
 
 def _fields(action: str, target: str, outcome: str, *, subject: str = "supervisor",

@@ -117,9 +117,6 @@ class KeyStore(TableStore):
                           (self._clock(),))
         return None if not rows or rows[0][0] is None else float(rows[0][0])
 
-    def close(self) -> None:
-        self._conn.close()
-
     def _valid(self) -> list[tuple[Any, ...]]:
         rows = self._read(f"SELECT kid, public_pem, created_at, retire_at FROM {_TABLE} "
                           "WHERE retire_at IS NULL OR retire_at > ?", (self._clock(),))
@@ -139,11 +136,3 @@ class KeyStore(TableStore):
                     (kid, private, public, self._clock()))
         return kid, private
 
-    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            try:
-                cur = self._conn.cursor()
-                cur.execute(self._sql(sql), args)
-                return list(cur.fetchall())
-            finally:
-                self._conn.commit()  # PostgreSQL: end the read, hold no snapshot

@@ -151,6 +151,19 @@ class TableStore:
     def _sql(self, text: str) -> str:
         return text if self._ph == "?" else text.replace("?", "%s")
 
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one query, the transaction ended after it (PostgreSQL: no snapshot held)."""
+        with self._lock:
+            try:
+                cur = self._conn.cursor()
+                cur.execute(self._sql(sql), tuple(args))
+                return list(cur.fetchall())
+            finally:
+                self._conn.commit()
+
+    def close(self) -> None:
+        self._conn.close()
+
 
 class Ledger:
     """SQL ledger over a DB-API connection; use :meth:`open` with a URL."""

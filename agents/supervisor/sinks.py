@@ -20,7 +20,7 @@ from agents.specs import TaskState
 from messaging.topics import EVENTS_PREFIX
 
 if TYPE_CHECKING:
-    from agents.supervisor.audit import AuditLog, AuditRecord
+    from agents.supervisor.audit import AuditLog
     from agents.supervisor.ledger import Ledger
     from agents.supervisor.records import Decisions, TaskRecord
 
@@ -197,9 +197,3 @@ class AuditSink:
                     return False
                 self._changed.wait(left)
         return True
-
-    def note(self, action: str, target: str, outcome: str,
-             detail: Mapping[str, Any] | None = None) -> AuditRecord:
-        """Record a decision that is not in the stream, now (not through the queue)."""
-        self.flush()
-        return self.log.append(action, target, outcome, detail=detail)

@@ -216,8 +216,10 @@ def test_the_audit_sink_records_awards_reassignments_ends_and_votes() -> None:
         {"voter": "a3", "choice": "a1", "weight": 1.0}]}
     sink.record(Decisions([Transition("t5", "running", "a1")]))  # nothing audited: no write
     assert sink.flush() and len(log.records()) == 7
-    noted = sink.note("agent_death", "a1", "dead", {"why": "actor died"})
-    assert (noted.seq, noted.subject, noted.detail) == (8, "supervisor", {"why": "actor died"})
+    sink.record(Decisions(notes=[("agent_death", "a1", "dead", {"why": "actor died"})]))
+    assert sink.flush()
+    noted = log.records()[-1]
+    assert (noted.seq, noted.action, noted.detail) == (8, "agent_death", {"why": "actor died"})
     assert log.verify().ok
 
 
