@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +54,6 @@ class ApiBackend:
         self.ended: LRUCache[str, dict[str, Any]] = LRUCache(maxsize=ctx.serve.result_cache)
         self._tap: Any = None
         self._models: Any = None
-        self.started = time.time()
 
     # -- the Supervisor and the bus, found lazily (and again after they restart) ----------
     @property
