@@ -174,19 +174,21 @@ class Supervisor:
         handle = self.handles.get(action.agent_id)
         if handle is None:
             return
+        called_at = time.monotonic()
         outcomes = await calls.settle(handle, action.conversation_id,
                                       [t.wire for t in action.tasks], action.rejected)
         if outcomes is None:
             self._apply(self.book.settle_lost(action.agent_id, action.tasks, action.tokens,
-                                              "actor died: RayActorError"))
+                                              "actor died: RayActorError", called_at))
         else:
             self._apply(self.book.settled(action.agent_id, action.tasks, action.tokens,
                                           outcomes))
         self._poke()
 
     async def _watch(self, agent_id: str, handle: Any) -> None:
+        called_at = time.monotonic()
         if await calls.watch(handle) is None and self.handles.get(agent_id) is handle:
-            self._apply(self.book.agent_dead(agent_id, "actor died: RayActorError"))
+            self._apply(self.book.agent_dead(agent_id, "actor died: RayActorError", called_at))
             self._poke()
 
     # -- the loops --------------------------------------------------------------------

@@ -157,7 +157,7 @@ class TaskBook:
             self.stats["recovered"] += 1
         elif not rec.view.alive:  # Ray restarted a dead agent's actor: it is back
             logger.info("agent %s is back after %s", agent_id, rec.death)
-            rec.view.alive, rec.death = True, None
+            rec.view.alive, rec.death, rec.back_at = True, None, now
             self.stats["recovered"] += 1
             self.ledger.upsert_agent(agent_id, rec.spec.to_dict(), "alive")
             self._out.append(Watch(agent_id))
@@ -172,10 +172,20 @@ class TaskBook:
                 self.stats["suspected"] += 1
         return self._drain()
 
-    def agent_dead(self, agent_id: str, reason: str) -> list[Action]:
-        """Ray reported the agent's actor dead: its tasks go back to the queue."""
+    def agent_dead(self, agent_id: str, reason: str, called_at: float | None = None
+                   ) -> list[Action]:
+        """Ray reported the agent's actor dead: its tasks go back to the queue.
+
+        ``called_at``: when the call that failed was made.  A call made before the
+        agent came back (Ray restarted it) failed with the old actor: the agent that
+        is back, and the tasks it runs now, stay.
+        """
         rec = self.agents.get(agent_id)
         if rec is None or not rec.view.alive:
+            return self._drain()
+        if called_at is not None and called_at < rec.back_at:
+            logger.info("agent %s: a call to its previous actor failed (%s); it is back",
+                        agent_id, reason)
             return self._drain()
         logger.warning("agent %s is dead: %s", agent_id, reason)
         rec.view.alive, rec.suspect, rec.death = False, False, reason
@@ -400,10 +410,10 @@ class TaskBook:
         return self._drain()
 
     def settle_lost(self, agent_id: str, tasks: Sequence[TaskRecord], tokens: Sequence[int],
-                    reason: str) -> list[Action]:
-        """The settle call died with the agent's actor."""
+                    reason: str, called_at: float | None = None) -> list[Action]:
+        """The settle call (made at ``called_at``) died with the agent's actor."""
         if any(t.token == tok for t, tok in zip(tasks, tokens, strict=True)):
-            self.agent_dead(agent_id, reason)
+            self.agent_dead(agent_id, reason, called_at)
         return self._drain()
 
     def _finish(self, task: TaskRecord, ok: bool, value: Any, error: str | None,

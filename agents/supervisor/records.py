@@ -36,6 +36,9 @@ class AgentEntry:
     suspect: bool = False
     #: being stopped (deregistered): no new work, its running tasks finish
     leaving: bool = False
+    #: when it was last heard from after a death (Ray restarted its actor): a call made
+    #: before then that fails failed with the old actor, not this one
+    back_at: float = float("-inf")
 
     @property
     def eligible(self) -> bool:

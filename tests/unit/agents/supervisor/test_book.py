@@ -235,6 +235,24 @@ def test_only_the_actors_death_requeues_and_a_restarted_agent_comes_back(
     assert book.heard("nobody", now=1.0) == (False, [])
 
 
+def test_a_call_to_the_previous_actor_failing_late_leaves_the_agent_that_is_back(
+        book: TaskBook) -> None:
+    """Seen on a `ray start` cluster losing a node: the restarted agent was heard from,
+    took new work, then a call made to its old actor failed and killed it a second
+    time, requeueing the tasks it was running."""
+    book.agent_joined(spec("a1"), now=0.0)
+    book.submit([task("t1"), task("t2")])
+    [first] = one_round(book)
+    book.settle_lost("a1", list(first.tasks), list(first.tokens), "actor died", called_at=1.0)
+    book.heard("a1", now=3.0)                     # back, on another node
+    [second] = one_round(book)                    # runs a task again
+    book.agent_dead("a1", "actor died", called_at=2.0)  # the old actor's watch, late
+    assert book.agents["a1"].eligible and book.stats["deaths"] == 1
+    assert book.describe(second.tasks[0].spec.task_id)["state"] == "running"
+    book.agent_dead("a1", "actor died", called_at=4.0)  # a call to the new actor: real
+    assert not book.agents["a1"].view.alive and book.stats["deaths"] == 2
+
+
 def test_a_leaving_agent_is_not_revived_by_its_heartbeat(book: TaskBook) -> None:
     book.agent_joined(spec("a1"), now=0.0)
     book.agent_leaving("a1")
