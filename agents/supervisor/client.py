@@ -37,18 +37,14 @@ def start_supervisor(settings: SupervisorSettings | Mapping[str, Any] | None = N
     Settings are checked here, before the actor exists: a bad one raises
     :class:`~messaging.errors.ConfigError` naming the field.
     """
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    from messaging.bus import on_head, start_bus
 
     cfg = _settings(settings)
     if cfg.bus_name:
-        from messaging.bus import start_bus
-
         start_bus(cfg.bus_name, cfg.namespace)
-    # near the driver (the head node, where a SQLite ledger lives); elsewhere if it dies
-    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
     remote_cls: Any = ray.remote(Supervisor)
     handle = remote_cls.options(
-        scheduling_strategy=here,
+        scheduling_strategy=on_head(),  # losing a worker node never moves it
         name=cfg.name,
         namespace=cfg.namespace,
         lifetime="detached",
