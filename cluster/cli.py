@@ -20,6 +20,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the report as one JSON object")
     run.add_argument("--keep", action="store_true",
                      help="leave the Supervisor and agents running (on a cluster)")
+    run.add_argument("--address", help="Ray address to join ('auto': the local ray start "
+                                       "cluster); default: config, RAY_ADDRESS, else embedded")
     for name, text in (("status", "show the running Supervisor's state"),
                        ("agents", "list the registered agents")):
         s = sub.add_parser(name, help=text)
@@ -27,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--address", help="Ray address (default: config, RAY_ADDRESS, 'auto')")
         s.add_argument("--json", action="store_true")
     _swarm_parser(sub)
+    _jobs_parser(sub)
     sv = sub.add_parser("serve", help="deploy the HTTP API on Ray Serve and stay up")
     sv.add_argument("config", nargs="?", default="config.yaml")
     sv.add_argument("--address", help="Ray address to join ('auto': the local ray start "
@@ -48,6 +51,23 @@ def _parser() -> argparse.ArgumentParser:
     av.add_argument("--url", help="audit database URL (default: serve.audit_url, else the "
                                   "ledger's)")
     return p
+
+
+def _jobs_parser(sub: Any) -> None:
+    sm = sub.add_parser("submit", help="run a Python script as a Ray job (Jobs API), "
+                                       "stream its logs, exit with its status")
+    sm.add_argument("script", help="the script, relative to the working directory")
+    sm.add_argument("script_args", nargs=argparse.REMAINDER,
+                    help="arguments for the script: everything after SCRIPT (so the "
+                         "command's own options come before it)")
+    jb = sub.add_parser("jobs", help="list the cluster's Ray jobs")
+    for p in (sm, jb):
+        p.add_argument("--address", help="Jobs API URL (default: RAY_API_SERVER_ADDRESS, an "
+                                         "http RAY_ADDRESS, else http://127.0.0.1:8265)")
+        p.add_argument("--token-file", help="Ray's auth token (sets RAY_AUTH_MODE=token)")
+        p.add_argument("--json", action="store_true", help="JSON for scripts")
+    sm.add_argument("--working-dir", default=".", help="uploaded with the job (default: .)")
+    sm.add_argument("--no-wait", action="store_true", help="submit and exit")
 
 
 def _swarm_parser(sub: Any) -> None:
@@ -97,6 +117,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from cluster.runner import run
 
     cfg = _load(args.config)
+    if args.address:
+        cfg.cluster.address = args.address
     err = Console(stderr=True)
     with Progress("[progress.description]{task.description}", BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=err,
@@ -163,6 +185,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _cmd_run(args)
+        if args.command == "submit":
+            from cluster.jobs_command import submit_job
+
+            return submit_job(args.script, args.script_args, address=args.address,
+                              working_dir=args.working_dir, wait=not args.no_wait,
+                              token_file=args.token_file, as_json=args.json)
+        if args.command == "jobs":
+            from cluster.jobs_command import list_jobs
+
+            return list_jobs(address=args.address, token_file=args.token_file,
+                             as_json=args.json)
         if args.command == "serve":
             from cluster.serve_command import run_serve
 
