@@ -15,7 +15,7 @@ from typing import Any
 
 from cluster.api.backend import ApiBackend, ApiContext
 
-__all__ = ["api_url", "deploy", "ingress", "undeploy"]
+__all__ = ["api_url", "app_from_args", "deploy", "ingress", "undeploy"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,19 @@ def ingress(ctx: ApiContext) -> Any:
             return app
 
     return ApiIngress.bind(ctx)  # type: ignore[attr-defined]
+
+
+def app_from_args(args: dict[str, Any]) -> Any:
+    """The API application from a config file: the builder a Serve config file names.
+
+    ``import_path: cluster.api.serve:app_from_args`` with ``args: {config:
+    /path/to/config.yaml}`` (a KubeRay ``RayService``'s ``serveConfigV2``, or
+    ``serve deploy``) builds the same app as ``raymas serve`` from that file.
+    The Supervisor it fronts must be running (``raymas run config.yaml --keep``).
+    """
+    from cluster.config import load_config
+
+    return ingress(load_config(str(args.get("config", "config.yaml"))).api_context())
 
 
 def api_url(ctx: ApiContext) -> str:
