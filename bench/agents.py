@@ -138,6 +138,40 @@ def main() -> None:
          reassigned=sup.status()["stats"]["reassigned"])
     sup.shutdown()
     ray.shutdown()
+    metrics_overhead(n_bench, n_tasks)
+
+
+def contract_net_rate(n_agents: int, n_tasks: int, metrics_on: bool) -> float:
+    """Contract-net throughput on a fresh embedded Ray whose workers all have raymas's
+    metrics on or off (``RAYMAS_METRICS``, set for the whole job)."""
+    ray.init(num_cpus=2, include_dashboard=False, namespace="raymas-bench", log_to_driver=False,
+             runtime_env={"env_vars": {"RAYMAS_METRICS": "1" if metrics_on else "0"}})
+    try:
+        sup = SupervisorClient(start_supervisor({
+            "name": "bench-metrics", "namespace": "raymas-bench", "fresh": True,
+            "ledger_url": "sqlite:///.raymas/bench-metrics.db", "agent_start_timeout_s": 120,
+            "heartbeat_timeout_s": 30}))
+        sup.spawn([{"agent_id": f"m{i:03}", "max_tasks": 10, "heartbeat_interval_s": 5.0,
+                    "capabilities": ["execution", "bench"]} for i in range(n_agents)])
+        throughput(sup, "contract_net", 100)  # warm-up
+        rate = median_of(3, throughput, sup, "contract_net", n_tasks)
+        sup.shutdown()
+        return rate
+    finally:
+        ray.shutdown()
+
+
+def metrics_overhead(n_agents: int, n_tasks: int) -> None:
+    """Allocation throughput with metrics on against the same run with them off, each
+    measured twice, alternating, so drift on this shared machine hits both."""
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    for on in (False, True, False, True):
+        rates[on].append(contract_net_rate(n_agents, n_tasks, on))
+        log(f"metrics {'on' if on else 'off'}: {rates[on][-1]:.0f} tasks/s")
+    on_rate, off_rate = statistics.mean(rates[True]), statistics.mean(rates[False])
+    emit(B, "contract_net_allocations_per_s_metrics_on", on_rate, "tasks/s",
+         baseline=off_rate, baseline_name="the same with RAYMAS_METRICS=0", target=0.95,
+         better="higher (ratio)", agents=n_agents, tasks=n_tasks, runs=6)
 
 
 if __name__ == "__main__":

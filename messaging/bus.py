@@ -12,7 +12,8 @@ from typing import Any
 
 import ray
 
-from messaging.directory import DEAD_LETTER_TOPIC, Directory
+from messaging import metrics
+from messaging.directory import DEAD_LETTER_TOPIC, REASONS, Directory
 
 __all__ = ["DirectoryActor", "get_bus", "on_head", "start_bus"]
 
@@ -22,6 +23,8 @@ class DirectoryActor(Directory):
 
     def __init__(self, hold_s: float = 30.0, sweep_s: float = 0.5) -> None:
         super().__init__(hold_s=hold_s)
+        for reason in REASONS:
+            metrics.declare("raymas_dead_letters", reason=reason)
         self._sweep_s = sweep_s
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
 

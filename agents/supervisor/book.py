@@ -85,7 +85,7 @@ class TaskBook:
         self.results: dict[str, tuple[bool, Any, str | None, str | None]] = {}
         self.stats: dict[str, float] = {"rounds": 0, "late_replies": 0, "deaths": 0,
                                         "reassigned": 0, "duplicate_results": 0, "sink_errors": 0,
-                                        "suspected": 0, "recovered": 0}
+                                        "suspected": 0, "recovered": 0, "retries": 0}
         self.plans = PlanBook(self)
         self._pending: list[tuple[int, float, str]] = []
         self._deferred: list[TaskRecord] = []
@@ -404,6 +404,7 @@ class TaskBook:
                 continue
             task.attempts += 1
             if task.attempts < task.spec.max_attempts:
+                self.stats["retries"] += 1
                 self._enqueue(task, f"attempt {task.attempts} failed: {value}")
             else:
                 self._finish(task, False, None, value, agent_id)

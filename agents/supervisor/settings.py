@@ -55,6 +55,9 @@ class SupervisorOptions(BaseModel):
     seed: int = Field(0, description="seeds the strategies' randomness")
     agent_start_timeout_s: float = Field(60.0, gt=0, description=(
         "how long spawning may go without an agent becoming ready"))
+    metrics_interval_s: float = Field(1.0, gt=0, description=(
+        "how often agents and tasks by state go to Ray's metrics (raymas_agents, "
+        "raymas_tasks)"))
 
     @field_validator("strategy")
     @classmethod

@@ -661,3 +661,24 @@ def test_dockerignore_keeps_what_the_dockerfile_copies() -> None:
             if not any(f.startswith("--from=") for f in flags):
                 for source in sources:
                     assert not _ignored(source, patterns), source
+
+
+def test_the_grafana_dashboard_queries_only_metrics_raymas_exports() -> None:
+    """Each panel's metric is Ray's export of one in the catalogue (``ray_`` + name, and
+    ``_total`` for counters, ``_bucket``/``_sum``/``_count`` for histograms); the
+    Prometheus integration test checks the same names against a real scrape."""
+    from messaging.metrics import CATALOGUE
+    from tests.integration.cluster.prometheus import dashboard_metrics
+
+    exported = set()
+    for name, spec in CATALOGUE.items():
+        suffixes = {"counter": ("_total",), "gauge": ("",),
+                    "histogram": ("_bucket", "_sum", "_count")}[spec.kind]
+        exported |= {f"ray_{name}{s}" for s in suffixes}
+    queried = dashboard_metrics(DEPLOY / "grafana" / "dashboards" / "raymas.json")
+    assert queried and queried <= exported, sorted(queried - exported)
+    panels = {p["title"] for p in json.loads(
+        (DEPLOY / "grafana" / "dashboards" / "raymas.json").read_text())["panels"]}
+    for needed in ("Agents by state", "Tasks by state", "Allocation latency",
+                   "Messages per second by pattern", "Bridge lag"):
+        assert needed in panels
