@@ -27,16 +27,20 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
 from agents.specs import AgentSpec, AgentType, TaskAllocation
 from agents.supervisor.settings import SupervisorOptions, SupervisorSettings, known_strategy
 from cluster.api.settings import ServeSection
-from messaging.errors import ConfigError
+from messaging.errors import ConfigError, did_you_mean
+from messaging.topics import TopicError, validate_pattern, validate_topic
 
 __all__ = [
     "AgentGroup",
+    "BridgeSection",
     "BrokerSection",
     "ClusterSection",
     "GoalSection",
@@ -50,6 +54,25 @@ __all__ = [
 Strategy = Annotated[str, AfterValidator(known_strategy)]
 
 
+def _topic_check(check: Any) -> Any:
+    """A validator that runs a :mod:`messaging.topics` check, its TopicError as a
+    ValueError (what pydantic reports with the key path)."""
+    def run(value: str) -> str:
+        try:
+            check(value)
+        except TopicError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    return AfterValidator(run)
+
+
+#: A bus subscription pattern (``+`` one level, ``#`` the rest).
+TopicPattern = Annotated[str, _topic_check(validate_pattern)]
+#: A concrete bus topic, no wildcards.
+Topic = Annotated[str, _topic_check(validate_topic)]
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
@@ -61,6 +84,19 @@ class ClusterSection(_Section):
     num_gpus: int | None = Field(None, ge=0)
     dashboard: bool = True
     object_store_memory: ByteSize | None = None
+
+
+class LoggingSection(_Section):
+    """How raymas's processes log: Ray's plain text, or one JSON object per line.
+
+    ``json`` gives Ray a ``LoggingConfig(encoding="JSON")`` for the job, so the
+    Supervisor, agents and bridges (and this driver) write JSON lines with Ray's
+    context (node, actor, pid) and raymas's fields (``correlation_id``, ``task``,
+    ``agent``), which ``raymas trace`` reads back.
+    """
+
+    format: Literal["text", "json"] = "text"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
 
 #: The ``supervisor`` section: declared once, in :mod:`agents.supervisor.settings`.
@@ -101,12 +137,66 @@ class BrokerSection(_Section):
         return out
 
 
+class BridgeSection(_Section):
+    """A bridge between the bus and one of ``messaging.brokers``, started by ``raymas run``.
+
+    Declared here rather than started from code, so the one config file
+    describes a deployment's brokers and what flows through them; see
+    :func:`messaging.bridge.start_bridge` for the delivery guarantees.
+    """
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="the bridge's id, unique")
+    broker: str = Field(min_length=1, description="a name in messaging.brokers")
+    out: list[TopicPattern] = Field(default_factory=list, description=(
+        "bus topic patterns (+, #) whose envelopes go out to the broker"))
+    in_: list[Topic] = Field(default_factory=list, alias="in", description=(
+        "bus topics brought in from the broker (read from <prefix><topic> there)"))
+    group: str = Field("raymas-bridge", min_length=1,
+                       description="the broker consumer group inbound topics are read in")
+    prefix: str = Field("raymas.", description="put before a bus topic to name its broker topic")
+    authenticate: bool = Field(False, description=(
+        "inbound envelopes need an identity token the Supervisor issued"))
+    ready_timeout_s: float = Field(30.0, gt=0, description=(
+        "how long raymas run waits for the bridge to reach its broker"))
+
+    @model_validator(mode="after")
+    def _moves_something(self) -> BridgeSection:
+        if not self.out and not self.in_:
+            raise ValueError(f"bridge {self.id!r} moves nothing: give 'out' (bus topic "
+                             "patterns) or 'in' (broker topics), or both")
+        return self
+
+
 class MessagingSection(_Section):
     bus: str | None = Field("raymas-bus", description="bus directory actor name; null: no bus")
     brokers: dict[str, BrokerSection] = Field(default_factory=dict, description=(
         "external brokers by name; the API's /readyz checks each"))
     keys: SecretStr | None = Field(
         None, description="AES-256-GCM payload keys 'kid:<base64>,...' (first seals)")
+    bridges: list[BridgeSection] = Field(default_factory=list, description=(
+        "bridges between the bus and the brokers above, started by raymas run"))
+
+    @field_validator("bridges")
+    @classmethod
+    def _bridges_fit(cls, bridges: list[BridgeSection], info: ValidationInfo
+                     ) -> list[BridgeSection]:
+        """Checked against the fields above (validated first, so in ``info.data``)."""
+        if bridges and "bus" in info.data and info.data["bus"] is None:
+            raise ValueError("bridges need the bus, and messaging.bus is null")
+        ids = [b.id for b in bridges]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"bridge ids must be unique; repeated: {', '.join(dupes)}")
+        if "brokers" not in info.data:  # the brokers' own errors are reported instead
+            return bridges
+        brokers = sorted(info.data["brokers"])
+        for i, bridge in enumerate(bridges):
+            if bridge.broker not in brokers:
+                raise ValueError(
+                    f"bridges[{i}] ({bridge.id!r}): broker {bridge.broker!r} is not in "
+                    f"messaging.brokers{did_you_mean(bridge.broker, brokers)} "
+                    f"(known: {', '.join(brokers) or 'none'})")
+        return bridges
 
     @model_validator(mode="after")
     def _keys_parse(self) -> MessagingSection:
@@ -245,6 +335,7 @@ class RaymasConfig(_Section):
     goals: list[GoalSection] = Field(default_factory=list)
     report: ReportSection = Field(default_factory=ReportSection)
     serve: ServeSection = Field(default_factory=ServeSection)  # type: ignore[arg-type]
+    logging: LoggingSection = Field(default_factory=LoggingSection)
 
     @model_validator(mode="after")
     def _unique_names(self) -> RaymasConfig:

@@ -1,7 +1,12 @@
 """The main job: ``raymas run`` — agents up, goals allocated and executed, a report.
 
 The runner only wires things together: config → Ray → Supervisor → agents →
-goal tasks → wait with a progress bar → summary and JSON report.
+bridges → goal tasks → wait with a progress bar → summary and JSON report.
+
+Bridges (``messaging.bridges``) start once the Supervisor's bus exists and must
+reach their brokers before any goal is submitted, so a deployment whose broker
+is unreachable stops at the start, naming the bridge, instead of running
+with messages piling up.  They stop with the run unless ``keep``.
 """
 
 from __future__ import annotations
@@ -20,10 +25,13 @@ from agents.errors import ConfigError, UnknownTaskKindError
 from agents.planning import PlanError, TaskGraph
 from cluster.config import RaymasConfig
 
-__all__ = ["build_report", "check_task_kinds", "plan_report", "run"]
+__all__ = ["bridge_health", "build_report", "check_task_kinds", "plan_report", "run",
+           "start_bridges", "stop_bridges"]
 
 #: goals with at most this many tasks carry their results in the report
 _RESULTS_UP_TO = 12
+#: how often a starting bridge's health is asked for
+_POLL_S = 0.1
 
 
 def check_task_kinds(cfg: RaymasConfig) -> None:
@@ -110,6 +118,72 @@ def build_report(cfg: RaymasConfig, results: dict[str, dict[str, Any]],
     }
 
 
+def start_bridges(cfg: RaymasConfig) -> dict[str, Any]:
+    """Start every configured bridge and wait until each has reached its broker.
+
+    Returns the actor handles by bridge id.  If one fails to start or connect,
+    those already started are stopped and the error is raised.
+    """
+    from messaging.bridge import start_bridge
+
+    msg = cfg.messaging
+    if not msg.bridges:
+        return {}
+    if msg.bus is None:  # parse_config refuses this; a config built by hand may not
+        raise ConfigError("config", [("messaging.bus", "bridges need the bus; it is null")])
+    keys = msg.keys.get_secret_value() if msg.keys else None
+    started: dict[str, Any] = {}
+    try:
+        for bridge in msg.bridges:
+            broker = msg.brokers[bridge.broker]
+            started[bridge.id] = start_bridge(
+                bridge.id, broker.kind, bus_name=msg.bus, namespace=cfg.cluster.namespace,
+                broker_options=broker.broker_options(), out_patterns=bridge.out,
+                in_topics=bridge.in_, message_keys=keys, group=bridge.group,
+                prefix=bridge.prefix,
+                supervisor=cfg.supervisor.name if bridge.authenticate else None)
+        for bridge in msg.bridges:
+            _wait_connected(bridge.id, bridge.broker, started[bridge.id],
+                            bridge.ready_timeout_s)
+    except BaseException:
+        stop_bridges(started)
+        raise
+    return started
+
+
+def _wait_connected(bridge_id: str, broker: str, handle: Any, timeout_s: float
+                    ) -> dict[str, Any]:
+    """Poll the bridge's health until it says ``connected``; BrokerError at the deadline."""
+    import ray
+
+    from messaging.brokers import BrokerError
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        health: dict[str, Any] = ray.get(handle.health.remote(), timeout=timeout_s)
+        if health.get("state") == "connected":
+            return health
+        if time.monotonic() >= deadline:
+            raise BrokerError(f"bridge {bridge_id!r} did not connect to broker {broker!r} "
+                              f"within {timeout_s:g} s; last health: {health}")
+        time.sleep(_POLL_S)
+
+
+def bridge_health(bridges: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each bridge's health (state, counts, lag, backlog), in the order started."""
+    import ray
+
+    return list(ray.get([h.health.remote() for h in bridges.values()]))
+
+
+def stop_bridges(bridges: dict[str, Any]) -> None:
+    """Stop the bridges for good (before the bus they are on goes)."""
+    from messaging.bridge import stop_bridge
+
+    for handle in bridges.values():
+        stop_bridge(handle)
+
+
 def run(cfg: RaymasConfig, *, keep: bool = False,
         on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Run the configured goals to completion and return the report (also written to disk)."""
@@ -120,14 +194,19 @@ def run(cfg: RaymasConfig, *, keep: bool = False,
 
     check_task_kinds(cfg)
     t0 = time.perf_counter()
-    info = connect(cfg.cluster)
+    info = connect(cfg.cluster, cfg.logging)
     timings = {"connect_s": time.perf_counter() - t0}
     sup = start_supervisor(cfg.supervisor_settings())
     client = SupervisorClient(sup)
+    bridges: dict[str, Any] = {}
     try:
         t1 = time.perf_counter()
         client.spawn([s.to_dict() for s in cfg.agent_specs()])
         timings["spawn_s"] = time.perf_counter() - t1
+        if cfg.messaging.bridges:
+            t1 = time.perf_counter()
+            bridges = start_bridges(cfg)
+            timings["bridges_s"] = time.perf_counter() - t1
         t2 = time.perf_counter()
         ids = [t for goal in cfg.goals for t in client.submit(goal.allocations())]
         plans: dict[str, tuple[TaskGraph, float]] = {}
@@ -157,8 +236,10 @@ def run(cfg: RaymasConfig, *, keep: bool = False,
                 entry["plan"] = plan_report(graph, results, entry["goal"], planning_s)
         report["cluster"] = {"address": info.address, "embedded": info.embedded,
                              "dashboard": info.dashboard_url, "resources": info.resources}
+        report["bridges"] = bridge_health(bridges)
     finally:
         if not keep:
+            stop_bridges(bridges)
             client.shutdown()
             if info.embedded:
                 ray.shutdown()

@@ -10,6 +10,14 @@ one without, with a forged or expired token, or a token naming someone else is
 refused and dead-lettered with the reason.  Broker calls go through
 :func:`messaging.brokers.ensure`, so a lost connection is re-opened with
 back-off and the bridge's ``health`` shows it.
+
+Each direction connects at once, not at its first message, so ``health``
+says ``connected`` only once the broker has answered (whoever starts a bridge
+can wait for that).  A :class:`BridgeMeter` measures what the bridge moves,
+once per batch: envelopes per direction, their lag (how old the last one was
+when the broker accepted it, or when it landed on the bus) and the backlog
+waiting to go out; it keeps the last values for ``health`` and records them
+as ``raymas_bridge_*`` metrics (:mod:`messaging.metrics`).
 """
 
 from __future__ import annotations
@@ -17,9 +25,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 import ray
 from cachetools import TTLCache
@@ -29,11 +38,50 @@ from messaging.crypto import AuthError, Keyring, SecurityError, TokenVerifier
 from messaging.endpoint import Endpoint
 from messaging.envelope import Envelope, EnvelopeError
 from messaging.mailbox import Parcel
+from messaging.metrics import count, set_gauge
 from messaging.topics import TopicMatcher
 
-__all__ = ["Bridge", "BridgeActor", "start_bridge"]
+__all__ = ["Bridge", "BridgeActor", "BridgeMeter", "Direction", "actor_name", "get_bridge",
+           "start_bridge", "stop_bridge"]
 
 logger = logging.getLogger(__name__)
+
+#: out: bus to broker; in: broker to bus
+Direction = Literal["out", "in"]
+
+
+class BridgeMeter:
+    """How much a bridge moved and how late, measured once per batch.
+
+    The bridge calls :meth:`moved` once per batch the broker accepted (out) or
+    put on the bus (in), and :meth:`waiting` once per outbound step, so the
+    cost is a few dictionary updates per batch, never per envelope.  The last
+    values are kept for :meth:`Bridge.health` (None until measured) and
+    recorded as metrics.  ``clock`` is wall-clock time, as envelopes'
+    ``created_at`` is.
+    """
+
+    def __init__(self, bridge_id: str, clock: Callable[[], float] = time.time) -> None:
+        self.bridge_id = bridge_id
+        self._clock = clock
+        self.lag_s: dict[Direction, float | None] = {"out": None, "in": None}
+        self.backlog: int | None = None
+
+    def moved(self, direction: Direction, n: int, last_created_at: float) -> None:
+        """``n`` envelopes moved; the last of them was created at ``last_created_at``."""
+        lag = max(0.0, self._clock() - last_created_at)  # clocks of two nodes may differ
+        self.lag_s[direction] = lag
+        count("raymas_bridge_messages", n, bridge=self.bridge_id, direction=direction)
+        set_gauge("raymas_bridge_lag_s", lag, bridge=self.bridge_id, direction=direction)
+
+    def waiting(self, n: int) -> None:
+        """``n`` envelopes wait in the bridge to go out."""
+        self.backlog = n
+        set_gauge("raymas_bridge_backlog", n, bridge=self.bridge_id)
+
+    def health(self) -> dict[str, Any]:
+        return {"lag_s_out": self.lag_s["out"], "lag_s_in": self.lag_s["in"],
+                "backlog": self.backlog}
 
 
 class Bridge:
@@ -58,6 +106,8 @@ class Bridge:
         self.out_batch = out_batch  # larger: a broker confirms a whole batch in one wait
         self._seen: TTLCache[str, bool] = TTLCache(maxsize=1_000_000, ttl=3600)
         self.counts: collections.Counter[str] = collections.Counter()
+        self.meter = BridgeMeter(bridge_id)
+        self.last_error: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._mirror = TopicMatcher()
         for pattern in self.out_patterns:
@@ -86,8 +136,9 @@ class Bridge:
                 await step()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the loop must outlive any one failure; nothing is dropped
+            except Exception as exc:  # the loop must outlive any one failure; nothing is dropped
                 self.counts[f"{name}_errors"] += 1
+                self.last_error = f"{name}: {type(exc).__name__}: {exc}"
                 logger.exception("%s: %s step failed; retrying", self.bridge_id, name)
                 await asyncio.sleep(1.0)
 
@@ -97,6 +148,9 @@ class Bridge:
         ``pending`` keeps runs taken but not yet accepted by the broker, so a
         failed step retries them instead of losing them.
         """
+        if self.out_broker.state != "connected":  # connect before the first envelope
+            await self._call(self.out_broker, _nothing)
+        self.meter.waiting(len(self.endpoint.mailbox) + sum(len(p) for p in pending))
         if not pending:
             pending.extend(await self.endpoint.receive_parcels(self.out_batch, timeout_s=0.5))
         by_topic: dict[str, list[Parcel]] = collections.defaultdict(list)
@@ -115,6 +169,8 @@ class Bridge:
                          for e in p.envelopes()]
             await self._call(self.out_broker, self.out_broker.publish, topic, items)
             self.counts["out"] += len(items)
+            last = parcels[-1]
+            self.meter.moved("out", len(items), last.created[last.hi - 1])
             pending[:] = [p for p in pending if p not in parcels]  # the broker has them
 
     async def _inbound(self, bus_topic: str) -> None:
@@ -126,6 +182,7 @@ class Bridge:
         if not deliveries:
             return
         dead: list[tuple[bytes, str]] = []
+        sent, last_created = 0, 0.0
         for d in deliveries:
             try:
                 env = self._admit(d.data)
@@ -138,8 +195,11 @@ class Bridge:
                 continue
             self._seen[env.id] = True
             self.endpoint.send(env)
-            self.counts["in"] += 1
+            sent, last_created = sent + 1, env.created_at
         await self.endpoint.flush()  # on the bus before the broker forgets it
+        if sent:
+            self.counts["in"] += sent
+            self.meter.moved("in", sent, last_created)
         for data, why in dead:
             await self.endpoint.directory.dead_letter.remote([data], why)
         await self._call(broker, broker.ack, topic, self.group, [d.tag for d in deliveries])
@@ -156,14 +216,36 @@ class Bridge:
             env = replace(env, headers={**headers, "verified_by": self.bridge_id})
         return env
 
+    def state(self) -> str:
+        """``connected`` once every direction in use has reached its broker;
+        ``connecting`` before, ``reconnecting`` while one is retrying."""
+        states = {_broker_state(broker) for broker, used in (
+            (self.out_broker, self.out_patterns), (self.in_broker, self.in_topics)) if used}
+        if "reconnecting" in states:
+            return "reconnecting"
+        if states <= {"connected"}:
+            return "connected"
+        return "connecting" if "disconnected" in states else sorted(states)[0]
+
     def health(self) -> dict[str, Any]:
+        """State, counts, the last lag per direction and backlog, the last loop error."""
         out, inn = self.out_broker.health(), self.in_broker.health()
-        states = {out["state"], inn["state"]}
-        return {"bridge": self.bridge_id, "broker": out["broker"],
-                "state": "connected" if states <= {"connected", "disconnected"} else
-                ("reconnecting" if "reconnecting" in states else out["state"]),
+        return {"bridge": self.bridge_id, "broker": out["broker"], "state": self.state(),
                 "reconnects": out["reconnects"] + inn["reconnects"], **self.counts,
+                **self.meter.health(), "last_error": self.last_error,
                 "loops_alive": sum(not t.done() for t in self._tasks)}
+
+
+def _broker_state(broker: Broker) -> str:
+    """The broker's state, where ``disconnected`` after a failure (``ensure`` closes the
+    broker between its attempts) is ``reconnecting``."""
+    if broker.state == "disconnected" and broker.reconnects:
+        return "reconnecting"
+    return broker.state
+
+
+def _nothing() -> None:
+    """The operation :func:`ensure` runs to do nothing but connect."""
 
 
 class BridgeActor:
@@ -172,23 +254,25 @@ class BridgeActor:
     def __init__(self, bridge_id: str, broker: str, broker_options: Mapping[str, Any],
                  bus_name: str, namespace: str, out_patterns: Sequence[str] = (),
                  in_topics: Sequence[str] = (), message_keys: str | None = None,
-                 group: str = "raymas-bridge", identity_key: bytes | None = None) -> None:
+                 group: str = "raymas-bridge", identity_key: bytes | None = None,
+                 prefix: str = "raymas.") -> None:
         self._args = (bridge_id, broker, dict(broker_options), bus_name, namespace,
-                      list(out_patterns), list(in_topics), message_keys, group)
+                      list(out_patterns), list(in_topics), message_keys, group, prefix)
         self._verifier = TokenVerifier.from_pem(identity_key) if identity_key else None
         self.bridge: Bridge | None = None
         self._started = asyncio.get_running_loop().create_task(self._start())
 
     async def _start(self) -> None:
-        bridge_id, kind, options, bus_name, namespace, outs, ins, keys, group = self._args
+        bridge_id, kind, options, bus_name, namespace, outs, ins, keys, group, prefix = \
+            self._args
         directory = ray.get_actor(bus_name, namespace=namespace)
         endpoint = Endpoint(bridge_id, "bridge", directory, mailbox_capacity=100_000)
         await endpoint.start(ray.get_runtime_context().current_actor)
         keyring = Keyring.from_spec(keys) if keys else None
         brokers = (make_broker(kind, **options), make_broker(kind, **options))
         self.bridge = Bridge(bridge_id, brokers, endpoint,
-                             out_patterns=outs, in_topics=ins, group=group, keyring=keyring,
-                             verifier=self._verifier)
+                             out_patterns=outs, in_topics=ins, group=group, prefix=prefix,
+                             keyring=keyring, verifier=self._verifier)
         await self.bridge.start()
 
     async def ready(self) -> dict[str, Any]:
@@ -209,14 +293,23 @@ class BridgeActor:
         return self.bridge.health() if self.bridge else {"state": "starting"}
 
 
+def actor_name(bridge_id: str) -> str:
+    """The Ray actor name of bridge ``bridge_id`` (in its namespace)."""
+    return f"raymas-bridge:{bridge_id}"
+
+
 def start_bridge(bridge_id: str, broker: str, *, bus_name: str = "raymas-bus",
                  namespace: str = "raymas", broker_options: Mapping[str, Any] | None = None,
                  out_patterns: Sequence[str] = (), in_topics: Sequence[str] = (),
-                 message_keys: str | None = None, supervisor: str | None = None) -> Any:
+                 message_keys: str | None = None, supervisor: str | None = None,
+                 group: str = "raymas-bridge", prefix: str = "raymas.") -> Any:
     """Start a named, detached bridge actor (restarted by Ray if it dies).
 
     With ``supervisor`` (its actor name in ``namespace``), inbound envelopes
     must carry an identity token that Supervisor issued (see the module docstring).
+    ``group`` is the broker consumer group inbound topics are read in; ``prefix``
+    is put before a bus topic to name its broker topic (``Broker.topic_name``).
+    A bridge of that id already running is returned as it is.
     """
     identity_key: bytes | None = None
     if supervisor:
@@ -224,9 +317,20 @@ def start_bridge(bridge_id: str, broker: str, *, bus_name: str = "raymas-bus",
         identity_key = bytes(ray.get(owner.public_key.remote()))
     remote_cls: Any = ray.remote(BridgeActor)
     handle = remote_cls.options(
-        name=f"raymas-bridge:{bridge_id}", namespace=namespace, lifetime="detached",
+        name=actor_name(bridge_id), namespace=namespace, lifetime="detached",
         get_if_exists=True, max_restarts=-1, num_cpus=0, max_concurrency=1000,
     ).remote(bridge_id, broker, dict(broker_options or {}), bus_name, namespace,
-             list(out_patterns), list(in_topics), message_keys, "raymas-bridge", identity_key)
+             list(out_patterns), list(in_topics), message_keys, group, identity_key, prefix)
     ray.get(handle.ready.remote())
     return handle
+
+
+def get_bridge(bridge_id: str, namespace: str = "raymas") -> Any:
+    """The handle of a running bridge (Ray's ValueError if there is none)."""
+    return ray.get_actor(actor_name(bridge_id), namespace=namespace)
+
+
+def stop_bridge(handle: Any) -> None:
+    """Stop a bridge for good: it is detached and restartable, so only a kill without
+    restart ends it.  Inbound deliveries not yet acknowledged stay with the broker."""
+    ray.kill(handle, no_restart=True)

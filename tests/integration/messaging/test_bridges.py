@@ -6,6 +6,7 @@ does); each broker supplies raw-client helpers for the checks.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import time
@@ -17,7 +18,7 @@ import pytest
 import ray
 
 from messaging import Envelope
-from messaging.bridge import start_bridge
+from messaging.bridge import Bridge, start_bridge, stop_bridge
 from messaging.brokers import broker_class
 from tests.conftest import require_service
 from tests.integration.conftest import agent_actor, specs, wait_until
@@ -262,8 +263,11 @@ def test_bridge_out_and_in_exactly_once_across_a_dropped_connection(
         assert (health["in"], health["duplicates"], health["out"]) == (300, 50, 600)
         assert health["state"] == "connected"
         assert raw.reconnected(health), health
+        assert health["lag_s_out"] >= 0 and health["lag_s_in"] >= 0, health
+        wait_until(lambda: ray.get(bridge.health.remote())["backlog"] == 0,
+                   lambda: f"backlog left: {ray.get(bridge.health.remote())}")
     finally:
-        ray.kill(bridge, no_restart=True)
+        stop_bridge(bridge)
 
 
 def test_bridge_refuses_inbound_envelopes_without_a_valid_identity(make_supervisor: Any) -> None:
@@ -300,5 +304,46 @@ def test_bridge_refuses_inbound_envelopes_without_a_valid_identity(make_supervis
         health = ray.get(bridge.health.remote())
         assert (health["in"], health["rejected"]) == (2, 4)
     finally:
-        ray.kill(bridge, no_restart=True)
+        stop_bridge(bridge)
+        raw.cleanup(tag)
+
+
+def test_outbound_step_measures_backlog_and_lag_against_real_redis() -> None:
+    """The bridge core without Ray: envelopes waiting in its mailbox are the backlog; a
+    batch the broker accepted is counted, and its lag is the age of its last envelope."""
+    from messaging.brokers import make_broker
+    from messaging.endpoint import Endpoint
+
+    require_service("redis")
+    raw, tag = RawRedis(), uuid.uuid4().hex[:6]
+    topic = f"orders-{tag}/new"
+    endpoint = Endpoint(f"core-{tag}", "bridge", directory=None)  # the step never calls it
+    brokers = (make_broker("redis"), make_broker("redis"))
+    bridge = Bridge(f"core-{tag}", brokers, endpoint, out_patterns=[f"orders-{tag}/#"])
+    created = time.time() - 50  # written 50 s ago
+    for i in range(10):
+        assert endpoint.mailbox.offer(Envelope.new("outside", topic=topic, payload=i,
+                                                   created_at=created + i))
+
+    async def two_steps() -> tuple[dict[str, Any], dict[str, Any]]:
+        pending: list[Any] = []
+        await bridge._outbound(pending)
+        first = bridge.health()
+        assert not pending  # the broker took everything
+        await bridge._outbound(pending)  # an idle step: nothing waits any more
+        return first, bridge.health()
+
+    try:
+        assert bridge.health()["state"] == "connecting"  # nothing tried yet
+        health, idle = asyncio.run(two_steps())
+        assert health["state"] == "connected" and health["out"] == 10
+        assert health["backlog"] == 10  # measured as the step began
+        assert health["lag_s_out"] >= 50 - 9  # the last envelope was 41 s old, or more
+        assert health["lag_s_in"] is None  # nothing came in
+        outbound = [Envelope.from_bytes(d) for d in raw.outbound(f"raymas.{topic}")]
+        assert [e.payload for e in outbound] == list(range(10))
+        assert idle["backlog"] == 0 and idle["out"] == 10
+    finally:
+        for broker in brokers:
+            broker.close()
         raw.cleanup(tag)

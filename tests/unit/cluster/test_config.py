@@ -103,3 +103,78 @@ def test_messaging_keys_are_checked_and_kept_secret() -> None:
     assert good not in repr(cfg)  # SecretStr: not printed
     probs = _problems({"agents": [{"id": "a"}], "messaging": {"keys": "k1:c2hvcnQ="}})
     assert "32" in probs["messaging"]
+
+
+REDIS = {"kind": "redis", "url": "redis://127.0.0.1:6379/0"}
+
+
+def _with_bridges(bridges: list[dict[str, object]], **messaging: object) -> dict[str, object]:
+    return {"agents": [{"id": "a"}],
+            "messaging": {"brokers": {"cache": REDIS}, "bridges": bridges, **messaging}}
+
+
+def test_bridge_section_parses_in_by_its_yaml_key() -> None:
+    cfg = parse_config(_with_bridges([
+        {"id": "to-cache", "broker": "cache", "out": ["orders/#", "alerts/+/high"],
+         "in": ["replies"], "group": "g1", "prefix": "acme.", "authenticate": True},
+        {"id": "from-cache", "broker": "cache", "in": ["sensors"]}]), env={})
+    first, second = cfg.messaging.bridges
+    assert (first.id, first.broker, first.out, first.in_) == (
+        "to-cache", "cache", ["orders/#", "alerts/+/high"], ["replies"])
+    assert (first.group, first.prefix, first.authenticate) == ("g1", "acme.", True)
+    assert (second.out, second.in_, second.group, second.prefix, second.authenticate) == (
+        [], ["sensors"], "raymas-bridge", "raymas.", False)
+    # the Python name is not a YAML key
+    probs = _problems(_with_bridges([{"id": "b", "broker": "cache", "in_": ["x"]}]))
+    assert "Extra inputs" in probs["messaging.bridges[0].in_"]
+
+
+def test_bridge_naming_an_unknown_broker_names_both() -> None:
+    probs = _problems(_with_bridges([{"id": "ok", "broker": "cache", "out": ["a/#"]},
+                                     {"id": "lost", "broker": "cahce", "out": ["b/#"]}]))
+    why = probs["messaging.bridges"]
+    assert "bridges[1] ('lost')" in why and "'cahce' is not in messaging.brokers" in why
+    assert "did you mean 'cache'" in why and "known: cache" in why
+
+
+def test_bridge_ids_are_unique_and_checked() -> None:
+    probs = _problems(_with_bridges([{"id": "b", "broker": "cache", "out": ["a/#"]},
+                                     {"id": "b", "broker": "cache", "in": ["c"]}]))
+    assert "repeated: b" in probs["messaging.bridges"]
+    probs = _problems(_with_bridges([{"id": "a b", "broker": "cache", "out": ["a/#"]}]))
+    assert "pattern" in probs["messaging.bridges[0].id"]
+
+
+def test_bridges_need_the_bus() -> None:
+    probs = _problems(_with_bridges([{"id": "b", "broker": "cache", "out": ["a/#"]}],
+                                    bus=None))
+    assert "messaging.bus is null" in probs["messaging.bridges"]
+    assert parse_config({"agents": [{"id": "a"}], "messaging": {"bus": None}}, env={})
+
+
+def test_bridge_topics_and_directions_are_checked() -> None:
+    probs = _problems(_with_bridges([
+        {"id": "b", "broker": "cache", "out": ["a/#/b"], "in": ["c/+"]},
+        {"id": "idle", "broker": "cache"}]))
+    assert "'#' must be a whole level and the last one" in probs["messaging.bridges[0].out[0]"]
+    assert "wildcard" in probs["messaging.bridges[0].in[0]"]
+    assert "'idle' moves nothing" in probs["messaging.bridges[1]"]
+
+
+def test_bridges_from_the_environment() -> None:
+    cfg = parse_config({"agents": [{"id": "a"}], "messaging": {"brokers": {"cache": REDIS}}},
+                       env={"RAYMAS_MESSAGING__BRIDGES":
+                            "[{id: b, broker: cache, in: [x]}]"})
+    assert [(b.id, b.in_) for b in cfg.messaging.bridges] == [("b", ["x"])]
+
+
+def test_the_commented_bridge_example_in_config_yaml_is_valid() -> None:
+    import yaml
+
+    text = (ROOT / "config.yaml").read_text()
+    start = text.index("  # brokers:")
+    end = text.index("\n", text.index("  #     ready_timeout_s:"))
+    example = "\n".join(line.replace("  # ", "  ", 1) for line in text[start:end].splitlines())
+    cfg = parse_config(yaml.safe_load(text[:start] + example + text[end:]), env={})
+    [bridge] = cfg.messaging.bridges
+    assert bridge.broker in cfg.messaging.brokers and bridge.out and bridge.in_
