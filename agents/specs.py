@@ -182,6 +182,9 @@ class TaskAllocation:
     #: ids of tasks whose results this one needs (passed to it as ``inputs``)
     depends_on: list[str] = field(default_factory=list)
     plan_id: str | None = None
+    #: names the submit this task came from (an HTTP request, a CLI run, a job); the
+    #: client stamps one when none is given (see :mod:`messaging.trace`)
+    correlation_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -196,6 +199,7 @@ class TaskAllocation:
             "submitted_at": self.submitted_at,
             "depends_on": list(self.depends_on),
             "plan_id": self.plan_id,
+            "correlation_id": self.correlation_id,
         }
 
     @classmethod

@@ -22,14 +22,24 @@ def _parser() -> argparse.ArgumentParser:
                      help="leave the Supervisor and agents running (on a cluster)")
     run.add_argument("--address", help="Ray address to join ('auto': the local ray start "
                                        "cluster); default: config, RAY_ADDRESS, else embedded")
-    for name, text in (("status", "show the running Supervisor's state"),
+    for name, text in (("status", "the system at a glance: nodes and their resources, "
+                                  "agents and tasks by state, bridges, the ledger"),
                        ("agents", "list the registered agents")):
         s = sub.add_parser(name, help=text)
         s.add_argument("config", nargs="?", default="config.yaml")
         s.add_argument("--address", help="Ray address (default: config, RAY_ADDRESS, 'auto')")
-        s.add_argument("--json", action="store_true")
+        s.add_argument("--json", action="store_true",
+                       help="print one JSON object" if name == "status" else None)
     _swarm_parser(sub)
     _jobs_parser(sub)
+    tr = sub.add_parser("trace", help="one task's trail: the ledger's transitions and every "
+                                      "log line of its correlation id, in time order")
+    tr.add_argument("config", nargs="?", default="config.yaml")
+    tr.add_argument("task_id")
+    tr.add_argument("--address", help="Ray address to read logs through (default: config, "
+                                      "RAY_ADDRESS, 'auto'); --no-logs: the ledger only")
+    tr.add_argument("--no-logs", action="store_true", help="the ledger's trail only, no Ray")
+    tr.add_argument("--json", action="store_true", help="one JSON object")
     sv = sub.add_parser("serve", help="deploy the HTTP API on Ray Serve and stay up")
     sv.add_argument("config", nargs="?", default="config.yaml")
     sv.add_argument("--address", help="Ray address to join ('auto': the local ray start "
@@ -176,6 +186,25 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_trace(args: argparse.Namespace) -> int:
+    from cluster.trace_command import collect_trace, render_trace
+
+    cfg = _load(args.config)
+    if not args.no_logs:
+        import ray
+
+        address = args.address or cfg.cluster.address or "auto"
+        ray.init(address=address, namespace=cfg.cluster.namespace, log_to_driver=False,
+                 configure_logging=False)
+    try:
+        trail = collect_trace(args.task_id, cfg.ledger.url, logs=not args.no_logs)
+    except LookupError as exc:
+        print(f"raymas: {exc.args[0]}", file=sys.stderr)
+        return 1
+    print(json.dumps(trail, default=str) if args.json else render_trace(trail))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -221,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
             from cluster.swarm_command import run_swarm
 
             return run_swarm(args)
+        if args.command == "trace":
+            return _cmd_trace(args)
+        if args.command == "status":
+            from cluster.status_command import status_command
+
+            return status_command(_load(args.config), args.address, as_json=args.json)
         return _cmd_inspect(args)
     except RaymasError as exc:
         print(f"raymas: {exc}", file=sys.stderr)

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from cluster.config import ClusterSection
+from cluster.config import ClusterSection, LoggingSection
 
 __all__ = ["ConnectionInfo", "connect", "dashboard_available"]
 
@@ -38,8 +38,12 @@ def dashboard_available() -> bool:
     )
 
 
-def connect(section: ClusterSection) -> ConnectionInfo:
-    """Start or join Ray as ``section`` says; reuse a Ray this process already started."""
+def connect(section: ClusterSection, logs: LoggingSection | None = None) -> ConnectionInfo:
+    """Start or join Ray as ``section`` says; reuse a Ray this process already started.
+
+    With ``logs.format == "json"`` the job's processes (this driver, and the
+    Supervisor, agents and bridges it starts) log one JSON object per line.
+    """
     import ray
 
     if ray.is_initialized():
@@ -48,6 +52,9 @@ def connect(section: ClusterSection) -> ConnectionInfo:
                               dict(ray.cluster_resources()))
     kwargs: dict[str, Any] = {"namespace": section.namespace, "log_to_driver": True,
                               "configure_logging": False}
+    if logs is not None and logs.format == "json":
+        kwargs["logging_config"] = ray.LoggingConfig(
+            encoding="JSON", log_level=logs.level, additional_log_standard_attrs=["name"])
     if section.address:
         ctx = ray.init(address=section.address, **kwargs)
         embedded = False

@@ -21,7 +21,7 @@ def start_system(cfg: RaymasConfig) -> tuple[Any, Any, int]:
     from agents.supervisor.client import SupervisorClient, start_supervisor
     from cluster.connect import connect
 
-    info = connect(cfg.cluster)
+    info = connect(cfg.cluster, cfg.logging)
     client = SupervisorClient(start_supervisor(cfg.supervisor_settings()))
     running = {a["agent_id"] for a in client.list_agents() if a.get("alive")}
     missing = [s.to_dict() for s in cfg.agent_specs() if s.agent_id not in running]

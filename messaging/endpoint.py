@@ -21,12 +21,13 @@ import collections
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import ray
 from cachetools import TTLCache
 
-from messaging import wire
+from messaging import metrics, trace, wire
 from messaging.batcher import Batcher
 from messaging.crypto import Keyring, SecurityError
 from messaging.envelope import DEFAULT_MAX_BYTES, Envelope, Performative
@@ -35,13 +36,39 @@ from messaging.mailbox import DeadLetter, Mailbox, Parcel
 from messaging.requests import RequestHandler, Requests
 from messaging.topics import EVENTS_PREFIX
 
-__all__ = ["BROADCAST_ALL", "EVENTS_PREFIX", "Endpoint", "broadcast_topic"]
+__all__ = ["BROADCAST_ALL", "EVENTS_PREFIX", "Endpoint", "broadcast_topic", "pattern_of"]
 
 logger = logging.getLogger(__name__)
 
 BROADCAST_ALL = "raymas/broadcast/all"
 #: topics under this prefix carry events for whoever listens: when nobody does they are
 #: counted ("unrouted_events"), not dead-lettered
+
+
+def _traced(env: Envelope) -> Envelope:
+    """``env`` with the current correlation id in its header (when there is one)."""
+    cid = trace.current()
+    if cid is None or trace.HEADER in env.headers:
+        return env
+    return replace(env, headers={**env.headers, trace.HEADER: cid})
+
+
+def pattern_of(env: Envelope) -> str:
+    """The messaging pattern an envelope is sent with (the ``raymas_messages`` tag).
+
+    >>> pattern_of(Envelope.new("a", recipient="b", performative="request"))
+    'request'
+    >>> pattern_of(Envelope.new("a", topic=BROADCAST_ALL))
+    'broadcast'
+    """
+    if env.correlation_id is not None and env.performative is not Performative.REQUEST \
+            and env.recipient is not None:
+        return "reply"
+    if env.performative is Performative.REQUEST:
+        return "request"
+    if env.recipient is not None:
+        return "direct"
+    return "broadcast" if (env.topic or "").startswith("raymas/broadcast/") else "publish"
 
 
 def broadcast_topic(agent_type: str | None) -> str:
@@ -96,14 +123,21 @@ class Endpoint(Requests):
 
     # -- sending -------------------------------------------------------------------
     def send(self, env: Envelope) -> None:
-        """Queue ``env`` for its recipient or topic (validated and encoded now)."""
+        """Queue ``env`` for its recipient or topic (validated and encoded now).
+
+        Sent while a task runs, it carries that task's correlation id (header
+        ``correlation``) unless it names one already.
+        """
+        env = _traced(env)
         if self.keyring is not None:
             env = self.keyring.seal(env)
         self._queue(env.destination, [wire.encode(env, self.max_bytes)])
+        metrics.count("raymas_messages", pattern=pattern_of(env))
 
     def send_copies(self, template: Envelope, payloads: Sequence[Any]) -> int:
         """One envelope per payload, otherwise like ``template`` (which is validated once):
         the fast path for many messages to one destination."""
+        template = _traced(template)
         if self.keyring is not None:  # each payload is sealed on its own
             for p in payloads:
                 self.send(Envelope.new(template.sender, performative=template.performative,
@@ -113,6 +147,7 @@ class Endpoint(Requests):
             return len(payloads)
         self._queue(template.destination,
                     wire.encode_payloads(template, payloads, self.max_bytes))
+        metrics.count("raymas_messages", len(payloads), pattern=pattern_of(template))
         return len(payloads)
 
     def _queue(self, dest: str, rows: list[wire.Row]) -> None:
@@ -359,6 +394,7 @@ class Endpoint(Requests):
         picks = [peers[int(i)] for i in rng.choice(len(peers), min(fanout, len(peers)),
                                                    replace=False)]
         hot, digest = self.rumours.hot(), self.rumours.digest()
+        metrics.count("raymas_messages", len(picks), pattern="gossip")
         learned = 0
         replies = await asyncio.gather(
             *(members[p].gossip_exchange.remote(hot, digest) for p in picks),

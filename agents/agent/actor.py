@@ -94,9 +94,10 @@ class AgentActor:
             try:
                 if supervisor is None:
                     supervisor = ray.get_actor(self._supervisor_name, namespace=self._namespace)
+                # with the mailbox's depth: Ray shows no actor queue depth
                 await supervisor.heartbeat.remote(
-                    self.agent.agent_id, self.agent.load, self.agent.state.value
-                )
+                    self.agent.agent_id, self.agent.load, self.agent.state.value,
+                    len(self.bus.mailbox) if self.bus is not None else 0)
             except (ray.exceptions.RayActorError, ValueError) as exc:
                 # Supervisor restarting or not yet up: keep beating, it reloads and listens
                 logger.debug("heartbeat from %s failed: %s", self.agent.agent_id, exc)

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import heapq
 import inspect
@@ -32,6 +33,7 @@ from agents.agent.bidding import AdaptiveBidder
 from agents.agent.kinds import resolve_task, resolve_voter
 from agents.errors import LifecycleError, UnknownTaskKindError
 from agents.specs import AgentGoal, AgentSpec, Behavior, LifecycleState
+from messaging import trace
 
 __all__ = ["TRANSITIONS", "Agent"]
 
@@ -261,14 +263,25 @@ class Agent:
         self._inflight[task_id] = fut
         self.transition(LifecycleState.BUSY)
         started = self._clock()
+        cid = task.get("correlation_id")
+        fields = trace.log_fields(cid, task=task_id, agent=self.agent_id) \
+            if logger.isEnabledFor(logging.INFO) else None
+        if fields is not None:
+            logger.info("task %s running on %s", task_id, self.agent_id, extra=fields)
         try:
-            result = await self._call(fn, dict(task.get("args") or {}))
+            with trace.scope(cid):  # what the task sends carries the id
+                result = await self._call(fn, dict(task.get("args") or {}))
         except BaseException as exc:
+            if fields is not None:
+                logger.info("task %s failed on %s: %s", task_id, self.agent_id, exc,
+                            extra=fields)
             self.failed += 1
             fut.set_exception(exc)
             fut.exception()  # mark retrieved: joiners re-raise it, nobody else must
             raise
         else:
+            if fields is not None:
+                logger.info("task %s done on %s", task_id, self.agent_id, extra=fields)
             self.completed += 1
             self._done[task_id] = result
             fut.set_result(result)
@@ -289,8 +302,9 @@ class Agent:
         if self._pool is None:  # bounded: N CPU-bound threads must not starve the loop
             self._pool = ThreadPoolExecutor(self.spec.task_threads,
                                             thread_name_prefix=f"task-{self.agent_id}")
+        # in the task's context: its correlation id is current in the thread too
         return await asyncio.get_running_loop().run_in_executor(
-            self._pool, functools.partial(fn, **args))
+            self._pool, contextvars.copy_context().run, functools.partial(fn, **args))
 
     def describe(self) -> dict[str, Any]:
         """A snapshot for the Supervisor, the CLI and voters."""

@@ -35,10 +35,12 @@ from agents.supervisor import calls
 from agents.supervisor.audit import AuditLog
 from agents.supervisor.book import TaskBook
 from agents.supervisor.keys import KeyStore
-from agents.supervisor.ledger import Ledger, Transition
+from agents.supervisor.ledger import Ledger, Transition, mask_url
 from agents.supervisor.records import Action, AgentEntry, Settle, TaskRecord, Watch
 from agents.supervisor.settings import SupervisorSettings
 from agents.supervisor.sinks import AuditSink, DecisionSink, EventSink, LedgerSink
+from agents.supervisor.telemetry import SupervisorMetrics
+from messaging import trace
 from messaging.crypto import TokenIssuer
 from messaging.endpoint import Endpoint
 from messaging.envelope import new_id
@@ -54,6 +56,8 @@ class Supervisor:
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.cfg = SupervisorSettings.model_validate(dict(settings))
         self.ledger = Ledger.open(self.cfg.ledger_url)
+        self.metrics = SupervisorMetrics(self.cfg.strategy)
+        self.mailboxes: dict[str, int] = {}  # agent id -> envelopes waiting, from heartbeats
         #: the identity key rests in the ledger's database: a restart signs with the same one
         self.keys = KeyStore(self.cfg.ledger_url, retire_after_s=self.cfg.token_ttl_s)
         self.issuer = self._identity()
@@ -175,8 +179,20 @@ class Supervisor:
         if handle is None:
             return
         called_at = time.monotonic()
+        tracing = logger.isEnabledFor(logging.INFO)
+        if tracing:
+            for t in action.tasks:
+                logger.info("task %s awarded to %s", t.spec.task_id, action.agent_id,
+                            extra=trace.log_fields(t.spec.correlation_id, task=t.spec.task_id,
+                                                   agent=action.agent_id))
         outcomes = await calls.settle(handle, action.conversation_id,
                                       [t.wire for t in action.tasks], action.rejected)
+        if tracing and outcomes is not None:
+            for t, (ok, _) in zip(action.tasks, outcomes, strict=True):
+                logger.info("task %s %s on %s", t.spec.task_id, "done" if ok else "failed",
+                            action.agent_id, extra=trace.log_fields(
+                                t.spec.correlation_id, task=t.spec.task_id,
+                                agent=action.agent_id))
         if outcomes is None:
             self._apply(self.book.settle_lost(action.agent_id, action.tasks, action.tokens,
                                               "actor died: RayActorError", called_at))
@@ -218,6 +234,7 @@ class Supervisor:
         tviews, views = self.book.round_views(tasks)
         handles = {a: self.handles[a] for a in views if a in self.handles}
         rnd = None
+        started = time.perf_counter()
         if strategy.needs_proposals:
             self.book.announced(tasks)
             rnd = await calls.cfp_round(tviews, views, handles, self.cfg.bid_timeout_s,
@@ -225,14 +242,22 @@ class Supervisor:
         elif strategy.needs_votes:
             rnd = await calls.ballot_round(tviews, views, handles, self.cfg.bid_timeout_s,
                                            self.cfg.cfp_fanout)
-        self._apply(self.book.close_round(strategy, tasks, tviews, views, rnd))
+        actions = self.book.close_round(strategy, tasks, tviews, views, rnd)
+        self.metrics.round(name, len(tasks), time.perf_counter() - started, actions,
+                           getattr(rnd, "proposals", None), getattr(rnd, "refusals", None))
+        self._apply(actions)
 
     async def _monitor_loop(self) -> None:
         tick = max(0.05, self.cfg.heartbeat_timeout_s / 4)
+        exported = 0.0
         while True:
             await asyncio.sleep(tick)
             self._apply(self.book.tick(time.monotonic()))
             self._poke()  # re-announce tasks nobody bid for
+            if time.monotonic() - exported >= self.cfg.metrics_interval_s:
+                exported = time.monotonic()
+                self.metrics.export(self.book.agents.values(), self.ledger.counts(),
+                                    self.book.stats, self.mailboxes)
 
     # -- agents -----------------------------------------------------------------------
     def _register(self, spec: AgentSpec, handle: Any, node_id: str | None) -> None:
@@ -343,9 +368,13 @@ class Supervisor:
         return {"agent_id": a.spec.agent_id, "agent_type": a.spec.agent_type.value,
                 "capabilities": sorted(a.view.capabilities), "capacity": a.view.capacity,
                 "load": len(a.assigned), "alive": a.view.alive, "suspect": a.suspect,
-                "done": a.done, "node_id": a.node_id, "death": a.death}
+                "done": a.done, "node_id": a.node_id, "death": a.death,
+                "leaving": a.leaving}
 
-    def heartbeat(self, agent_id: str, load: int, state: str) -> bool:
+    def heartbeat(self, agent_id: str, load: int, state: str, mailbox: int = 0) -> bool:
+        """An agent is alive; ``mailbox``: envelopes waiting in it (a metric, exported here
+        for all agents, so agent processes export no metrics of their own)."""
+        self.mailboxes[agent_id] = mailbox
         rec = self.book.agents.get(agent_id)
         was_eligible = rec is not None and rec.eligible
         known, actions = self.book.heard(agent_id, time.monotonic())
@@ -540,6 +569,9 @@ class Supervisor:
         out = self.cfg.model_dump()
         if out.get("message_keys"):
             out["message_keys"] = "(set)"
+        for key in ("ledger_url", "audit_url"):
+            if out.get(key):
+                out[key] = mask_url(out[key])
         return out
 
     def name(self) -> str:

@@ -26,6 +26,7 @@ from agents.planning import TaskGraph
 from agents.specs import TaskAllocation
 from agents.supervisor.actor import Supervisor
 from agents.supervisor.settings import SupervisorSettings
+from messaging import trace
 
 __all__ = ["Coordinator", "SupervisorClient", "SupervisorOperations", "get_supervisor",
            "start_supervisor", "stop_supervisor_actor"]
@@ -82,8 +83,12 @@ def _graph(g: TaskGraph | Mapping[str, Any]) -> dict[str, Any]:
     return g.to_dict() if isinstance(g, TaskGraph) else dict(g)
 
 
-def _task(t: TaskAllocation | Mapping[str, Any]) -> dict[str, Any]:
-    return t.to_dict() if isinstance(t, TaskAllocation) else dict(t)
+def _task(t: TaskAllocation | Mapping[str, Any], correlation_id: str | None = None
+          ) -> dict[str, Any]:
+    out = t.to_dict() if isinstance(t, TaskAllocation) else dict(t)
+    if correlation_id is not None and not out.get("correlation_id"):
+        out["correlation_id"] = correlation_id
+    return out
 
 
 def stop_supervisor_actor(handle: Any, settings: Mapping[str, Any]) -> None:
@@ -131,11 +136,18 @@ class SupervisorOperations:
     def allocate_task(self, task: TaskAllocation | Mapping[str, Any],
                       timeout_s: float | None = None) -> Any:
         """Submit one task; the id of the agent it was awarded to."""
-        return self._call("allocate_task", _task(task), timeout_s)
+        cid = trace.current() or trace.new_correlation_id()
+        return self._call("allocate_task", _task(task, cid), timeout_s)
 
-    def submit(self, tasks: Sequence[TaskAllocation | Mapping[str, Any]]) -> Any:
-        """Queue tasks; their ids (an id already known is not queued again)."""
-        return self._call("submit", [_task(t) for t in tasks])
+    def submit(self, tasks: Sequence[TaskAllocation | Mapping[str, Any]],
+               correlation_id: str | None = None) -> Any:
+        """Queue tasks; their ids (an id already known is not queued again).
+
+        Tasks without a correlation id get ``correlation_id``, else the current one
+        (:func:`messaging.trace.current`), else one new id for this whole submit.
+        """
+        cid = correlation_id or trace.current() or trace.new_correlation_id()
+        return self._call("submit", [_task(t, cid) for t in tasks])
 
     def wait(self, task_ids: Sequence[str], timeout_s: float | None = None) -> Any:
         """Wait for tasks to end (or ``timeout_s``); ``{task_id: outcome}``."""

@@ -28,10 +28,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from agents.errors import ConfigError
 
-__all__ = ["Ledger", "StoredResult", "Transition", "connect", "exclusive"]
+__all__ = ["Ledger", "StoredResult", "Transition", "connect", "exclusive", "mask_url"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,31 @@ _SCHEMA = [
         proposal_id TEXT NOT NULL, voter TEXT NOT NULL, choice TEXT, weight DOUBLE PRECISION,
         decision TEXT, ts DOUBLE PRECISION NOT NULL)""",
 ]
+
+
+_SECRET_PARAMS = {"password", "sslpassword", "passfile"}
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password (and secret query parameters) replaced by ``***``."""
+    parts = urlsplit(url)
+    netloc, query, changed = parts.netloc, parts.query, False
+    if parts.password is not None:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.partition(':')[0]}:***@{host}"
+        changed = True
+    if query:
+        pairs = []
+        for pair in query.split("&"):
+            key, eq, _value = pair.partition("=")
+            if eq and key.lower() in _SECRET_PARAMS:
+                pair, changed = f"{key}=***", True
+            pairs.append(pair)
+        query = "&".join(pairs)
+    if not changed:
+        return url
+    return (f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+            + (f"#{parts.fragment}" if parts.fragment else ""))
 
 
 @dataclass
@@ -277,6 +303,18 @@ class Ledger:
             "WHERE state NOT IN ('done', 'failed', 'cancelled') ORDER BY updated_at"
         )
         return [(t, json.loads(spec), int(att), st) for t, spec, att, st in rows]
+
+    def spec(self, task_id: str) -> dict[str, Any] | None:
+        """The task as it was submitted (its ``TaskAllocation`` dict), or None."""
+        rows = self._query("SELECT spec FROM raymas_tasks WHERE task_id = ?", (task_id,))
+        return dict(json.loads(rows[0][0])) if rows else None
+
+    def trail(self, task_id: str) -> list[tuple[float, str, str | None, str]]:
+        """``(time, state, agent_id, detail)`` of every transition of one task, in order."""
+        rows = self._query(
+            "SELECT ts, state, agent_id, detail FROM raymas_transitions WHERE task_id = ? "
+            "ORDER BY ts", (task_id,))
+        return [(float(ts), s, a, d) for ts, s, a, d in rows]
 
     def task_states(self, task_ids: Sequence[str] | None = None) -> dict[str, str]:
         """Current state of every task (or of ``task_ids``)."""

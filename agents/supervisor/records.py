@@ -66,7 +66,8 @@ class TaskRecord:
         """What the agent needs to run the task: id, kind and args (no scheduling fields)."""
         args = self.spec.args if self.inputs is None else {**self.spec.args,
                                                            "inputs": self.inputs}
-        return {"task_id": self.spec.task_id, "kind": self.spec.kind, "args": args}
+        return {"task_id": self.spec.task_id, "kind": self.spec.kind, "args": args,
+                "correlation_id": self.spec.correlation_id}
 
 
 # -- actions -----------------------------------------------------------------------

@@ -90,7 +90,7 @@ def test_cli_status_and_agents_against_a_running_supervisor(
     base = [sys.executable, "-m", "cluster.cli"]
     status = subprocess.run([*base, "status", str(cfg), "--address", ray_cluster.address,
                              "--json"], capture_output=True, text=True, check=True, timeout=120)
-    assert json.loads(status.stdout.strip().splitlines()[-1])["alive"] == 2
+    assert json.loads(status.stdout.strip().splitlines()[-1])["agents"]["by_state"]["alive"] == 2
     listed = subprocess.run([*base, "agents", str(cfg), "--address", ray_cluster.address,
                              "--json"], capture_output=True, text=True, check=True, timeout=120)
     agents = json.loads(listed.stdout.strip().splitlines()[-1])

@@ -15,6 +15,8 @@ import json
 import pickle
 import subprocess
 import sys
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +26,15 @@ import pytest
 import yaml
 
 from cluster.local_cluster import LocalCluster
+from tests.conftest import require_service
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[3]
 RAYMAS = [sys.executable, "-m", "cluster.cli"]
 NAMESPACE = "raymas"  # the config's default: what `raymas run` and examples/submit_job.py use
+REDIS = "redis://127.0.0.1:6379/0"
+BRIDGED = f"rs-alerts-{uuid.uuid4().hex[:6]}"  # the bridge's topic, this run's own
 
 
 @dataclass
@@ -49,6 +54,7 @@ def raymas(cluster: LocalCluster, *args: str,
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    require_service("redis")
     root = tmp_path_factory.mktemp("rs")
     cluster = LocalCluster(root / "c", base_port=21000)
     try:
@@ -60,6 +66,10 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
             "cluster": {"namespace": NAMESPACE},
             "supervisor": {"heartbeat_interval_s": 0.5, "heartbeat_timeout_s": 3.0},
             "ledger": {"url": ledger},
+            "logging": {"format": "json", "level": "INFO"},  # what `raymas trace` reads
+            "messaging": {"brokers": {"redis": {"kind": "redis", "url": REDIS}},
+                          "bridges": [{"id": "rs-bridge", "broker": "redis",
+                                       "out": [f"{BRIDGED}/#"], "in": [BRIDGED]}]},
             # SPREAD: over both nodes; restarted by Ray wherever there is room
             "agents": [{"id": "w", "count": 4, "num_cpus": 0.5, "max_restarts": -1,
                         "scheduling": "SPREAD"}],
@@ -102,6 +112,24 @@ def test_jobs_api_runs_the_example_job_against_the_running_supervisor(
     assert listed.returncode == 0, listed.stderr
     assert any(j["entrypoint"].endswith("examples/submit_job.py") and j["status"] == "SUCCEEDED"
                for j in json.loads(listed.stdout))
+
+
+def test_trace_follows_the_jobs_correlation_id_across_three_processes(
+        deployed: Deployed) -> None:
+    """The job script (job driver), the Supervisor and the agent each logged the id."""
+    out = raymas(deployed.cluster, "trace", str(deployed.config), "job-primes-0", "--address",
+                 deployed.cluster.address, "--json")
+    assert out.returncode == 0, out.stderr[-3000:]
+    trail = json.loads(out.stdout)
+    assert trail["state"] == "done" and trail["result"]["value"] == 9592
+    logs = [e for e in trail["events"] if e["source"] == "log"]
+    said = " | ".join(str(e["message"]) for e in logs)
+    assert "submitted 20 tasks" in said  # the job driver
+    assert "task job-primes-0 awarded to" in said  # the Supervisor
+    assert "task job-primes-0 done on" in said  # the agent
+    assert len(trail["processes"]) >= 3, trail["processes"]
+    ledger_states = [e["state"] for e in trail["events"] if e["source"] == "ledger"]
+    assert ledger_states[0] == "submitted" and ledger_states[-1] == "done"
 
 
 def test_a_job_client_without_the_token_is_told_what_to_set(deployed: Deployed) -> None:
@@ -177,3 +205,50 @@ def test_losing_the_worker_node_moves_its_agents_to_the_head_and_loses_no_task(
             assert sum(h[0] == "done" for h in ledger.history(task_id)) == 1, task_id
     finally:
         ledger.close()
+
+
+def supervisor_status(cluster: LocalCluster) -> dict[str, Any]:
+    code = (f"import json, ray; ray.init(namespace={NAMESPACE!r}, log_to_driver=False); "
+            "from agents import SupervisorClient; print(json.dumps(SupervisorClient().status()))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=cluster.env(),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_prometheus_scrapes_the_raymas_series_with_the_supervisors_numbers(
+        deployed: Deployed, tmp_path: Path) -> None:
+    from tests.integration.cluster.prometheus import dashboard_metrics, prometheus
+    from tests.integration.conftest import wait_until
+
+    discovery = deployed.cluster.temp_dir / "prom_metrics_service_discovery.json"
+    import redis
+
+    from messaging import Envelope
+
+    # an envelope from outside, 5 s old, comes in through the bridge: its counters and lag
+    old = Envelope.new("outside", topic=f"{BRIDGED}/x", payload="hello",
+                       created_at=time.time() - 5)
+    redis.Redis.from_url(REDIS).xadd(f"raymas.{BRIDGED}", {"e": old.to_bytes()})
+    with prometheus(discovery, tmp_path / "prom", port=21900) as prom:
+        status = supervisor_status(deployed.cluster)  # no task runs now: the numbers hold
+        done = status["tasks"]["done"]
+        wait_until(lambda: prom.value('sum(ray_raymas_tasks{state="done"})') == done,
+                   lambda: f"raymas_tasks done: {prom.query('ray_raymas_tasks')} != {done}",
+                   timeout=90)
+        assert prom.value('sum(ray_raymas_agents{state="alive"})') == status["alive"]
+        assert prom.value("sum(ray_raymas_allocation_awards_total)") >= done
+        assert prom.value("sum(ray_raymas_allocation_latency_s_count)") >= 1
+        assert prom.value("sum(ray_raymas_agent_deaths_total)") == status["stats"]["deaths"]
+        assert prom.value("sum(ray_raymas_task_reassignments_total)") == \
+            status["stats"]["reassigned"]
+        wait_until(lambda: prom.value(
+            'sum(ray_raymas_bridge_messages_total{bridge="rs-bridge",direction="in"})') == 1,
+            lambda: f"bridge series: {prom.query('ray_raymas_bridge_messages_total')}")
+        lag = prom.value('max(ray_raymas_bridge_lag_s{bridge="rs-bridge",direction="in"})')
+        assert lag is not None and lag >= 5
+        # what the Grafana dashboard's panels query, the scrape found
+        found = prom.names("ray_raymas")
+        dashboard = REPO / "cluster" / "deploy" / "grafana" / "dashboards" / "raymas.json"
+        missing = dashboard_metrics(dashboard) - found
+        assert not missing, sorted(missing)

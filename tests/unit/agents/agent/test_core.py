@@ -181,3 +181,20 @@ def test_adaptive_bidding_learns_the_markup_that_pays_best() -> None:
     assert fixed.describe()["bidding"] == {"strategy": "fixed"}
     with pytest.raises(ValueError, match="bidding"):
         AgentSpec("x", bidding="greedy")
+
+
+@task("_current_correlation")
+def _current_correlation(**_: object) -> str | None:
+    from messaging import trace
+
+    return trace.current()
+
+
+def test_a_task_runs_with_its_correlation_id_current_in_its_thread() -> None:
+    from messaging import trace
+
+    a = _agent()
+    out = asyncio.run(a.run_task({"task_id": "c1", "kind": "_current_correlation",
+                                  "correlation_id": "req-42"}))
+    assert out == "req-42" and trace.current() is None  # set for the task only
+    assert asyncio.run(a.run_task({"task_id": "c2", "kind": "_current_correlation"})) is None

@@ -71,7 +71,7 @@ def test_a_task_goes_from_submitted_to_done_with_one_settle(book: TaskBook) -> N
     assert ids == ["t1"] and book.pending == 1
     [settle] = one_round(book)
     assert settle.agent_id == "a1" and [t.wire for t in settle.tasks] == [
-        {"task_id": "t1", "kind": "echo", "args": {"value": 3}}]
+        {"task_id": "t1", "kind": "echo", "args": {"value": 3}, "correlation_id": None}]
     assert book.tasks["t1"].state is TaskState.RUNNING and held(book) == {"a1": ["t1"]}
     run(book, settle, value=3)
     assert book.describe("t1")["state"] == "done" and book.describe("t1")["value"] == 3

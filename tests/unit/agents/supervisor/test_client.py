@@ -41,7 +41,21 @@ class _Recorder(SupervisorOperations):
 
 def test_each_operation_calls_the_supervisor_method_of_its_name() -> None:
     rec = _Recorder()
-    assert rec.submit([{"task_id": "t"}]) == "submit"
+    assert rec.submit([{"task_id": "t"}], correlation_id="c1") == "submit"
     assert rec.observe_plan("p", {"road": False}) == "observe_plan"
     assert rec.stop_agents() == "shutdown"
-    assert rec.calls[0] == ("submit", ([{"task_id": "t"}],), {})
+    assert rec.calls[0] == ("submit", ([{"task_id": "t", "correlation_id": "c1"}],), {})
+
+
+def test_a_submit_stamps_one_correlation_id_on_its_tasks_unless_they_carry_their_own() -> None:
+    from messaging import trace
+
+    rec = _Recorder()
+    rec.submit([{"task_id": "a"}, {"task_id": "b", "correlation_id": "mine"}])
+    rec.submit([{"task_id": "c"}])
+    first, second = rec.calls[0][1][0], rec.calls[1][1][0]
+    assert first[0]["correlation_id"] and first[1]["correlation_id"] == "mine"
+    assert second[0]["correlation_id"] != first[0]["correlation_id"]  # one id per submit
+    with trace.scope("request-7"):
+        rec.submit([{"task_id": "d"}])
+    assert rec.calls[2][1][0][0]["correlation_id"] == "request-7"
