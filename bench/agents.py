@@ -1,6 +1,7 @@
-"""Agents and Supervisor figures: spawn time, idle memory, allocation throughput, kills.
+"""Agents and Supervisor figures: spawn time, idle memory, allocation throughput, kills;
+throughput with metrics on and off; a new node's first agent and a lost node's agents.
 
-    python bench/agents.py [--quick]
+    python bench/agents.py [--quick] [--only core,metrics,nodes]
 
 Baselines measured in the same run: 200 bare Ray actors spawned the same way
 (full run only), and raw Ray actor calls straight to the same agent actors,
@@ -25,7 +26,7 @@ import ray
 
 from agents import TaskAllocation
 from agents.supervisor.client import SupervisorClient, start_supervisor
-from bench._common import emit, log, start
+from bench._common import emit, log, selected_parts, start
 
 B = "agents"
 STRATEGIES = ["contract_net", "first_price", "vickrey", "consensus", "least_loaded",
@@ -79,10 +80,24 @@ def raw_calls(handles: list, n: int) -> float:
     return n / (time.perf_counter() - t)
 
 
+PARTS = ("core", "metrics", "nodes")
+
+
 def main() -> None:
-    quick = start(__doc__ or "")
+    quick = start(__doc__ or "", PARTS)
+    parts = selected_parts() or list(PARTS)
     # the quick run must end within two minutes: 200 agents alone take longer to start
     n_agents, n_bench, n_tasks = (40, 40, 400) if quick else (200, 100, 2000)
+    if "core" in parts:
+        core(quick, n_agents, n_bench, n_tasks)
+    if "metrics" in parts:
+        metrics_overhead(n_bench, n_tasks)
+    if "nodes" in parts:
+        node_figures(runs=1 if quick else 3)
+
+
+def core(quick: bool, n_agents: int, n_bench: int, n_tasks: int) -> None:
+    """Spawn time, idle memory, each strategy's throughput, tasks lost under kills."""
     ray.init(num_cpus=2, include_dashboard=False, namespace="raymas-bench",
              log_to_driver=False)
     if not quick:
@@ -138,7 +153,6 @@ def main() -> None:
          reassigned=sup.status()["stats"]["reassigned"])
     sup.shutdown()
     ray.shutdown()
-    metrics_overhead(n_bench, n_tasks)
 
 
 def contract_net_rate(n_agents: int, n_tasks: int, metrics_on: bool) -> float:
@@ -163,16 +177,78 @@ def contract_net_rate(n_agents: int, n_tasks: int, metrics_on: bool) -> float:
 
 def metrics_overhead(n_agents: int, n_tasks: int) -> None:
     """Allocation throughput with metrics on against the same run with them off, each
-    measured twice, alternating, so drift on this shared machine hits both."""
+    measured three times, alternating, so drift on this shared machine hits both; the
+    medians are compared."""
     rates: dict[bool, list[float]] = {False: [], True: []}
-    for on in (False, True, False, True):
+    for on in (False, True) * 3:
         rates[on].append(contract_net_rate(n_agents, n_tasks, on))
         log(f"metrics {'on' if on else 'off'}: {rates[on][-1]:.0f} tasks/s")
-    on_rate, off_rate = statistics.mean(rates[True]), statistics.mean(rates[False])
+    on_rate, off_rate = statistics.median(rates[True]), statistics.median(rates[False])
     emit(B, "contract_net_allocations_per_s_metrics_on", on_rate, "tasks/s",
          baseline=off_rate, baseline_name="the same with RAYMAS_METRICS=0", target=0.95,
-         better="higher (ratio)", agents=n_agents, tasks=n_tasks, runs=6)
+         better="higher (ratio)", agents=n_agents, tasks=n_tasks, runs=3,
+         each_on=[round(r) for r in rates[True]], each_off=[round(r) for r in rates[False]])
 
 
 if __name__ == "__main__":
     main()
+
+
+def node_figures(runs: int) -> None:
+    """On real `ray start` nodes (token auth on): a new worker node's first agent, and the
+    agents of a crashed worker node placed again.  Baselines, same runs: the node's own
+    join (ray start until Ray lists it alive), and Ray marking the lost node dead."""
+    import tempfile
+
+    from ray.util.state import list_actors
+
+    from cluster.local_cluster import LocalCluster
+
+    join, first, dead, replaced = [], [], [], []
+    for run in range(runs):
+        root = Path(tempfile.mkdtemp(prefix="rb", dir="/tmp"))
+        cluster = LocalCluster(root, base_port=22000)
+        try:
+            cluster.start_head(num_cpus=2)
+            os.environ.update(cluster.env())
+            ray.init(address=cluster.address, namespace="raymas-bench", log_to_driver=False)
+            sup = SupervisorClient(start_supervisor({
+                "name": "bench-nodes", "namespace": "raymas-bench", "fresh": True,
+                "ledger_url": f"sqlite:///{root}/ledger.db", "heartbeat_timeout_s": 5}))
+            t0 = time.monotonic()
+            worker = cluster.add_worker(num_cpus=2, resources={"bench_worker": 1})
+            join.append(time.monotonic() - t0)
+            sup.spawn([{"agent_id": "first", "resources": {"bench_worker": 0.1}}])
+            first.append(time.monotonic() - t0)
+            sup.deregister_agent("first")
+            sup.spawn([{"agent_id": f"s{i}", "num_cpus": 0.25, "max_restarts": -1,
+                        "scheduling": "SPREAD"} for i in range(8)])
+            on_worker = {a.name for a in list_actors(filters=[("state", "=", "ALIVE")])
+                         if a.node_id == worker.node_id and (a.name or "").startswith(
+                             "raymas-agent:")}
+            t1 = time.monotonic()
+            cluster.stop_node(worker, crash=True)
+            while any(n["state"] == "ALIVE" for n in cluster.list_nodes()
+                      if n["node_id"] == worker.node_id):
+                time.sleep(0.05)
+            dead.append(time.monotonic() - t1)
+            while True:
+                alive = {a.name: a.node_id for a in list_actors(
+                    filters=[("state", "=", "ALIVE")], limit=10_000)}
+                if all(alive.get(n) not in (None, worker.node_id) for n in on_worker):
+                    break
+                time.sleep(0.05)
+            replaced.append(time.monotonic() - t1)
+            log(f"nodes run {run}: join {join[-1]:.1f}s, first agent {first[-1]:.1f}s, "
+                f"node dead {dead[-1]:.1f}s, {len(on_worker)} agents placed again "
+                f"{replaced[-1]:.1f}s")
+            sup.shutdown()
+        finally:
+            ray.shutdown()
+            cluster.shutdown()
+    emit(B, "worker_node_to_first_agent_s", statistics.median(first), "s",
+         baseline=statistics.median(join), baseline_name="ray start until the node is alive",
+         better="lower", runs=runs)
+    emit(B, "agents_of_lost_node_placed_again_s", statistics.median(replaced), "s",
+         baseline=statistics.median(dead), baseline_name="crash until Ray marks the node dead",
+         better="lower", runs=runs)

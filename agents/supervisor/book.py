@@ -255,7 +255,8 @@ class TaskBook:
                 "agent_id": agent, "attempts": task.attempts if task else None,
                 "submitted_at": task.spec.submitted_at if task else None,
                 "awarded_at": task.awarded_at if task else None,
-                "finished_at": task.finished_at if task else None}
+                "finished_at": task.finished_at if task else None,
+                "correlation_id": task.spec.correlation_id if task else None}
 
     def reload(self) -> None:
         """Rebuild the unfinished tasks from the ledger (after a Supervisor restart)."""

@@ -19,6 +19,7 @@ from typing import Any
 
 from cluster.api.problems import ASGIApp, Message, Receive, Scope, Send, problem_response
 from cluster.api.roles import PUBLIC, allowed, roles_for
+from messaging import trace
 
 __all__ = ["Guard"]
 
@@ -110,7 +111,8 @@ class Guard:
                                         headers=extra)
             await response(scope, receive, sending)
             return
-        await self.app(scope, receive, sending)
+        with trace.scope(cid):  # tasks this request submits carry its correlation id
+            await self.app(scope, receive, sending)
 
     async def _record(self, cid: str, principal: Any, action: str, scope: Scope,
                       params: dict[str, Any], status: int) -> None:

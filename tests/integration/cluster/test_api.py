@@ -29,7 +29,7 @@ def test_a_task_from_submit_to_result_history_and_listing(api: Any) -> None:
     with api.http() as h:
         tid = uid("t")
         r = h.post("/v1/tasks", json={"task_id": tid, "kind": "echo", "args": {"value": 42}},
-                   headers=op)
+                   headers={**op, "X-Request-ID": f"req-{tid}"})
         assert r.status_code == 202 and r.json() == {"task_id": tid, "state": "submitted"}
         assert r.headers["location"] == f"/v1/tasks/{tid}"
         r = h.get(f"/v1/tasks/{tid}", params={"wait": 30}, headers=viewer)
@@ -37,6 +37,7 @@ def test_a_task_from_submit_to_result_history_and_listing(api: Any) -> None:
         out = r.json()
         assert out["state"] == "done" and out["value"] == 42
         assert out["agent_id"] in api.agent_ids
+        assert out["correlation_id"] == f"req-{tid}"  # the request's id follows the task
         states = [s["state"] for s in h.get(f"/v1/tasks/{tid}/history",
                                             headers=viewer).json()["history"]]
         assert states[0] == "submitted" and states[-1] == "done"

@@ -113,6 +113,9 @@ def test_a_configured_bridge_moves_messages_both_ways(
         wait_until(received, "the inbound envelope never reached the bus")
         assert [m["payload"] for m in got] == ["hello"]
 
+        # counted once the bus has it, which may be just after the listener got it
+        wait_until(lambda: ray.get(bridge.health.remote()).get("in") == 1,
+                   lambda: f"inbound not counted: {ray.get(bridge.health.remote())}")
         health = ray.get(bridge.health.remote())
         assert (health["out"], health["in"], health["state"]) == (20, 1, "connected")
         assert health["lag_s_out"] >= 0

@@ -196,7 +196,10 @@ def test_losing_the_worker_node_moves_its_agents_to_the_head_and_loses_no_task(
     assert stats["duplicate_results"] == 0
     # the agent paused on the head while the others moved was slow, not dead
     assert done["paused"]["alive"], done["paused"]
-    assert stats["deaths"] == len(on_worker) and stats["reassigned"] >= 1
+    # each moved agent was seen dead at least once; a call that fails just after it is
+    # back can count it again (Ray's ActorUnavailableError) and requeue what it ran: no
+    # task is lost or done twice for it, which the ledger check below shows
+    assert stats["deaths"] >= len(on_worker) and stats["reassigned"] >= 1
     from agents.supervisor.ledger import Ledger
 
     ledger = Ledger.open(deployed.ledger)
@@ -239,9 +242,13 @@ def test_prometheus_scrapes_the_raymas_series_with_the_supervisors_numbers(
         assert prom.value('sum(ray_raymas_agents{state="alive"})') == status["alive"]
         assert prom.value("sum(ray_raymas_allocation_awards_total)") >= done
         assert prom.value("sum(ray_raymas_allocation_latency_s_count)") >= 1
-        assert prom.value("sum(ray_raymas_agent_deaths_total)") == status["stats"]["deaths"]
-        assert prom.value("sum(ray_raymas_task_reassignments_total)") == \
-            status["stats"]["reassigned"]
+        # counters the Supervisor sends every second: equal once the scrape has caught up
+        stats = {"deaths": "ray_raymas_agent_deaths_total",
+                 "reassigned": "ray_raymas_task_reassignments_total"}
+        wait_until(lambda: all(prom.value(f"sum({m})") == supervisor_status(
+            deployed.cluster)["stats"][k] for k, m in stats.items()),
+            lambda: f"{[(m, prom.value(f'sum({m})')) for m in stats.values()]} vs "
+                    f"{supervisor_status(deployed.cluster)['stats']}", timeout=60)
         wait_until(lambda: prom.value(
             'sum(ray_raymas_bridge_messages_total{bridge="rs-bridge",direction="in"})') == 1,
             lambda: f"bridge series: {prom.query('ray_raymas_bridge_messages_total')}")
