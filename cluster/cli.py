@@ -163,17 +163,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    import ray
-
     from agents.supervisor.client import SupervisorClient
+    from cluster.connect import join_cluster
 
     cfg = _load(args.config)
     address = args.address or cfg.cluster.address or "auto"
-    try:
-        ray.init(address=address, namespace=cfg.cluster.namespace, log_to_driver=False,
-                 configure_logging=False)
-    except ConnectionError as exc:
-        print(f"raymas: no Ray cluster at {address!r}: {exc}", file=sys.stderr)
+    error = join_cluster(address, cfg.cluster.namespace)
+    if error is not None:
+        print(error, file=sys.stderr)
         return 1
     try:
         client = SupervisorClient(name=cfg.supervisor.name, namespace=cfg.cluster.namespace)
@@ -191,11 +188,13 @@ def _cmd_trace(args: argparse.Namespace) -> int:
 
     cfg = _load(args.config)
     if not args.no_logs:
-        import ray
+        from cluster.connect import join_cluster
 
-        address = args.address or cfg.cluster.address or "auto"
-        ray.init(address=address, namespace=cfg.cluster.namespace, log_to_driver=False,
-                 configure_logging=False)
+        error = join_cluster(args.address or cfg.cluster.address or "auto",
+                             cfg.cluster.namespace)
+        if error is not None:
+            print(error, file=sys.stderr)
+            return 1
     try:
         trail = collect_trace(args.task_id, cfg.ledger.url, logs=not args.no_logs)
     except LookupError as exc:

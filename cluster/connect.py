@@ -16,7 +16,7 @@ from typing import Any
 
 from cluster.config import ClusterSection, LoggingSection
 
-__all__ = ["ConnectionInfo", "connect", "dashboard_available"]
+__all__ = ["ConnectionInfo", "connect", "dashboard_available", "join_cluster"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,3 +71,19 @@ def connect(section: ClusterSection, logs: LoggingSection | None = None) -> Conn
                           f"http://{url}" if url else None, dict(ray.cluster_resources()))
     logger.info("connected to Ray at %s (embedded=%s)", info.address, embedded)
     return info
+
+
+def join_cluster(address: str, namespace: str) -> str | None:
+    """Join the running cluster at ``address`` for an inspecting command (status, agents,
+    trace); reuse a Ray this process already has.  None when joined, else the error line
+    to print."""
+    import ray
+
+    if ray.is_initialized():
+        return None
+    try:
+        ray.init(address=address, namespace=namespace, log_to_driver=False,
+                 configure_logging=False)
+    except ConnectionError as exc:
+        return f"raymas: no Ray cluster at {address!r}: {exc}"
+    return None

@@ -403,16 +403,13 @@ def status_command(cfg: RaymasConfig, address: str | None = None, *, as_json: bo
     1 when there is no Ray at the address or no Supervisor answering there,
     with one line on stderr naming what is missing and where.
     """
-    import ray
+    from cluster.connect import join_cluster
 
     target = address or cfg.cluster.address or "auto"
-    if not ray.is_initialized():
-        try:
-            ray.init(address=target, namespace=cfg.cluster.namespace, log_to_driver=False,
-                     configure_logging=False)
-        except ConnectionError as exc:
-            print(f"raymas: no Ray cluster at {target!r}: {exc}", file=sys.stderr)
-            return 1
+    error = join_cluster(target, cfg.cluster.namespace)
+    if error is not None:
+        print(error, file=sys.stderr)
+        return 1
     try:
         data = collect_status(cfg.supervisor.name, cfg.cluster.namespace)
     except SupervisorUnavailable as exc:

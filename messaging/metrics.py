@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,17 +152,26 @@ def _ray_up() -> bool:
     return bool(ray is not None and ray.is_initialized())
 
 
-def count(name: str, value: float = 1.0, **tags: Any) -> None:
-    """Add ``value`` to a counter."""
+def _record(kind: str, name: str, tags: Mapping[str, Any],
+            update: Callable[[_Key], None]) -> None:
+    """Check ``name`` and ``tags`` against the catalogue, then ``update`` under the lock."""
     if not _REC.enabled:
         return
-    key = _REC.key(name, "counter", tags)
+    key = _REC.key(name, kind, tags)
     if key is None:
         return
     with _REC.lock:
-        _REC.counters[key] = _REC.counters.get(key, 0.0) + value
+        update(key)
     if _REC.thread is None:
         _REC.started()
+
+
+def count(name: str, value: float = 1.0, **tags: Any) -> None:
+    """Add ``value`` to a counter."""
+    def add(key: _Key) -> None:
+        _REC.counters[key] = _REC.counters.get(key, 0.0) + value
+
+    _record("counter", name, tags, add)
 
 
 def declare(name: str, **tags: Any) -> None:
@@ -176,28 +185,18 @@ def declare(name: str, **tags: Any) -> None:
 
 def set_gauge(name: str, value: float, **tags: Any) -> None:
     """Set a gauge (the last value set before a flush is the one sent)."""
-    if not _REC.enabled:
-        return
-    key = _REC.key(name, "gauge", tags)
-    if key is None:
-        return
-    with _REC.lock:
+    def put(key: _Key) -> None:
         _REC.gauges[key] = float(value)
-    if _REC.thread is None:
-        _REC.started()
+
+    _record("gauge", name, tags, put)
 
 
 def observe(name: str, value: float, **tags: Any) -> None:
     """Record one observation in a histogram."""
-    if not _REC.enabled:
-        return
-    key = _REC.key(name, "histogram", tags)
-    if key is None:
-        return
-    with _REC.lock:
+    def append(key: _Key) -> None:
         _REC.observations.setdefault(key, []).append(float(value))
-    if _REC.thread is None:
-        _REC.started()
+
+    _record("histogram", name, tags, append)
 
 
 def pending() -> dict[_Key, Any]:
