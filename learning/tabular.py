@@ -34,8 +34,13 @@ import numpy as np
 from learning.errors import LearningError
 from learning.history import Evaluation, TrainingHistory
 from learning.schedules import Schedule, as_schedule
+from messaging import metrics
 
-__all__ = ["DiscreteEnv", "ExpectedSarsa", "QLearner", "Sarsa", "TabularLearner"]
+__all__ = ["REPORT_EVERY", "DiscreteEnv", "ExpectedSarsa", "QLearner", "Sarsa",
+           "TabularLearner"]
+
+#: training episodes between progress reports to the metrics
+REPORT_EVERY = 100
 
 
 class DiscreteEnv(Protocol):
@@ -209,11 +214,20 @@ class TabularLearner:
             history.returns.append(ep.ret)
             history.lengths.append(ep.length)
             self.episodes += 1
+            if (i + 1) % REPORT_EVERY == 0 or i + 1 == episodes:
+                self._report(history, i + 1 - (i // REPORT_EVERY) * REPORT_EVERY)
         if eval_every:
             history.evaluations.append((self.episodes, self.evaluate(
                 eval_env or env, eval_episodes, seed=eval_seed, max_steps=max_steps,
                 success_threshold=success_threshold)))
         return history
+
+    def _report(self, history: TrainingHistory, n: int) -> None:
+        """Training progress to the metrics: ``n`` more episodes, the mean of their returns."""
+        algorithm = type(self).__name__
+        metrics.count("raymas_learning_episodes", n, algorithm=algorithm)
+        metrics.set_gauge("raymas_learning_return", float(np.mean(history.returns[-n:])),
+                          algorithm=algorithm)
 
     def evaluate(self, env: DiscreteEnv, episodes: int, *, seed: int | None = None,
                  max_steps: int | None = None,

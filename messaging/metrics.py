@@ -94,11 +94,13 @@ CATALOGUE: dict[str, MetricSpec] = {
                                     ("state",)),
     "raymas_swarm_iterations": MetricSpec("counter", "Swarm optimiser iterations",
                                           ("algorithm",)),
-    "raymas_swarm_best_fitness": MetricSpec("gauge", "Best fitness a swarm run has found",
-                                            ("algorithm", "run")),
+    "raymas_swarm_best_fitness": MetricSpec(
+        "gauge", "Best fitness the latest swarm run of an algorithm has found, in this "
+        "process", ("algorithm",)),
     "raymas_learning_episodes": MetricSpec("counter", "Training episodes run", ("algorithm",)),
-    "raymas_learning_return": MetricSpec("gauge", "Latest mean episode return",
-                                         ("algorithm", "run")),
+    "raymas_learning_return": MetricSpec(
+        "gauge", "Mean return of the latest training episodes of an algorithm, in this process",
+        ("algorithm",)),
 }
 
 _Key = tuple[str, tuple[tuple[str, str], ...]]

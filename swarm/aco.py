@@ -265,7 +265,8 @@ class AntColony:
             target: stop once the best tour is this short or shorter (a known optimum).
             callback: called with each iteration's :class:`IterationStats`.
         """
-        stop = Stopper("AntColony.run", max_iterations, time_limit, max_stagnation, target)
+        stop = Stopper("AntColony.run", max_iterations, time_limit, max_stagnation, target,
+                       algorithm=type(self).__name__)
         history: list[float] = []
         found_at = 0.0
         while stop.more():
@@ -282,6 +283,7 @@ class AntColony:
                 callback(stats)
             if stop.record(improved):
                 break
+        stop.report(self.best_length)
         return TourResult(self.best_tour.copy(), self.best_length, np.asarray(history),
                           len(history), self.evaluations, stop.elapsed, found_at, stop.reason)
 

@@ -21,9 +21,13 @@ from typing import Protocol
 
 import numpy as np
 
+from messaging import metrics
 from swarm.errors import SwarmError
 
-__all__ = ["Stats", "Steppable", "Stopper", "SwarmResult", "drive"]
+__all__ = ["REPORT_EVERY", "Stats", "Steppable", "Stopper", "SwarmResult", "drive"]
+
+#: iterations between progress reports to the metrics (a report is a few dict updates)
+REPORT_EVERY = 100
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,7 @@ class Stopper:
 
     def __init__(self, what: str, max_iterations: int | None = None,
                  time_limit: float | None = None, max_stagnation: int | None = None,
-                 target: float | None = None) -> None:
+                 target: float | None = None, algorithm: str | None = None) -> None:
         if max_iterations is None and time_limit is None and max_stagnation is None and (
                 target is None):
             raise SwarmError(f"{what} needs a stop: max_iterations, time_limit, "
@@ -82,6 +86,8 @@ class Stopper:
         self.start = time.perf_counter()
         self.iterations = self.stale = 0
         self.reason = "max_iterations"
+        self.algorithm = algorithm or what
+        self._reported = 0
 
     @property
     def elapsed(self) -> float:
@@ -107,6 +113,16 @@ class Stopper:
         self.reason = reason
         return reason
 
+    def report(self, best: float) -> None:
+        """Progress to the metrics: iterations since the last report and the best so far
+        (``raymas_swarm_iterations``, ``raymas_swarm_best_fitness``); runs call it every
+        :data:`REPORT_EVERY` iterations and at the end, not per iteration."""
+        n, self._reported = self.iterations - self._reported, self.iterations
+        if n:
+            metrics.count("raymas_swarm_iterations", n, algorithm=self.algorithm)
+        if np.isfinite(best):
+            metrics.set_gauge("raymas_swarm_best_fitness", float(best), algorithm=self.algorithm)
+
 
 def drive(opt: Steppable, max_iterations: int | None = 1000, *, sense: float = 1.0,
           time_limit: float | None = None, max_stagnation: int | None = None,
@@ -123,7 +139,8 @@ def drive(opt: Steppable, max_iterations: int | None = 1000, *, sense: float = 1
         target: stop once a feasible best is at least this good.
         callback: called with each iteration's :class:`Stats`.
     """
-    stop = Stopper("a run", max_iterations, time_limit, max_stagnation, target)
+    stop = Stopper("a run", max_iterations, time_limit, max_stagnation, target,
+                   algorithm=type(opt).__name__)
     history: list[float] = []
     last = np.inf
     evaluations = 0
@@ -141,6 +158,9 @@ def drive(opt: Steppable, max_iterations: int | None = 1000, *, sense: float = 1
             break
         if stop.record(improved):
             break
+        if stop.iterations % REPORT_EVERY == 0:
+            stop.report(stats.best_fitness)
     position, fitness, violation = opt.result_parts()
+    stop.report(fitness)
     return SwarmResult(position, fitness, np.asarray(history), len(history), evaluations,
                        stop.elapsed, violation == 0, violation, stop.reason)

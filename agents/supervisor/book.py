@@ -85,7 +85,8 @@ class TaskBook:
         self.results: dict[str, tuple[bool, Any, str | None, str | None]] = {}
         self.stats: dict[str, float] = {"rounds": 0, "late_replies": 0, "deaths": 0,
                                         "reassigned": 0, "duplicate_results": 0, "sink_errors": 0,
-                                        "suspected": 0, "recovered": 0, "retries": 0}
+                                        "suspected": 0, "recovered": 0, "retries": 0,
+                                        "plan_nodes_done": 0, "plan_nodes_failed": 0}
         self.plans = PlanBook(self)
         self._pending: list[tuple[int, float, str]] = []
         self._deferred: list[TaskRecord] = []
@@ -428,6 +429,8 @@ class TaskBook:
         except Exception as exc:  # a result that cannot be stored is a failure, not a loss
             ok, value, error, blob = False, None, f"result not picklable: {exc}", b""
         task.state = TaskState.DONE if ok else TaskState.FAILED
+        if task.spec.plan_id:  # plan progress (raymas_plan_nodes)
+            self.stats[f"plan_nodes_{task.state.value}"] += 1
         task.agent_id = agent_id
         task.finished_at = self.clock()
         rec = self.agents.get(agent_id)

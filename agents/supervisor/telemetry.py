@@ -23,8 +23,11 @@ from messaging import metrics
 __all__ = ["SupervisorMetrics"]
 
 #: the book's stats that are exported as counters, and their metric names
-_COUNTERS = {"deaths": "raymas_agent_deaths", "reassigned": "raymas_task_reassignments",
-             "retries": "raymas_task_retries"}
+_COUNTERS: dict[str, tuple[str, dict[str, str]]] = {
+    "deaths": ("raymas_agent_deaths", {}), "reassigned": ("raymas_task_reassignments", {}),
+    "retries": ("raymas_task_retries", {}),
+    "plan_nodes_done": ("raymas_plan_nodes", {"state": "done"}),
+    "plan_nodes_failed": ("raymas_plan_nodes", {"state": "failed"})}
 _FINISHED = ("done", "failed", "cancelled")
 _AGENT_STATES = ("alive", "suspect", "dead", "leaving")
 _TASK_STATES = ("submitted", "announced", "awarded", "running", "reassigned", "done", "failed",
@@ -46,8 +49,8 @@ class SupervisorMetrics:
         self._stats: dict[str, float] = {}
         self._finished: dict[str, int] = {}
         self._types: set[str] = set()
-        for name in _COUNTERS.values():  # exported at 0 until the first event
-            metrics.declare(name)
+        for name, tags in _COUNTERS.values():  # exported at 0 until the first event
+            metrics.declare(name, **tags)
         for state in _FINISHED:
             metrics.declare("raymas_tasks_finished", state=state)
         for name in ("raymas_allocation_awards", "raymas_proposals", "raymas_refusals"):
@@ -96,8 +99,8 @@ class SupervisorMetrics:
             elif before is None and now:
                 metrics.count("raymas_tasks_finished", now, state=state)
             self._finished[state] = now
-        for key, name in _COUNTERS.items():
+        for key, (name, tags) in _COUNTERS.items():
             delta = stats.get(key, 0) - self._stats.get(key, 0)
             if delta > 0:
-                metrics.count(name, delta)
+                metrics.count(name, delta, **tags)
             self._stats[key] = stats.get(key, 0)

@@ -85,3 +85,33 @@ def test_the_supervisor_exports_states_and_only_what_happened_since_last_time() 
     counters, gauges, _ = metrics.take()
     assert counters == {key("raymas_tasks_finished", state="done"): 2}  # the increments only
     assert gauges[key("raymas_tasks", state="running")] == 0  # emptied, not left at 1
+
+
+def test_swarm_and_learning_runs_report_progress_in_batches() -> None:
+    import gymnasium as gym
+
+    from learning.tabular import QLearner
+    from swarm.objectives import sphere
+    from swarm.problem import Problem, Space
+    from swarm.pso import PSO
+
+    metrics.take()
+    result = PSO(Problem(Space.box(-5.0, 5.0, dim=3)), sphere, rng=0).run(max_iterations=250)
+    counters, gauges, _ = metrics.take()
+    assert counters[key("raymas_swarm_iterations", algorithm="PSO")] == 250
+    assert gauges[key("raymas_swarm_best_fitness", algorithm="PSO")] == result.best_fitness
+
+    env = gym.make("FrozenLake-v1", is_slippery=False)
+    QLearner(16, 4, rng=0).train(env, episodes=250, seed=0)
+    counters, gauges, _ = metrics.take()
+    assert counters[key("raymas_learning_episodes", algorithm="QLearner")] == 250
+    assert key("raymas_learning_return", algorithm="QLearner") in gauges
+
+
+def test_plan_nodes_that_end_are_counted_by_state() -> None:
+    sm = SupervisorMetrics()
+    metrics.take()
+    sm.export([], {}, {"plan_nodes_done": 4, "plan_nodes_failed": 1})
+    counters, _, _ = metrics.take()
+    assert counters[key("raymas_plan_nodes", state="done")] == 4
+    assert counters[key("raymas_plan_nodes", state="failed")] == 1
