@@ -93,7 +93,17 @@ def main() -> None:
     if "metrics" in parts:
         metrics_overhead(n_bench, n_tasks)
     if "nodes" in parts:
-        node_figures(runs=1 if quick else 3)
+        if os.environ.get("RAY_AUTH_MODE") != "token":
+            # Ray reads the auth mode when it is imported: the part runs in a child process
+            import secrets
+            import subprocess
+
+            env = {**os.environ, "RAY_AUTH_MODE": "token",
+                   "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+            args = [sys.executable, __file__, "--only", "nodes"] + (["--quick"] if quick else [])
+            subprocess.run(args, env=env, check=True, stdout=sys.__stdout__)
+        else:
+            node_figures(runs=1 if quick else 3)
 
 
 def core(quick: bool, n_agents: int, n_bench: int, n_tasks: int) -> None:
@@ -190,9 +200,6 @@ def metrics_overhead(n_agents: int, n_tasks: int) -> None:
          each_on=[round(r) for r in rates[True]], each_off=[round(r) for r in rates[False]])
 
 
-if __name__ == "__main__":
-    main()
-
 
 def node_figures(runs: int) -> None:
     """On real `ray start` nodes (token auth on): a new worker node's first agent, and the
@@ -207,7 +214,7 @@ def node_figures(runs: int) -> None:
     join, first, dead, replaced = [], [], [], []
     for run in range(runs):
         root = Path(tempfile.mkdtemp(prefix="rb", dir="/tmp"))
-        cluster = LocalCluster(root, base_port=22000)
+        cluster = LocalCluster(root, base_port=22000, token=os.environ["RAY_AUTH_TOKEN"])
         try:
             cluster.start_head(num_cpus=2)
             os.environ.update(cluster.env())
@@ -252,3 +259,7 @@ def node_figures(runs: int) -> None:
     emit(B, "agents_of_lost_node_placed_again_s", statistics.median(replaced), "s",
          baseline=statistics.median(dead), baseline_name="crash until Ray marks the node dead",
          better="lower", runs=runs)
+
+
+if __name__ == "__main__":
+    main()
