@@ -178,7 +178,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         print(f"raymas: no Supervisor {cfg.supervisor.name!r} is running at {address}",
               file=sys.stderr)
         return 1
-    data: Any = client.status() if args.command == "status" else client.list_agents()
+    data: Any = client.list_agents()  # `raymas agents`; status has its own command
     print(json.dumps(data, indent=None if args.json else 2, default=str))
     return 0
 

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,6 @@ class Node:
     process: subprocess.Popen[bytes]
     log: Path
     node_id: str | None = None
-    started: float = field(default_factory=time.monotonic)
 
     @property
     def alive(self) -> bool:
