@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-EXTRAS ?= test,brokers,serve
+EXTRAS ?= test,brokers,serve,iot,gpu
 STAMP  := $(VENV)/.installed
 
 .PHONY: install run test unit lint bench clean

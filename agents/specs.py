@@ -241,6 +241,17 @@ class AgentSpec:
     #: agent was given (see :attr:`task_threads`), so CPU-bound tasks leave its event
     #: loop (heartbeats, proposals) time to run.
     worker_threads: int | None = None
+    #: environments the agent senses and acts on, each ``{"kind", "name", "options",
+    #: "topic", "limits"}`` (see :mod:`interfaces`); their events go on the bus
+    environments: list[dict[str, Any]] = field(default_factory=list)
+    #: bus topic patterns the agent subscribes to when it joins
+    subscribe: list[str] = field(default_factory=list)
+    #: a role (``"analyzer"``, ``"coordinator"``... or ``"module:function"``) giving the
+    #: agent behaviours of its own, with ``role_options`` (see :mod:`agents.roles`)
+    role: str | None = None
+    role_options: dict[str, Any] = field(default_factory=dict)
+    #: goals the agent pursues on its own (see :mod:`agents.pursuit`)
+    pursue: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.agent_type = AgentType(self.agent_type)
@@ -291,6 +302,11 @@ class AgentSpec:
             "bidding": self.bidding,
             "bid_markups": list(self.bid_markups),
             "worker_threads": self.worker_threads,
+            "environments": [dict(e) for e in self.environments],
+            "subscribe": list(self.subscribe),
+            "role": self.role,
+            "role_options": dict(self.role_options),
+            "pursue": [dict(p) for p in self.pursue],
         }
 
     @classmethod

@@ -1,7 +1,86 @@
-"""interfaces — built by a later issue (see the open issues); nothing public yet."""
+"""Environments agents sense and act on, behind one interface; looked up by name,
+imported lazily.
 
-import logging
+An environment's client library (watchdog, httpx, psycopg, redis, paho-mqtt,
+aiocoap, websockets, psutil, nvidia-ml-py) is imported only when that
+environment is made, and a missing one fails with the extra to install.
+MongoDB has no adapter: no server can be run on the machines raymas is
+tested on, and an untested adapter is not shipped.
 
-logging.getLogger(__name__).addHandler(logging.NullHandler())
+Example:
+    >>> env = make_environment("memory", name="plant", state={"valve": "shut"})
+    >>> env.kind, env.name
+    ('memory', 'plant')
+    >>> make_environment("mqt", name="x")
+    Traceback (most recent call last):
+    ...
+    interfaces.base.EnvironmentError: unknown environment 'mqt'; did you mean 'mqtt'? known: ...
+"""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+from typing import Any
+
+from interfaces.base import (
+    Backoff,
+    BadInput,
+    Environment,
+    EnvironmentError,
+    Event,
+    Rejected,
+    UnknownAction,
+    call,
+    decode_json,
+    stream,
+)
+
+__all__ = ["ENVIRONMENTS", "Backoff", "BadInput", "Environment", "EnvironmentError", "Event",
+           "Rejected", "UnknownAction", "call", "decode_json", "environment_class",
+           "make_environment", "stream"]
+
+ENVIRONMENTS = {
+    "memory": "interfaces.memory:MemoryEnvironment",
+    "files": "interfaces.files:FileEnvironment",
+    "http": "interfaces.http:HttpEnvironment",
+    "postgres": "interfaces.postgres:PostgresEnvironment",
+    "redis": "interfaces.redis:RedisEnvironment",
+    "mqtt": "interfaces.mqtt:MqttEnvironment",
+    "coap": "interfaces.coap:CoapEnvironment",
+    "websocket": "interfaces.websocket:WebSocketEnvironment",
+    "system": "interfaces.system:SystemEnvironment",
+}
+
+
+def environment_class(kind: str) -> type[Environment]:
+    """The environment class registered as ``kind``; unknown names get a did-you-mean."""
+    path = ENVIRONMENTS.get(kind)
+    if path is None:
+        close = difflib.get_close_matches(kind, ENVIRONMENTS, n=1)
+        hint = f" did you mean {close[0]!r}?" if close else ""
+        raise EnvironmentError(f"unknown environment {kind!r};{hint} "
+                               f"known: {', '.join(ENVIRONMENTS)}")
+    module, _, cls = path.partition(":")
+    found: type[Environment] = getattr(importlib.import_module(module), cls)
+    return found
+
+
+def make_environment(kind: str, *, name: str, **options: Any) -> Environment:
+    """An environment by kind, named ``name``, with its own options.
+
+    An option the environment does not take is refused by name, with a
+    did-you-mean among those it does take.
+    """
+    cls = environment_class(kind)
+    params = inspect.signature(cls.__init__).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    known = [p for p in params if p not in ("self", "name")]
+    for key in options:
+        if key not in known and not takes_any:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" did you mean {close[0]!r}?" if close else ""
+            raise EnvironmentError(f"{kind} environment {name!r}: unknown option {key!r};"
+                                   f"{hint} it takes: {', '.join(known) or 'none'}")
+    return cls(name=name, **options)
