@@ -34,15 +34,15 @@ from messaging.envelope import DEFAULT_MAX_BYTES, Envelope, Performative
 from messaging.gossip import RumourStore
 from messaging.mailbox import DeadLetter, Mailbox, Parcel
 from messaging.requests import RequestHandler, Requests
-from messaging.topics import EVENTS_PREFIX
+from messaging.topics import EVENTS_PREFIX, HEARD_IF_WANTED
 
 __all__ = ["BROADCAST_ALL", "EVENTS_PREFIX", "Endpoint", "broadcast_topic", "pattern_of"]
 
 logger = logging.getLogger(__name__)
 
 BROADCAST_ALL = "raymas/broadcast/all"
-#: topics under this prefix carry events for whoever listens: when nobody does they are
-#: counted ("unrouted_events"), not dead-lettered
+#: topics under EVENTS_PREFIX and ENVIRONMENT_PREFIX carry events for whoever listens: when
+#: nobody does they are counted ("unrouted_events"), not dead-lettered
 
 
 def _traced(env: Envelope) -> Envelope:
@@ -228,7 +228,7 @@ class Endpoint(Requests):
         frame = wire.pack_frame(rows)
         if dest.startswith("topic:"):
             targets = await self.directory.route.remote(dest[len("topic:"):])
-            if not targets and dest.startswith("topic:" + EVENTS_PREFIX):
+            if not targets and dest[len("topic:"):].startswith(HEARD_IF_WANTED):
                 self.counts["unrouted_events"] += len(rows)
                 return
             if not targets:

@@ -13,12 +13,17 @@ from dataclasses import dataclass, field
 
 from messaging.errors import RaymasError
 
-__all__ = ["EVENTS_PREFIX", "TopicError", "TopicMatcher", "validate_pattern",
-           "validate_topic"]
+__all__ = ["ENVIRONMENT_PREFIX", "EVENTS_PREFIX", "HEARD_IF_WANTED", "TopicError",
+           "TopicMatcher", "validate_pattern", "validate_topic"]
 
 #: Task events of goals and plans are published under this prefix
 #: (``raymas/events/plans/<plan>``, ``raymas/events/goals/<goal>``).
 EVENTS_PREFIX = "raymas/events/"
+#: What agents' environments observe is published under this prefix
+#: (``env/<environment>/<event kind>``, see :mod:`interfaces.host`).
+ENVIRONMENT_PREFIX = "env/"
+#: Topics for whoever listens: with no subscriber they are counted, not dead-lettered.
+HEARD_IF_WANTED = (EVENTS_PREFIX, ENVIRONMENT_PREFIX)
 
 
 class TopicError(RaymasError):

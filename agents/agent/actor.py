@@ -18,6 +18,8 @@ from typing import Any
 import ray
 
 from agents.agent import Agent
+from agents.agent.context import AgentContext
+from agents.agent.senses import Senses
 from agents.specs import AgentGoal, AgentSpec, Behavior, LifecycleState
 from messaging.crypto import Keyring
 from messaging.endpoint import Endpoint
@@ -60,6 +62,7 @@ class AgentActor:
         loop = asyncio.get_running_loop()
         self._hb = loop.create_task(self._heartbeats())
         self.bus: Endpoint | None = None
+        self.senses: Senses | None = None
         self.token: str | None = None
         # joining the bus also runs after a restart, so held messages come back
         self._joined = (loop.create_task(self._join_bus(bus_name, message_keys))
@@ -73,6 +76,14 @@ class AgentActor:
                             mailbox_capacity=spec.mailbox_capacity, keyring=keyring,
                             request_handler=self._serve_request)
         await self.bus.start(ray.get_runtime_context().current_actor)
+        bus = self.bus
+        self.agent.context = AgentContext(spec.agent_id, asyncio.get_running_loop(),
+                                          lambda topic, payload: bus.publish(topic, payload))
+        self.senses = Senses(self.agent, self.bus, self._supervisor)
+        await self.senses.start()
+
+    def _supervisor(self) -> Any:
+        return ray.get_actor(self._supervisor_name, namespace=self._namespace)
 
     async def _serve_request(self, env: Envelope) -> Any:
         """A request's payload names a task kind and its args; the reply is its result."""
@@ -94,10 +105,12 @@ class AgentActor:
             try:
                 if supervisor is None:
                     supervisor = ray.get_actor(self._supervisor_name, namespace=self._namespace)
-                # with the mailbox's depth: Ray shows no actor queue depth
+                # with the mailbox's depth (Ray shows no actor queue depth) and, when the
+                # agent senses or pursues anything, its self-report
+                report = self.senses.report() if self.senses is not None else None
                 await supervisor.heartbeat.remote(
                     self.agent.agent_id, self.agent.load, self.agent.state.value,
-                    len(self.bus.mailbox) if self.bus is not None else 0)
+                    len(self.bus.mailbox) if self.bus is not None else 0, report or None)
             except (ray.exceptions.RayActorError, ValueError) as exc:
                 # Supervisor restarting or not yet up: keep beating, it reloads and listens
                 logger.debug("heartbeat from %s failed: %s", self.agent.agent_id, exc)
@@ -248,12 +261,35 @@ class AgentActor:
             behavior = found[0]
         return await self.agent.execute_behavior(behavior)
 
+    # -- environments and goals ------------------------------------------------------
+    async def _senses(self) -> Senses:
+        if self._joined is not None:
+            await self._joined
+        if self.senses is None:
+            raise RuntimeError(f"agent {self.agent.agent_id!r} is not on a bus")
+        return self.senses
+
+    async def environment_act(self, environment: str, action: str,
+                              args: Mapping[str, Any] | None = None) -> Any:
+        """Do ``action`` on one of the agent's environments."""
+        return await (await self._senses()).act(environment, action, dict(args or {}))
+
+    async def environment_observe(self, environment: str) -> dict[str, Any]:
+        """A snapshot of one of the agent's environments."""
+        return await (await self._senses()).observe(environment)
+
+    async def self_report(self) -> dict[str, Any]:
+        """Environments' health, goals' progress and behaviours' state."""
+        return (await self._senses()).report()
+
     async def watch(self) -> str:
         """Return when the agent stops; a RayActorError here means it died."""
         await self._stopped.wait()
         return self.agent.state.value
 
     async def stop(self) -> str:
+        if self.senses is not None:
+            await self.senses.stop()
         await self.agent.stop()
         if self.bus is not None:
             await self.bus.flush()

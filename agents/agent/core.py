@@ -29,6 +29,7 @@ from typing import Any
 
 from cachetools import LRUCache
 
+from agents.agent import context as agent_context
 from agents.agent.bidding import AdaptiveBidder
 from agents.agent.kinds import resolve_task, resolve_voter
 from agents.errors import LifecycleError, UnknownTaskKindError
@@ -66,6 +67,8 @@ class Agent:
         self._done: LRUCache[str, Any] = LRUCache(maxsize=4096)
         self._durations: dict[str, float] = {}
         self._pool: ThreadPoolExecutor | None = None
+        #: set by the actor shell: what a running task sees as :func:`agent_context.current`
+        self.context: agent_context.AgentContext | None = None
         self.completed = 0
         self.failed = 0
         self.rejections = 0
@@ -269,7 +272,8 @@ class Agent:
         if fields is not None:
             logger.info("task %s running on %s", task_id, self.agent_id, extra=fields)
         try:
-            with trace.scope(cid):  # what the task sends carries the id
+            # what the task sends carries the id; it may publish on this agent's bus
+            with trace.scope(cid), agent_context.running_on(self.context):
                 result = await self._call(fn, dict(task.get("args") or {}))
         except BaseException as exc:
             if fields is not None:

@@ -31,7 +31,10 @@ _TASKS: dict[str, Callable[..., Any]] = {}
 #: runs them does not import their packages at start-up
 _DEFERRED = {"swarm_optimize": "swarm.task", "q_learning": "learning.task",
              "automl": "learning.automl.task", "policy_gradient": "learning.pg.task",
-             "rllib_train": "learning.rllib.task", "rl_act": "learning.rllib.task"}
+             "rllib_train": "learning.rllib.task", "rl_act": "learning.rllib.task",
+             "incident_confirm": "agents.roles.incidents",
+             "incident_diagnose": "agents.roles.incidents",
+             "incident_record": "agents.roles.incidents"}
 _VOTERS: dict[str, Callable[..., Any]] = {}
 _BUILTINS_LOADED = False
 

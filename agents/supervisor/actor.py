@@ -58,6 +58,8 @@ class Supervisor:
         self.ledger = Ledger.open(self.cfg.ledger_url)
         self.metrics = SupervisorMetrics(self.cfg.strategy)
         self.mailboxes: dict[str, int] = {}  # agent id -> envelopes waiting, from heartbeats
+        #: agent id -> its last self-report (environments, goals, behaviours), if it sends one
+        self.reports: dict[str, dict[str, Any]] = {}
         #: the identity key rests in the ledger's database: a restart signs with the same one
         self.keys = KeyStore(self.cfg.ledger_url, retire_after_s=self.cfg.token_ttl_s)
         self.issuer = self._identity()
@@ -351,14 +353,22 @@ class Supervisor:
         return True
 
     def list_agents(self) -> list[dict[str, Any]]:
-        return [self._summary(a) for a in sorted(self.book.agents.values(),
-                                                 key=lambda a: a.spec.agent_id)]
+        out = []
+        for a in sorted(self.book.agents.values(), key=lambda a: a.spec.agent_id):
+            summary = self._summary(a)
+            report = self.reports.get(a.spec.agent_id)
+            if report is not None:
+                summary["report"] = report
+            out.append(summary)
+        return out
 
     async def describe_agent(self, agent_id: str) -> dict[str, Any]:
         rec = self.book.agents.get(agent_id)
         if rec is None:
             raise NotFoundError("agent", agent_id)
         info = self._summary(rec)
+        if agent_id in self.reports:
+            info["report"] = self.reports[agent_id]
         if rec.view.alive and agent_id in self.handles:
             info.update(await calls.describe(self.handles[agent_id]))
         return info
@@ -371,10 +381,14 @@ class Supervisor:
                 "done": a.done, "node_id": a.node_id, "death": a.death,
                 "leaving": a.leaving}
 
-    def heartbeat(self, agent_id: str, load: int, state: str, mailbox: int = 0) -> bool:
+    def heartbeat(self, agent_id: str, load: int, state: str, mailbox: int = 0,
+                  report: Mapping[str, Any] | None = None) -> bool:
         """An agent is alive; ``mailbox``: envelopes waiting in it (a metric, exported here
-        for all agents, so agent processes export no metrics of their own)."""
+        for all agents, so agent processes export no metrics of their own); ``report``: its
+        self-report, when it senses or pursues anything (see ``agents.agent.senses``)."""
         self.mailboxes[agent_id] = mailbox
+        if report is not None:
+            self.reports[agent_id] = dict(report)
         rec = self.book.agents.get(agent_id)
         was_eligible = rec is not None and rec.eligible
         known, actions = self.book.heard(agent_id, time.monotonic())

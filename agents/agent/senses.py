@@ -1,0 +1,182 @@
+"""What an agent perceives and pursues: its environments, role behaviours and goals.
+
+:class:`Senses` lives in the agent actor beside the bus endpoint and starts,
+from the agent's spec:
+
+- its **environments** (``spec.environments``), hosted by
+  :mod:`interfaces.attach` — found by name at run time, since ``agents``
+  sits below ``interfaces`` — whose events go on the bus and whose bad input
+  goes to the dead-letter topic;
+- its **subscriptions** (``spec.subscribe``) and its **role**'s behaviours
+  (``spec.role``, :mod:`agents.roles`), run by a
+  :class:`~agents.behaviours.BehaviourRunner`; while the agent has
+  behaviours listening, what arrives in its mailbox is dispatched to them;
+- its **goals to pursue** (``spec.pursue``), each a
+  :class:`~agents.pursuit.Pursuer` that looks at the world (the agent's
+  observed state and every environment's ``observe``, keyed
+  ``<environment>.<field>``), acts through an environment action or one of
+  the agent's task kinds, and replans; progress is published on
+  ``raymas/events/agents/<agent>/goals``.
+
+:meth:`Senses.report` is the agent's self-report (environments' health,
+goals' progress, behaviours' state) that travels with its heartbeat to the
+Supervisor, where ``raymas status`` and ``/readyz`` read it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from agents.agent.core import Agent
+from agents.behaviours import BehaviourRunner
+from agents.pursuit import Pursuer, PursuitAction, pursuit_from_spec
+from agents.roles import RoleContext, resolve_role
+from messaging.endpoint import Endpoint
+from messaging.envelope import Envelope, EnvelopeError
+
+__all__ = ["ENVIRONMENT_HOSTING", "Senses", "goals_topic"]
+
+logger = logging.getLogger(__name__)
+
+#: where environments are hosted from (a layer above: found by name, not imported)
+ENVIRONMENT_HOSTING = "interfaces.attach:attach"
+
+
+def goals_topic(agent_id: str) -> str:
+    return f"raymas/events/agents/{agent_id}/goals"
+
+
+class Senses:
+    """One agent's environments, behaviours and goal pursuits (see the module docstring)."""
+
+    def __init__(self, agent: Agent, endpoint: Endpoint, supervisor: Callable[[], Any]) -> None:
+        self.agent = agent
+        self.endpoint = endpoint
+        self._supervisor = supervisor
+        self.hosts: dict[str, Any] = {}
+        self.pursuers: list[Pursuer] = []
+        self.runner = BehaviourRunner(agent.agent_id, send=self._send)
+        self._tasks: list[asyncio.Task[None]] = []
+        self.unhandled = 0
+
+    @property
+    def agent_id(self) -> str:
+        return self.agent.agent_id
+
+    async def start(self) -> None:
+        spec = self.agent.spec
+        for pattern in spec.subscribe:
+            await self.endpoint.directory.subscribe.remote(self.agent_id, pattern)
+        if spec.environments:
+            module, _, attr = ENVIRONMENT_HOSTING.partition(":")
+            attach = getattr(importlib.import_module(module), attr)
+            self.hosts = attach(spec.environments, self.endpoint.publish, self._dead_letter,
+                                on_event=self._wake)
+        if spec.role:
+            ctx = RoleContext(self.agent_id, self.endpoint.publish, self._supervisor,
+                              self.agent, self.hosts)
+            for behaviour, template in resolve_role(spec.role)(ctx, spec.role_options):
+                self.runner.add(behaviour, template)
+        loop = asyncio.get_running_loop()
+        for i, goal in enumerate(spec.pursue):
+            pursuer = Pursuer(pursuit_from_spec(goal, f"pursue[{i}]"), observe=self.world,
+                              act=self._do, report=self._goal_report,
+                              interval_s=float(goal.get("interval_s", 0.5)), owner=self.agent_id)
+            self.pursuers.append(pursuer)
+            self._tasks.append(loop.create_task(pursuer.run()))
+        await self.runner.start()
+        if self.runner.behaviours:
+            self._tasks.append(loop.create_task(self._dispatch()))
+
+    async def _dispatch(self) -> None:
+        """Hand what arrives to the behaviours; what none wants is counted."""
+        while True:
+            for env in await self.endpoint.receive(1000, timeout_s=1.0):
+                if not self.runner.dispatch(env):
+                    self.unhandled += 1
+
+    async def _send(self, env: Envelope) -> None:
+        self.endpoint.send(env)
+
+    async def _dead_letter(self, records: list[Any], reason: str) -> None:
+        """Bad input from an environment, as envelopes on the dead-letter topic."""
+        frames = []
+        for record in records:
+            topic = str(record.get("topic") or f"env/{self.agent_id}/rejected")
+            try:
+                env = Envelope.new(self.agent_id, topic=topic, payload=record)
+                frames.append(env.to_bytes())
+            except (EnvelopeError, TypeError, ValueError):  # what even the record cannot carry
+                frames.append(Envelope.new(self.agent_id, topic=topic,
+                                           payload={"repr": repr(record)[:4096]}).to_bytes())
+        await self.endpoint.directory.dead_letter.remote(frames, reason)
+
+    def _wake(self, event: Any) -> None:
+        for pursuer in self.pursuers:
+            pursuer.wake.set()
+
+    async def world(self) -> dict[str, Any]:
+        """The agent's observed state with each environment's snapshot as ``<env>.<key>``."""
+        world = dict(self.agent.world)
+        for name, host in self.hosts.items():
+            snapshot = await host.observe()
+            world.update({f"{name}.{k}": v for k, v in snapshot.items()})
+        return world
+
+    async def _do(self, action: PursuitAction) -> Any:
+        do = action.do
+        if "environment" in do:
+            host = self.hosts.get(str(do["environment"]))
+            if host is None:
+                raise KeyError(f"agent {self.agent_id!r} has no environment "
+                               f"{do['environment']!r} (it has {sorted(self.hosts)})")
+            return await host.act(str(do["action"]), dict(do.get("args") or {}))
+        return await self.agent.run_task({
+            "task_id": f"{self.agent_id}:pursue:{action.name}:{time.time_ns()}",
+            "kind": do["task"], "args": dict(do.get("args") or {})})
+
+    def _goal_report(self, report: dict[str, Any]) -> None:
+        try:
+            self.endpoint.publish(goals_topic(self.agent_id), report)
+        except EnvelopeError:
+            logger.exception("goal report of %s could not be published", self.agent_id)
+
+    async def act(self, environment: str, action: str, args: Mapping[str, Any]) -> Any:
+        host = self.hosts.get(environment)
+        if host is None:
+            raise KeyError(f"agent {self.agent_id!r} has no environment {environment!r} "
+                           f"(it has {sorted(self.hosts)})")
+        return await host.act(action, args)
+
+    async def observe(self, environment: str) -> dict[str, Any]:
+        host = self.hosts.get(environment)
+        if host is None:
+            raise KeyError(f"agent {self.agent_id!r} has no environment {environment!r} "
+                           f"(it has {sorted(self.hosts)})")
+        snapshot: dict[str, Any] = await host.observe()
+        return snapshot
+
+    def report(self) -> dict[str, Any]:
+        """Environments' health, goals' progress, behaviours' state (the self-report)."""
+        out: dict[str, Any] = {}
+        if self.hosts:
+            out["environments"] = [h.health() for h in self.hosts.values()]
+        if self.pursuers:
+            out["goals"] = [p.report() for p in self.pursuers]
+        if self.runner.behaviours:
+            out["behaviours"] = self.runner.status()
+            out["unhandled"] = self.unhandled
+        return out
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.runner.stop()
+        for host in self.hosts.values():
+            await host.stop()
