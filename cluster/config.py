@@ -215,6 +215,57 @@ class LedgerSection(_Section):
     fresh: bool = Field(True, description="start a run with an empty ledger")
 
 
+class EnvironmentEntry(_Section):
+    """An environment an agent senses and acts on (see :mod:`interfaces`)."""
+
+    kind: str = Field(description="memory, files, http, postgres, redis, mqtt, coap, websocket, "
+                                  "system")
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description=(
+        "the environment's name, in its events' topics (default: the kind)"))
+    options: dict[str, Any] = Field(default_factory=dict, description="the kind's own options")
+    topic: Topic | None = Field(None, description="where its events go (default env/<name>)")
+    limits: dict[str, Any] = Field(default_factory=dict, description=(
+        "max_event_bytes, max_events_per_s, burst, schema (field: type)"))
+
+    @model_validator(mode="after")
+    def _known(self) -> EnvironmentEntry:
+        from interfaces import EnvironmentError, environment_class
+        from interfaces.host import Limits
+
+        try:
+            environment_class(self.kind)  # did-you-mean on a typo; the class loads lazily
+            Limits(**self.limits)
+        except (EnvironmentError, TypeError) as exc:
+            raise ValueError(str(exc)) from exc
+        return self
+
+
+class PursueAction(_Section):
+    name: str = Field(min_length=1)
+    pre: dict[str, Any] = Field(default_factory=dict, description="facts that must hold")
+    effects: dict[str, Any] = Field(default_factory=dict, description="facts it makes hold")
+    cost: float = Field(1.0, ge=0)
+    do: dict[str, Any] = Field(description=(
+        '{"task": kind, "args": {...}} or {"environment": name, "action": a, "args": {...}}'))
+
+    @model_validator(mode="after")
+    def _doable(self) -> PursueAction:
+        if "task" not in self.do and not {"environment", "action"} <= set(self.do):
+            raise ValueError("do needs task, or environment and action")
+        return self
+
+
+class PursueGoal(_Section):
+    """A goal an agent pursues on its own (see :mod:`agents.pursuit`)."""
+
+    name: str = Field(min_length=1)
+    target: dict[str, Any] = Field(min_length=1, description="facts that must hold")
+    actions: list[PursueAction] = Field(default_factory=list)
+    deadline_s: float | None = Field(None, gt=0)
+    priority: int = 1
+    interval_s: float = Field(0.5, gt=0, description="how often it looks again")
+
+
 class AgentGroup(_Section):
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     count: int = Field(1, ge=1, le=10_000)
@@ -234,6 +285,28 @@ class AgentGroup(_Section):
     bid_markups: list[float] = Field(default_factory=lambda: [0.8, 1.0, 1.25], min_length=1)
     worker_threads: int | None = Field(None, ge=1, description=(
         "threads for blocking tasks; default: the CPUs the agent was given, rounded up"))
+    environments: list[EnvironmentEntry] = Field(default_factory=list)
+    subscribe: list[TopicPattern] = Field(default_factory=list, description=(
+        "bus topic patterns the agents subscribe to"))
+    role: str | None = Field(None, description=(
+        "monitor, analyzer, coordinator, sensor_simulator, or module:function"))
+    role_options: dict[str, Any] = Field(default_factory=dict)
+    pursue: list[PursueGoal] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _role_known(self) -> AgentGroup:
+        if self.role is not None:
+            from agents.roles import resolve_role
+
+            try:
+                resolve_role(self.role)
+            except ConfigError as exc:
+                raise ValueError("; ".join(m for _, m in exc.problems)) from exc
+        names = [e.name or e.kind for e in self.environments]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"environments: names must be unique; repeated: {dupes}")
+        return self
 
     @model_validator(mode="after")
     def _gpus_non_negative(self) -> AgentGroup:
@@ -325,6 +398,28 @@ class ReportSection(_Section):
     path: str = "reports/run.json"
 
 
+class ScenarioSection(_Section):
+    """A monitoring scenario: run until the simulator is done, then score the detections."""
+
+    ground_truth: str = Field(".raymas/ground_truth.jsonl", description=(
+        "the simulator's ground truth (JSON lines)"))
+    incidents: str = Field("sqlite:///.raymas/incidents.db",
+                           pattern=r"^(sqlite:///|postgres(ql)?://)",
+                           description="where the act step records incidents")
+    source: str = Field("sensors", description="the environment whose findings are scored")
+    match_window_s: float = Field(5.0, gt=0, description=(
+        "an incident this soon after an injected anomaly on its sensor detects it"))
+    timeout_s: float = Field(110.0, gt=0, description="how long to wait for the simulator")
+
+    @model_validator(mode="after")
+    def _anchor(self) -> ScenarioSection:
+        self.ground_truth = str(Path(self.ground_truth).absolute())
+        self.incidents = _absolute(self.incidents)
+        return self
+    settle_s: float = Field(10.0, ge=0, description=(
+        "after the simulator is done, how long response plans may take to finish"))
+
+
 class RaymasConfig(_Section):
     cluster: ClusterSection = Field(default_factory=ClusterSection)  # type: ignore[arg-type]
     supervisor: SupervisorSection = Field(default_factory=SupervisorSection)  # type: ignore[arg-type]
@@ -336,6 +431,7 @@ class RaymasConfig(_Section):
     report: ReportSection = Field(default_factory=ReportSection)
     serve: ServeSection = Field(default_factory=ServeSection)  # type: ignore[arg-type]
     logging: LoggingSection = Field(default_factory=LoggingSection)
+    scenario: ScenarioSection | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> RaymasConfig:
@@ -361,6 +457,11 @@ class RaymasConfig(_Section):
                     voter=g.voter, scheduling=g.scheduling, valuations=dict(g.valuations),
                     bidding=g.bidding, bid_markups=list(g.bid_markups),
                     worker_threads=g.worker_threads,
+                    environments=[{**e.model_dump(exclude_none=True),
+                                   "options": _anchored(e.options)} for e in g.environments],
+                    subscribe=list(g.subscribe), role=g.role,
+                    role_options=_anchored(g.role_options),
+                    pursue=[p.model_dump() for p in g.pursue],
                 ))
         return specs
 
@@ -399,6 +500,25 @@ class RaymasConfig(_Section):
             message_keys=(self.messaging.keys.get_secret_value()
                           if self.messaging.keys else None), fresh=self.ledger.fresh,
             audit_url=_absolute(self.serve.audit_url) if self.serve.audit_url else None)
+
+
+#: options of environments and roles that name files: relative ones are taken from the
+#: directory the config is used in, since agents run in processes started elsewhere
+_PATH_OPTIONS = {"path", "paths", "directory", "ground_truth"}
+_URL_OPTIONS = {"incidents", "url"}
+
+
+def _anchored(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with relative paths (see ``_PATH_OPTIONS``) and SQLite URLs made absolute."""
+    out = dict(options)
+    for key, value in options.items():
+        if key in _PATH_OPTIONS and isinstance(value, str):
+            out[key] = str(Path(value).absolute())
+        elif key in _PATH_OPTIONS and isinstance(value, list):
+            out[key] = [str(Path(v).absolute()) if isinstance(v, str) else v for v in value]
+        elif key in _URL_OPTIONS and isinstance(value, str):
+            out[key] = _absolute(value)
+    return out
 
 
 def _absolute(url: str) -> str:

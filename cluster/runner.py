@@ -26,7 +26,7 @@ from agents.planning import PlanError, TaskGraph
 from cluster.config import RaymasConfig
 
 __all__ = ["bridge_health", "build_report", "check_task_kinds", "plan_report", "run",
-           "start_bridges", "stop_bridges"]
+           "run_scenario", "start_bridges", "stop_bridges"]
 
 #: goals with at most this many tasks carry their results in the report
 _RESULTS_UP_TO = 12
@@ -184,6 +184,40 @@ def stop_bridges(bridges: dict[str, Any]) -> None:
         stop_bridge(handle)
 
 
+def _prepare_scenario(cfg: RaymasConfig) -> None:
+    """A fresh start: no ground truth or incidents from an earlier run."""
+    from agents.roles.incidents import IncidentStore
+
+    assert cfg.scenario is not None
+    Path(cfg.scenario.ground_truth).unlink(missing_ok=True)
+    IncidentStore(cfg.scenario.incidents).clear()
+
+
+def run_scenario(cfg: RaymasConfig, client: Any) -> dict[str, Any]:
+    """Wait for the simulator to finish and the response plans to end; score detections."""
+    from agents.roles.incidents import IncidentStore
+    from cluster.scenario import score, wait_for_truth
+
+    sc = cfg.scenario
+    assert sc is not None
+    t0 = time.perf_counter()
+    header, truth, done = wait_for_truth(sc.ground_truth, sc.timeout_s)
+    simulated_s = time.perf_counter() - t0
+    deadline = time.monotonic() + sc.settle_s
+    plans: list[dict[str, Any]] = client.list_plans()
+    while any(not p["finished"] for p in plans) and time.monotonic() < deadline:
+        time.sleep(_POLL_S)
+        plans = client.list_plans()
+    incidents = IncidentStore(sc.incidents).all()
+    return {"simulator_done": done is not None, "readings": (done or {}).get("readings"),
+            "sensors": header.get("sensors"), "plans": len(plans),
+            "plans_unfinished": sum(not p["finished"] for p in plans),
+            "plans_failed": sum(p["finished"] and not p["ok"] for p in plans),
+            "waited_s": round(simulated_s, 3),
+            **score(truth, incidents, source=sc.source, window_s=sc.match_window_s),
+            "incidents_other_sources": sum(i.get("source") != sc.source for i in incidents)}
+
+
 def run(cfg: RaymasConfig, *, keep: bool = False,
         on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Run the configured goals to completion and return the report (also written to disk)."""
@@ -193,6 +227,8 @@ def run(cfg: RaymasConfig, *, keep: bool = False,
     from cluster.connect import connect
 
     check_task_kinds(cfg)
+    if cfg.scenario is not None:
+        _prepare_scenario(cfg)
     t0 = time.perf_counter()
     info = connect(cfg.cluster, cfg.logging)
     timings = {"connect_s": time.perf_counter() - t0}
@@ -227,6 +263,7 @@ def run(cfg: RaymasConfig, *, keep: bool = False,
                 on_progress(finished, len(ids))
             if finished >= len(ids):
                 break
+        scenario = run_scenario(cfg, client) if cfg.scenario is not None else None
         timings["run_s"] = time.perf_counter() - t2
         results = client.wait(ids)
         report = build_report(cfg, results, timings, client.list_agents(), client.status())
@@ -237,6 +274,8 @@ def run(cfg: RaymasConfig, *, keep: bool = False,
         report["cluster"] = {"address": info.address, "embedded": info.embedded,
                              "dashboard": info.dashboard_url, "resources": info.resources}
         report["bridges"] = bridge_health(bridges)
+        if scenario is not None:
+            report["scenario"] = scenario
     finally:
         if not keep:
             stop_bridges(bridges)

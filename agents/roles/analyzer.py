@@ -3,7 +3,7 @@
 The analyzer receives the environment events it subscribes to (``subscribe:``
 of its agent group, e.g. ``env/sensors/#``), takes the numeric fields of
 each reading — the event's data as a mapping, or each row of a list of rows
-(a CSV file) — and scores them with a :class:`~agents.roles.detector.RobustDetector`,
+(a CSV file's ``content``) — and scores them with a :class:`~agents.roles.detector.RobustDetector`,
 one series per ``<key>.<field>`` (``key_field`` of the row, else the event's
 subject).  Each anomalous value is published as a finding on
 ``<findings_topic>/<source>`` with the evidence (value, score, median),
@@ -66,6 +66,8 @@ class Analyze(CyclicBehaviour):
             return
         event = env.payload
         data = event.get("data")
+        if isinstance(data, Mapping) and "content" in data:  # a file with what it holds
+            data = data["content"]
         rows = data if isinstance(data, list) else [data]
         for row in rows:
             if isinstance(row, Mapping):
