@@ -13,6 +13,8 @@ agent starts, so an agent imports only its own role's code.
 - ``sensor_simulator``: writes sensor readings as CSV files, with anomalies
   injected at known times, and the ground truth beside them
   (:mod:`agents.roles.simulator`).
+- ``latency_probe``: measures how long events took from outside to this agent
+  (:mod:`agents.roles.probe`; ``bench/interfaces.py`` uses it).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ ROLES = {
     "analyzer": "agents.roles.analyzer:analyzer",
     "coordinator": "agents.roles.coordinator:coordinator",
     "sensor_simulator": "agents.roles.simulator:sensor_simulator",
+    "latency_probe": "agents.roles.probe:latency_probe",
 }
 
 

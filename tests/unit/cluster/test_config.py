@@ -16,9 +16,23 @@ def _problems(data: object, env: dict[str, str] | None = None) -> dict[str, str]
     return dict(info.value.problems)
 
 
-def test_shipped_config_is_valid() -> None:
+def test_shipped_config_is_the_monitoring_scenario() -> None:
     cfg = load_config(ROOT / "config.yaml", env={})
-    assert len(cfg.agent_specs()) >= 4 and cfg.goals
+    roles = {s.role for s in cfg.agent_specs()}
+    assert {"sensor_simulator", "monitor", "analyzer", "coordinator"} <= roles
+    assert cfg.scenario is not None and cfg.scenario.ground_truth.startswith("/")
+    monitor = next(s for s in cfg.agent_specs() if s.role == "monitor")
+    assert {e["kind"] for e in monitor.environments} == {"files", "system"}
+    # relative paths are anchored where the config is used: agents run elsewhere
+    files = next(e for e in monitor.environments if e["kind"] == "files")
+    assert all(p.startswith("/") for p in files["options"]["paths"])
+
+
+@pytest.mark.parametrize("name", ["demo-goals.yaml", "monitoring-mqtt.yaml"])
+def test_shipped_example_configs_are_valid(name: str) -> None:
+    cfg = load_config(ROOT / "examples" / name, env={})
+    assert len(cfg.agent_specs()) >= 4
+    assert cfg.goals if name == "demo-goals.yaml" else cfg.scenario
 
 
 def test_unknown_key_is_named_with_its_path() -> None:

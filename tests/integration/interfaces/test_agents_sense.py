@@ -1,0 +1,97 @@
+"""Agents with environments, roles and goals on a real Ray: events reach subscribers,
+bad input is dead-lettered, goals are pursued without a caller, and the self-report
+reaches the Supervisor."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+import ray
+
+from tests.integration.conftest import HEARTBEAT, agent_actor, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def test_an_environment_in_an_agent_publishes_its_events_and_takes_actions(
+        make_supervisor: Any) -> None:
+    sup = make_supervisor()
+    sensor, listener = _id("sensor"), _id("listener")
+    sup.spawn([
+        {"agent_id": sensor, **HEARTBEAT, "environments": [
+            {"kind": "memory", "name": f"plant-{sensor}", "options": {"state": {"valve": "shut"}},
+             "limits": {"schema": {"t": "float"}}}]},
+        {"agent_id": listener, **HEARTBEAT, "subscribe": [f"env/plant-{sensor}/#"]}])
+    a, b = agent_actor({"agent_id": sensor}), agent_actor({"agent_id": listener})
+    assert ray.get(a.environment_observe.remote(f"plant-{sensor}")) == {"valve": "shut"}
+    ray.get(a.environment_act.remote(f"plant-{sensor}", "emit",
+                                     {"kind": "reading", "data": {"t": 21.5}, "subject": "s1"}))
+    ray.get(a.environment_act.remote(f"plant-{sensor}", "emit",
+                                     {"kind": "reading", "data": {"t": "hot"}, "subject": "s1"}))
+    got: list[dict[str, Any]] = []
+    wait_until(lambda: got.extend(ray.get(b.receive.remote(10, 0.2))) or got,
+               "the listener never heard the reading", timeout=20)
+    [record] = got
+    assert record["topic"] == f"env/plant-{sensor}/reading"
+    assert record["payload"]["data"] == {"t": 21.5} and record["payload"]["subject"] == "s1"
+    # the wrongly typed reading was counted and went to the dead-letter topic with its reason
+    [health] = ray.get(a.self_report.remote())["environments"]
+    assert health["published"] == 1
+    assert health["rejected"] == {"field 't' is str, not float": 1}
+    directory = ray.get_actor(sup.settings()["bus_name"],
+                              namespace="raymas-test")
+    dead = ray.get(directory.dead_letters.remote(100))
+    [(record, reason)] = [d for d in dead if sensor in d[1] or
+                          d[0].get("sender") == sensor]
+    assert reason == f"environment plant-{sensor}: field 't' is str, not float"
+    assert record["payload"]["data"] == {"t": "hot"}
+    # the self-report travels with the heartbeat to the Supervisor
+    wait_until(lambda: "report" in next(x for x in sup.list_agents() if x["agent_id"] == sensor),
+               "no self-report reached the Supervisor", timeout=20)
+
+
+def test_an_agent_pursues_its_goal_on_its_own_and_replans_when_the_world_moves(
+        make_supervisor: Any) -> None:
+    sup = make_supervisor()
+    keeper = _id("keeper")
+    plant = f"plant-{keeper}"
+    sup.spawn([{"agent_id": keeper, **HEARTBEAT,
+                "environments": [{"kind": "memory", "name": plant,
+                                  "options": {"state": {"valve": "shut", "level": "high"}}}],
+                "pursue": [{"name": "drain", "target": {f"{plant}.level": "low"},
+                            "interval_s": 0.05, "actions": [
+                    {"name": "open", "pre": {f"{plant}.valve": "shut"},
+                     "effects": {f"{plant}.valve": "open"},
+                     "do": {"environment": plant, "action": "set",
+                            "args": {"key": "valve", "value": "open"}}},
+                    {"name": "pump", "pre": {f"{plant}.valve": "open"},
+                     "effects": {f"{plant}.level": "low"},
+                     "do": {"environment": plant, "action": "set",
+                            "args": {"key": "level", "value": "low"}}}]}]}])
+    a = agent_actor({"agent_id": keeper})
+
+    def goal() -> dict[str, Any]:
+        return dict(ray.get(a.self_report.remote())["goals"][0])
+
+    wait_until(lambda: goal()["status"] == "reached", lambda: f"not reached: {goal()}",
+               timeout=20)
+    assert ray.get(a.environment_observe.remote(plant)) == {"valve": "open", "level": "low"}
+    # the world moves: the level rises and the valve is shut; the agent acts again alone
+    ray.get(a.environment_act.remote(plant, "set", {"key": "valve", "value": "shut"}))
+    ray.get(a.environment_act.remote(plant, "set", {"key": "level", "value": "high"}))
+    wait_until(lambda: goal()["status"] == "reached" and goal()["actions_taken"] >= 4,
+               lambda: f"not reached again: {goal()}", timeout=20)
+    assert goal()["replans"] >= 2
+
+
+def test_a_bad_environment_entry_fails_the_spawn_naming_it(make_supervisor: Any) -> None:
+    sup = make_supervisor()
+    with pytest.raises(Exception, match=r"environments\[0\].*did you mean 'memory'"):
+        sup.spawn([{"agent_id": _id("bad"), **HEARTBEAT,
+                    "environments": [{"kind": "memroy"}]}])
