@@ -140,18 +140,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps(report, default=str))
         return 0 if report["ok"] else 1
     out = Console()
-    table = Table(title="goals")
-    for col in ("goal", "tasks", "done", "failed", "seconds"):
-        table.add_column(col)
-    for g in report["goals"]:
-        table.add_row(*(str(g[c]) for c in ("goal", "tasks", "done", "failed", "seconds")))
-    out.print(table)
+    if report["goals"]:
+        table = Table(title="goals")
+        for col in ("goal", "tasks", "done", "failed", "seconds"):
+            table.add_column(col)
+        for g in report["goals"]:
+            table.add_row(*(str(g[c]) for c in ("goal", "tasks", "done", "failed", "seconds")))
+        out.print(table)
+    if "scenario" in report:
+        out.print(_scenario_table(report["scenario"]))
     agents = Table(title="who did what")
-    for col in ("agent", "type", "node", "tasks done"):
+    for col in ("agent", "type", "node", "tasks done", "senses"):
         agents.add_column(col)
     for a in report["agents"]:
+        envs = (a.get("report") or {}).get("environments") or []
         agents.add_row(a["agent_id"], a["agent_type"], (a["node_id"] or "")[:8],
-                       str(a["tasks_done"]))
+                       str(a["tasks_done"]), ", ".join(
+                           f"{e['environment']} ({e['kind']}): {e['state']}, "
+                           f"{e['published']} events" for e in envs))
     out.print(agents)
     for f in report["failures"]:
         out.print(f"[red]failed[/red] {f['task_id']} after {f['attempts']} attempt(s): "
@@ -160,6 +166,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out.print(f"{report['done']}/{report['tasks']} tasks done; spawn {t.get('spawn_s')}s, "
               f"run {t.get('run_s')}s; report: {report['report_path']}")
     return 0 if report["ok"] else 1
+
+
+def _scenario_table(sc: dict[str, Any]) -> Any:
+    """The monitoring scenario's scores: detections against the ground truth, delays."""
+    from rich.table import Table
+
+    table = Table(title="monitoring scenario")
+    table.add_column("figure")
+    table.add_column("value")
+    delay, latency = sc["detection_delay_s"], sc["reading_to_alert_s"]
+    for name, value in (
+            ("readings", sc["readings"]), ("anomalies injected", sc["injected"]),
+            ("incidents (scored source)", sc["incidents"]),
+            ("detected / missed / false", f"{sc['true_positives']} / {sc['missed']} / "
+                                          f"{sc['false_positives']}"),
+            ("precision", sc["precision"]), ("recall", sc["recall"]),
+            ("detection delay p50 / p95 s", f"{delay['p50']} / {delay['p95']}"),
+            ("reading to alert p50 / p95 s", f"{latency['p50']} / {latency['p95']}"),
+            ("response plans (unfinished, failed)",
+             f"{sc['plans']} ({sc['plans_unfinished']}, {sc['plans_failed']})")):
+        table.add_row(name, str(value))
+    return table
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:

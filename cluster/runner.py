@@ -276,6 +276,8 @@ def run(cfg: RaymasConfig, *, keep: bool = False,
         report["bridges"] = bridge_health(bridges)
         if scenario is not None:
             report["scenario"] = scenario
+            report["ok"] = report["ok"] and scenario["simulator_done"] and \
+                not scenario["plans_unfinished"] and not scenario["plans_failed"]
     finally:
         if not keep:
             stop_bridges(bridges)

@@ -165,6 +165,33 @@ def bridge_summary(actor: str, health: Mapping[str, Any] | None, error: str | No
             "health": h if health is not None else None}
 
 
+def sensing_rows(agents: Iterable[Mapping[str, Any]]) -> tuple[list[dict[str, Any]],
+                                                                list[dict[str, Any]]]:
+    """Each agent's environments and goals, from the self-reports its heartbeats carry.
+
+    >>> envs, goals = sensing_rows([{"agent_id": "m", "report": {"environments": [
+    ...     {"environment": "s", "kind": "mqtt", "state": "connected", "reconnects": 1,
+    ...      "published": 9, "rejected": {"flood": 2}, "last_error": None}]}}])
+    >>> envs[0]["rejected"], envs[0]["state"], goals
+    (2, 'connected', [])
+    """
+    envs, goals = [], []
+    for agent in agents:
+        report = agent.get("report") or {}
+        for e in report.get("environments") or []:
+            envs.append({"agent": agent["agent_id"], "environment": e.get("environment"),
+                         "kind": e.get("kind"), "state": e.get("state"),
+                         "reconnects": e.get("reconnects"), "published": e.get("published"),
+                         "rejected": sum((e.get("rejected") or {}).values()),
+                         "last_error": e.get("last_error")})
+        for g in report.get("goals") or []:
+            goals.append({"agent": agent["agent_id"], "goal": g.get("goal"),
+                          "status": g.get("status"), "progress": g.get("progress"),
+                          "missed": g.get("missed"), "replans": g.get("replans"),
+                          "last_error": g.get("last_error")})
+    return envs, goals
+
+
 def build_status(*, address: str, namespace: str, supervisor: str, status: Mapping[str, Any],
                  agents: Sequence[Mapping[str, Any]], settings: Mapping[str, Any] | None,
                  nodes: Sequence[Mapping[str, Any]],
@@ -180,6 +207,7 @@ def build_status(*, address: str, namespace: str, supervisor: str, status: Mappi
     node_rows = [node_summary(n, available.get(str(n.get("NodeID")))) for n in nodes]
     node_rows.sort(key=lambda n: (not n["head"], not n["alive"], n["ip"], n["node_id"]))
     url = (settings or {}).get("ledger_url") or str(status.get("ledger", ""))
+    environments, goals = sensing_rows(agents)
     return {
         "version": STATUS_VERSION, "address": address, "namespace": namespace,
         "supervisor": {"name": supervisor, "strategy": status.get("strategy"),
@@ -192,6 +220,8 @@ def build_status(*, address: str, namespace: str, supervisor: str, status: Mappi
         "bridges": sorted((bridge_summary(a, h, e, prefix) for a, h, e in bridges),
                           key=lambda b: b["bridge"]),
         "ledger": ledger_info(url),
+        "environments": environments,
+        "goals": goals,
     }
 
 
@@ -305,6 +335,7 @@ def _text(value: Any, style: str = "") -> Text:
 
 
 _STATE_STYLE = {"alive": "green", "connected": "green", "suspect": "yellow",
+                "disconnected": "yellow", "failed": "red",
                 "leaving": "yellow", "connecting": "yellow", "starting": "yellow",
                 "reconnecting": "yellow", "dead": "red", "unresponsive": "red"}
 
@@ -369,6 +400,34 @@ def _bridges_table(bridges: Sequence[Mapping[str, Any]]) -> Table:
     return table
 
 
+def _environments_table(rows: Sequence[Mapping[str, Any]]) -> Table:
+    table = Table(title=f"environments ({len(rows)})", title_justify="left")
+    for col in ("agent", "environment", "kind", "state", "events", "rejected", "reconnects",
+                "last error"):
+        table.add_column(col, justify="right" if col in ("events", "rejected", "reconnects")
+                         else "left")
+    for r in rows:
+        table.add_row(_text(r["agent"]), _text(r["environment"]), _text(r["kind"]),
+                      _text(r["state"], _STATE_STYLE.get(str(r["state"]), "red")),
+                      _text(r["published"]), _text(r["rejected"]), _text(r["reconnects"]),
+                      _text(r["last_error"], "red"))
+    return table
+
+
+def _goals_table(rows: Sequence[Mapping[str, Any]]) -> Table:
+    table = Table(title=f"goals agents pursue ({len(rows)})", title_justify="left")
+    for col in ("agent", "goal", "status", "progress", "deadline", "replans", "last error"):
+        table.add_column(col)
+    for r in rows:
+        progress = r["progress"]
+        table.add_row(_text(r["agent"]), _text(r["goal"]), _text(r["status"]),
+                      _text(f"{100 * progress:.0f}%" if progress is not None else None),
+                      _text("missed" if r["missed"] else "ok",
+                            "red" if r["missed"] else ""),
+                      _text(r["replans"]), _text(r["last_error"], "red"))
+    return table
+
+
 def _ledger_table(ledger: Mapping[str, Any]) -> Table:
     table = Table(title="ledger", title_justify="left")
     for col in ("database", "location", "connection pool"):
@@ -392,6 +451,10 @@ def render_status(data: Mapping[str, Any], console: Console) -> None:
         console.print(_bridges_table(data["bridges"]))
     else:
         console.print(Text("bridges: none running", style="dim"))
+    if data.get("environments"):
+        console.print(_environments_table(data["environments"]))
+    if data.get("goals"):
+        console.print(_goals_table(data["goals"]))
     console.print(_ledger_table(data["ledger"]))
 
 

@@ -99,7 +99,8 @@ class ApiBackend:
         """Each dependency's check: ``{"ok": bool, "detail": str}``; run concurrently."""
         checks: dict[str, Any] = {"ray": self._check_ray(), "supervisor": self._check_sup(),
                                   "ledger": asyncio.to_thread(self._check_db,
-                                                              self.ctx.ledger_url)}
+                                                              self.ctx.ledger_url),
+                                  "environments": self._check_environments()}
         if self.ctx.audit_url != self.ctx.ledger_url:
             checks["audit"] = asyncio.to_thread(self._check_db, self.ctx.audit_url)
         for name, (kind, options) in self.ctx.brokers.items():
@@ -138,6 +139,18 @@ class ApiBackend:
             self.forget_supervisor()  # find it again next time (it may have been replaced)
             raise
         return f"{status['alive']} agent(s) alive, {status['pending']} task(s) pending"
+
+    async def _check_environments(self) -> str:
+        """Every environment agents report is connected (a lost connection is named)."""
+        from cluster.status_command import sensing_rows
+
+        rows, _ = sensing_rows(await self.ops.list_agents())
+        down = [r for r in rows if r["state"] != "connected"]
+        if down:
+            raise ConnectionError("; ".join(
+                f"{r['agent']}/{r['environment']} ({r['kind']}) is {r['state']}"
+                + (f": {r['last_error']}" if r["last_error"] else "") for r in down))
+        return f"{len(rows)} environment(s) connected"
 
     @staticmethod
     def _check_db(url: str) -> str:

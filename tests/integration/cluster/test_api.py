@@ -305,7 +305,8 @@ def test_readiness_names_what_is_down(api: Any) -> None:
     with api.http() as h:
         r = h.get("/readyz")
         assert r.status_code == 200 and r.json()["ready"], r.text
-        assert set(r.json()["checks"]) == {"ray", "supervisor", "ledger", "broker:redis"}
+        assert set(r.json()["checks"]) == {"ray", "supervisor", "ledger", "broker:redis",
+                                           "environments"}
     broken = ApiContext(serve=api.ctx.serve, supervisor_name="no-such-supervisor",
                         namespace=api.ctx.namespace, ledger_url=api.ctx.ledger_url,
                         bus_name=api.ctx.bus_name,

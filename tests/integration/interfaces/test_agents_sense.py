@@ -95,3 +95,36 @@ def test_a_bad_environment_entry_fails_the_spawn_naming_it(make_supervisor: Any)
     with pytest.raises(Exception, match=r"environments\[0\].*did you mean 'memory'"):
         sup.spawn([{"agent_id": _id("bad"), **HEARTBEAT,
                     "environments": [{"kind": "memroy"}]}])
+
+
+def test_a_lost_environment_is_named_by_status_and_readiness(make_supervisor: Any) -> None:
+    import asyncio
+    import socket
+
+    from cluster.api.backend import ApiBackend, ApiContext
+    from cluster.api.settings import ServeSection
+    from cluster.status_command import sensing_rows
+
+    with socket.socket() as s:  # a port nothing listens on: the broker is "down"
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sup = make_supervisor()
+    deaf = _id("deaf")
+    sup.spawn([{"agent_id": deaf, **HEARTBEAT, "environments": [
+        {"kind": "mqtt", "name": f"mq-{deaf}", "options": {"port": port}}]}])
+
+    def rows() -> list[dict[str, Any]]:
+        return [r for r in sensing_rows(sup.list_agents())[0] if r["agent"] == deaf]
+
+    wait_until(lambda: rows() and rows()[0]["state"] == "reconnecting" and
+               rows()[0]["reconnects"] >= 2, lambda: f"not seen reconnecting: {rows()}",
+               timeout=30)
+    assert "refused" in (rows()[0]["last_error"] or "").lower(), rows()
+    settings = sup.settings()
+    backend = ApiBackend(ApiContext(serve=ServeSection(), supervisor_name=settings["name"],
+                                    namespace="raymas-test", ledger_url=settings["ledger_url"],
+                                    bus_name=settings["bus_name"]))
+    check = asyncio.run(backend.readiness())["environments"]
+    assert not check["ok"] and f"{deaf}/mq-{deaf} (mqtt) is reconnecting" in check["detail"]
+    # the agent itself is fine: alive, answering, still trying
+    assert next(a for a in sup.list_agents() if a["agent_id"] == deaf)["alive"]

@@ -91,7 +91,7 @@ def test_the_json_shape_is_stable() -> None:
     data = build_status(**_raw())
     assert json.loads(json.dumps(data)) == data  # plain JSON, nothing needs default=str
     assert set(data) == {"version", "address", "namespace", "supervisor", "nodes", "agents",
-                         "tasks", "bridges", "ledger"}
+                         "tasks", "bridges", "ledger", "environments", "goals"}
     assert data["version"] == sc.STATUS_VERSION == 1
     assert set(data["supervisor"]) == {"name", "strategy", "load", "capacity", "stats"}
     for node in data["nodes"]:
@@ -278,3 +278,23 @@ def test_no_supervisor_exits_1_naming_it(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert captured.out == ""
     assert captured.err == ("raymas: no Supervisor 'nobody' is running at x:1 "
                             "(namespace 'raymas')\n")
+
+
+def test_environments_and_goals_come_from_the_agents_self_reports() -> None:
+    agents = [{"agent_id": "m", "report": {
+        "environments": [{"environment": "sensors", "kind": "mqtt", "state": "reconnecting",
+                          "reconnects": 2, "published": 10, "rejected": {"flood": 3, "x": 1},
+                          "last_error": "ConnectionLost: dropped"}],
+        "goals": [{"goal": "drain", "status": "act", "progress": 0.5, "missed": True,
+                   "replans": 3, "last_error": None}]}},
+              {"agent_id": "quiet"}]
+    envs, goals = sc.sensing_rows(agents)
+    assert envs == [{"agent": "m", "environment": "sensors", "kind": "mqtt",
+                     "state": "reconnecting", "reconnects": 2, "published": 10, "rejected": 4,
+                     "last_error": "ConnectionLost: dropped"}]
+    assert goals[0]["missed"] and goals[0]["progress"] == 0.5
+    console = Console(record=True, width=200)
+    data = build_status(**_raw(agents=agents))
+    sc.render_status(data, console)
+    text = console.export_text()
+    assert "environments (1)" in text and "reconnecting" in text and "missed" in text
