@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from interfaces.base import Backoff, Environment, Event, Rejected, call, stream
+from messaging.envelope import EnvelopeError
 
 __all__ = ["EnvironmentHost", "Limits", "check_schema"]
 
@@ -161,7 +162,7 @@ class EnvironmentHost:
             return
         try:
             self._publish(f"{self.topic}/{event.kind}", event.to_payload())
-        except ValueError as exc:  # EnvelopeError: what the bus cannot carry
+        except (EnvelopeError, TypeError, ValueError) as exc:  # what the bus cannot carry
             await self._reject(f"cannot go on the bus: {exc}", event, event.subject)
             return
         self.published += 1
