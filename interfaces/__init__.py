@@ -11,7 +11,7 @@ Example:
     >>> env = make_environment("memory", name="plant", state={"valve": "shut"})
     >>> env.kind, env.name
     ('memory', 'plant')
-    >>> make_environment("mqt", name="x")
+    >>> make_environment("mqt", name="x")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     interfaces.base.EnvironmentError: unknown environment 'mqt'; did you mean 'mqtt'? known: ...

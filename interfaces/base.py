@@ -18,6 +18,15 @@ Each environment declares its ``connection_errors``; :func:`stream` keeps its
 events flowing across lost connections, reconnecting with exponential back-off
 and counting each reconnect, and :func:`call` retries ``observe``/``act`` the
 same way.  Anything else an environment raises is its own error, re-raised.
+
+Example:
+    >>> p = Event("sensors", "reading", {"t": 21.5}, subject="s1", at=1.0).to_payload()
+    >>> p["source"], p["kind"], p["subject"], p["data"]
+    ('sensors', 'reading', 's1', {'t': 21.5})
+    >>> decode_json(b"[1, 2]"), decode_json(b'"abc"', max_bytes=4)
+    Traceback (most recent call last):
+    ...
+    interfaces.base.BadInput: payload of 5 bytes is over the limit of 4
 """
 
 from __future__ import annotations

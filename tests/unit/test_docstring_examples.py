@@ -33,6 +33,11 @@ MODULES = [
     "learning.production",
     "learning.pg.reinforce", "learning.automl.search", "learning.automl.space",
     "learning.rllib._tf_guard", "learning.pg.core",
+    "interfaces", "interfaces.base", "interfaces.memory", "interfaces.host", "interfaces.http",
+    "interfaces.websocket", "agents.pursuit.core", "agents.pursuit.loop",
+    "agents.roles.detector", "agents.roles.incidents", "agents.roles.simulator",
+    "agents.agent.context", "agents.behaviours", "agents.behaviours.base",
+    "agents.behaviours.runner", "cluster.scenario", "cluster.status_command",
 ]
 
 
