@@ -37,7 +37,8 @@ MODULES = [
     "interfaces.websocket", "agents.pursuit.core", "agents.pursuit.loop",
     "agents.roles.detector", "agents.roles.incidents", "agents.roles.simulator",
     "agents.agent.context", "agents.behaviours", "agents.behaviours.base",
-    "agents.behaviours.runner", "cluster.scenario", "cluster.status_command",
+    "agents.behaviours.runner", "agents.behaviours.fsm", "agents.behaviours.template",
+    "cluster.scenario", "cluster.status_command", "interfaces.files", "interfaces.system",
 ]
 
 
