@@ -70,4 +70,8 @@ class TcpProxy:
     def close(self) -> None:
         self._closed = True
         self.drop()
+        try:  # wakes the accept() thread at once; close() alone leaves it for one more
+            self._server.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._server.close()
