@@ -177,6 +177,9 @@ class Environment(abc.ABC):
                 "reconnects": self.reconnects, **self.counts, "last_error": self.last_error}
 
     def _failed(self, exc: BaseException) -> None:
+        """A connection error ended an operation; the ``close`` that follows is part of a
+        reconnect.  Subclasses with more than one connection may extend this to note
+        which one broke, so that ``close`` keeps the ones still working."""
         self.state = "reconnecting"
         self.reconnects += 1
         self.last_error = f"{type(exc).__name__}: {exc}"
