@@ -278,6 +278,11 @@ class AgentActor:
         """A snapshot of one of the agent's environments."""
         return await (await self._senses()).observe(environment)
 
+    async def pursue(self, goal: Mapping[str, Any]) -> dict[str, Any]:
+        """Pursue ``goal`` from now on (``{"name", "target", "actions", "deadline_s", ...}``,
+        as under ``pursue:`` in config); replaces a goal of the same name."""
+        return (await self._senses()).pursue(goal)
+
     async def self_report(self) -> dict[str, Any]:
         """Environments' health, goals' progress and behaviours' state."""
         return (await self._senses()).report()

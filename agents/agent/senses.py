@@ -62,6 +62,7 @@ class Senses:
         self.pursuers: list[Pursuer] = []
         self.runner = BehaviourRunner(agent.agent_id, send=self._send)
         self._tasks: list[asyncio.Task[None]] = []
+        self._loops: dict[str, asyncio.Task[None]] = {}  # goal name -> its pursuit loop
         self.unhandled = 0
 
     @property
@@ -82,23 +83,45 @@ class Senses:
                               self.agent, self.hosts)
             for behaviour, template in resolve_role(spec.role)(ctx, spec.role_options):
                 self.runner.add(behaviour, template)
-        loop = asyncio.get_running_loop()
         for i, goal in enumerate(spec.pursue):
-            pursuer = Pursuer(pursuit_from_spec(goal, f"pursue[{i}]"), observe=self.world,
-                              act=self._do, report=self._goal_report,
-                              interval_s=float(goal.get("interval_s", 0.5)), owner=self.agent_id)
-            self.pursuers.append(pursuer)
-            self._tasks.append(loop.create_task(pursuer.run()))
+            self.pursue(goal, f"pursue[{i}]")
         await self.runner.start()
         if self.runner.behaviours:
-            self._tasks.append(loop.create_task(self._dispatch()))
+            self._tasks.append(asyncio.get_running_loop().create_task(self._dispatch()))
+
+    def pursue(self, goal: Mapping[str, Any], where: str = "pursue") -> dict[str, Any]:
+        """Start pursuing ``goal`` (the ``pursue:`` entry's shape) now; its first report.
+
+        A goal of the same name already pursued is replaced (its loop stops).
+        """
+        pursuit = pursuit_from_spec(goal, where)
+        for old in [p for p in self.pursuers if p.pursuit.name == pursuit.name]:
+            index = self.pursuers.index(old)
+            self.pursuers.pop(index)
+            self._tasks.pop(self._tasks.index(self._loops.pop(old.pursuit.name))).cancel()
+        pursuer = Pursuer(pursuit, observe=self.world, act=self._do, report=self._goal_report,
+                          interval_s=float(goal.get("interval_s", 0.5)), owner=self.agent_id)
+        self.pursuers.append(pursuer)
+        task = asyncio.get_running_loop().create_task(pursuer.run())
+        self._loops[pursuit.name] = task
+        self._tasks.append(task)
+        return pursuer.report()
 
     async def _dispatch(self) -> None:
-        """Hand what arrives to the behaviours; what none wants is counted."""
+        """Hand what arrives to the behaviours.  What none takes (no template matches, or
+        every matching inbox is full) is counted and, unless it was a broadcast to all,
+        dead-lettered: it was sent to this agent, or on a topic it subscribed to."""
         while True:
+            refused = []
             for env in await self.endpoint.receive(1000, timeout_s=1.0):
                 if not self.runner.dispatch(env):
                     self.unhandled += 1
+                    if not (env.topic or "").startswith("raymas/broadcast/"):
+                        refused.append(env.to_bytes())
+            if refused:
+                await self.endpoint.directory.dead_letter.remote(
+                    refused, f"no behaviour of {self.agent_id} took it (none matches, or "
+                    "its inbox is full)")
 
     async def _send(self, env: Envelope) -> None:
         self.endpoint.send(env)

@@ -128,3 +128,38 @@ def test_a_lost_environment_is_named_by_status_and_readiness(make_supervisor: An
     assert not check["ok"] and f"{deaf}/mq-{deaf} (mqtt) is reconnecting" in check["detail"]
     # the agent itself is fine: alive, answering, still trying
     assert next(a for a in sup.list_agents() if a["agent_id"] == deaf)["alive"]
+
+
+def test_a_goal_given_at_run_time_is_pursued_and_a_message_no_behaviour_takes_is_dead_lettered(
+        make_supervisor: Any) -> None:
+    sup = make_supervisor()
+    worker, talker = _id("worker"), _id("talker")
+    plant = f"plant-{worker}"
+    sup.spawn([{"agent_id": worker, **HEARTBEAT, "role": "analyzer",
+                "role_options": {"template": f"env/{plant}/#"},
+                "subscribe": [f"chat-{worker}/#"],
+                "environments": [{"kind": "memory", "name": plant,
+                                  "options": {"state": {"lamp": "off"}}}]},
+               {"agent_id": talker, **HEARTBEAT}])
+    a = agent_actor({"agent_id": worker})
+    first = ray.get(a.pursue.remote({"name": "light", "target": {f"{plant}.lamp": "on"},
+                                     "interval_s": 0.05, "actions": [
+        {"name": "switch", "effects": {f"{plant}.lamp": "on"},
+         "do": {"environment": plant, "action": "set", "args": {"key": "lamp",
+                                                                "value": "on"}}}]}))
+    assert first["goal"] == "light"
+    wait_until(lambda: ray.get(a.self_report.remote())["goals"][0]["status"] == "reached",
+               "the goal given at run time was not reached", timeout=20)
+    # a message on a topic the agent subscribed to, which no behaviour of its wants
+    b = agent_actor({"agent_id": talker})
+    ray.get(b.publish.remote(f"chat-{worker}/hello", {"hi": 1}))
+    ray.get(b.flush.remote())
+    directory = ray.get_actor(sup.settings()["bus_name"], namespace="raymas-test")
+
+    def refused() -> list[Any]:
+        return [d for d in ray.get(directory.dead_letters.remote(100))
+                if d[0].get("topic") == f"chat-{worker}/hello"]
+
+    wait_until(refused, "the unwanted message was not dead-lettered", timeout=20)
+    assert refused()[0][1].startswith(f"no behaviour of {worker} took it")
+    assert ray.get(a.self_report.remote())["unhandled"] >= 1
