@@ -34,13 +34,16 @@ from messaging.envelope import DEFAULT_MAX_BYTES, Envelope, Performative
 from messaging.gossip import RumourStore
 from messaging.mailbox import DeadLetter, Mailbox, Parcel
 from messaging.requests import RequestHandler, Requests
-from messaging.topics import EVENTS_PREFIX, HEARD_IF_WANTED
+from messaging.topics import ENVIRONMENT_PREFIX, EVENTS_PREFIX, HEARD_IF_WANTED
 
-__all__ = ["BROADCAST_ALL", "EVENTS_PREFIX", "Endpoint", "broadcast_topic", "pattern_of"]
+__all__ = ["BROADCAST_ALL", "EVENTS_PREFIX", "ROUTE_TTL_S", "Endpoint", "broadcast_topic",
+           "pattern_of"]
 
 logger = logging.getLogger(__name__)
 
 BROADCAST_ALL = "raymas/broadcast/all"
+#: how long the subscribers of an environment's topic are remembered (see Endpoint._route)
+ROUTE_TTL_S = 1.0
 #: topics under EVENTS_PREFIX and ENVIRONMENT_PREFIX carry events for whoever listens: when
 #: nobody does they are counted ("unrouted_events"), not dead-lettered
 
@@ -101,6 +104,7 @@ class Endpoint(Requests):
         self.counts: collections.Counter[str] = collections.Counter()
         self.rumours = RumourStore()
         self._flusher: asyncio.Task[None] | None = None
+        self._routes: dict[str, tuple[float, dict[str, Any]]] = {}  # see _route
 
     async def start(self, self_handle: Any) -> None:
         """Join the bus (receiving what was held for us) and start the flusher."""
@@ -224,10 +228,26 @@ class Endpoint(Requests):
             for dest, batch in self._batcher.due(time.monotonic()):
                 self._launch(dest, batch)
 
+    async def _route(self, topic: str) -> dict[str, Any]:
+        """Who is subscribed to ``topic``.  For environment observations (``env/``: a
+        stream at the outside world's rate, heard only if wanted) the answer is kept
+        ``ROUTE_TTL_S``, saving the directory a call per batch; a subscriber that joins
+        meanwhile hears them from then on, at most that much later."""
+        if not topic.startswith(ENVIRONMENT_PREFIX):
+            targets: dict[str, Any] = await self.directory.route.remote(topic)
+            return targets
+        now = time.monotonic()
+        cached = self._routes.get(topic)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        targets = await self.directory.route.remote(topic)
+        self._routes[topic] = (now + ROUTE_TTL_S, targets)
+        return targets
+
     async def _deliver_batch(self, dest: str, rows: list[wire.Row]) -> None:
         frame = wire.pack_frame(rows)
         if dest.startswith("topic:"):
-            targets = await self.directory.route.remote(dest[len("topic:"):])
+            targets = await self._route(dest[len("topic:"):])
             if not targets and dest[len("topic:"):].startswith(HEARD_IF_WANTED):
                 self.counts["unrouted_events"] += len(rows)
                 return
@@ -255,6 +275,7 @@ class Endpoint(Requests):
             await handle.deliver.remote(batch)
         except ray.exceptions.RayActorError:
             self._handles.pop(agent_id, None)
+            self._routes.clear()  # a subscriber is gone or restarting: ask again
             await self._hold(agent_id, batch, "dead or restarting")
 
     async def _hold(self, recipient: str, batch: Any, why: str) -> None:
