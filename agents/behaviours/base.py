@@ -158,6 +158,8 @@ class Behaviour(abc.ABC):
         self.failures = 0
         self.last_error: str | None = None
         self.dropped = 0
+        #: envelopes this behaviour's inbox holds before dropping; None: the runner's size
+        self.inbox_capacity: int | None = None
         self._inbox: deque[Envelope] = deque()
         self._inbox_size = DEFAULT_INBOX_SIZE
         self._arrived = asyncio.Event()

@@ -138,7 +138,7 @@ class BehaviourRunner:
                                  f"({behaviour.state}); add a new instance")
         behaviour.runner = self
         behaviour.agent = self.agent
-        behaviour._inbox_size = self.inbox_size
+        behaviour._inbox_size = behaviour.inbox_capacity or self.inbox_size
         self._templates[behaviour] = template
         if self._running:
             self._launch(behaviour)

@@ -189,10 +189,7 @@ class LatencyProbe(CyclicBehaviour):
         self.stats = stats
         self.sent_field = tuple(sent_field) if sent_field is not None else None
         self.inbox = inbox
-
-    async def on_start(self) -> None:
-        # the runner gives every behaviour its own (small) inbox size when it is added
-        self._inbox_size = max(self._inbox_size, self.inbox)
+        self.inbox_capacity = inbox  # a flood must not overflow it: the runner keeps this
 
     async def run(self) -> None:
         env = await self.receive(timeout_s=1.0)
