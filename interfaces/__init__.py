@@ -22,6 +22,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import logging
 from typing import Any
 
 from interfaces.base import (
@@ -40,6 +41,8 @@ from interfaces.base import (
 __all__ = ["ENVIRONMENTS", "Backoff", "BadInput", "Environment", "EnvironmentError", "Event",
            "Rejected", "UnknownAction", "call", "decode_json", "environment_class",
            "make_environment", "stream"]
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())  # libraries don't configure logging
 
 ENVIRONMENTS = {
     "memory": "interfaces.memory:MemoryEnvironment",
