@@ -39,6 +39,7 @@ MODULES = [
     "agents.agent.context", "agents.behaviours", "agents.behaviours.base",
     "agents.behaviours.runner", "agents.behaviours.fsm", "agents.behaviours.template",
     "cluster.scenario", "cluster.status_command", "interfaces.files", "interfaces.system",
+    "interfaces.mqtt", "interfaces.coap",
 ]
 
 

@@ -36,7 +36,7 @@ def test_an_unknown_kind_gets_a_did_you_mean() -> None:
 
 
 def test_an_unknown_option_is_named_with_a_did_you_mean() -> None:
-    with pytest.raises(EnvironmentError, match="unknown option 'stat'.*did you mean 'state'"):
+    with pytest.raises(EnvironmentError, match=r"unknown option 'stat'.*did you mean 'state'"):
         make_environment("memory", name="m", stat={})
 
 
@@ -49,7 +49,7 @@ def test_an_unknown_action_gets_a_did_you_mean() -> None:
     async def main() -> None:
         env = MemoryEnvironment(name="m")
         await env.connect()
-        with pytest.raises(UnknownAction, match="did you mean 'set'.*set, delete, emit"):
+        with pytest.raises(UnknownAction, match=r"did you mean 'set'.*set, delete, emit"):
             await env.act("sett", key="a", value=1)
 
     asyncio.run(main())
@@ -105,7 +105,7 @@ def test_stream_gives_up_after_its_attempts_and_says_so() -> None:
 
     async def main() -> None:
         env = Broken(name="b")
-        with pytest.raises(EnvironmentError, match="gave up after 3 attempts.*refused"):
+        with pytest.raises(EnvironmentError, match=r"gave up after 3 attempts.*refused"):
             async for _ in stream(env, Backoff(first_s=0.001, attempts=3)):
                 pass
         assert env.state == "failed" and env.reconnects == 4

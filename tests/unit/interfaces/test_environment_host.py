@@ -35,13 +35,13 @@ class Bus:
             await asyncio.wait_for(self.arrived.wait(), 2.0)
 
 
-def run_host(items: list[Event | Rejected | str], limits: Limits = Limits(),
+def run_host(items: list[Event | Rejected | str], limits: Limits | None = None,
              clock: Any = None, expect: int | None = None) -> tuple[Bus, EnvironmentHost]:
     async def main() -> tuple[Bus, EnvironmentHost]:
         bus = Bus()
         env = MemoryEnvironment(name="plant")
         kwargs: dict[str, Any] = {"clock": clock} if clock else {}
-        host = EnvironmentHost(env, bus.publish, bus.dead_letter, limits=limits,
+        host = EnvironmentHost(env, bus.publish, bus.dead_letter, limits=limits or Limits(),
                                backoff=Backoff(first_s=0.001), **kwargs)
         for item in items:
             if item == "drop":
@@ -78,7 +78,7 @@ def test_rejected_input_is_counted_dead_lettered_and_the_rest_flows() -> None:
 
 def test_a_schema_refuses_wrong_types_and_missing_fields_by_name() -> None:
     limits = Limits(schema={"t": "float", "sensor": "str"})
-    bus, host = run_host([Event("plant", "r", {"t": "hot", "sensor": "s"}),
+    bus, _ = run_host([Event("plant", "r", {"t": "hot", "sensor": "s"}),
                           Event("plant", "r", {"t": 1}),
                           Event("plant", "r", {"t": 2.5, "sensor": "s"})], limits)
     assert len(bus.published) == 1
