@@ -38,6 +38,7 @@ bench: install
 	$(PY) bench/swarm.py --quick
 	$(PY) bench/learning.py --quick
 	$(PY) bench/http.py --quick
+	$(PY) bench/interfaces.py --quick
 
 clean:
 	rm -rf $(VENV) .raymas reports *.egg-info
