@@ -252,6 +252,9 @@ class AgentSpec:
     role_options: dict[str, Any] = field(default_factory=dict)
     #: goals the agent pursues on its own (see :mod:`agents.pursuit`)
     pursue: list[dict[str, Any]] = field(default_factory=list)
+    #: milliseconds its sends may gather before they go (a producer's linger); None: 0,
+    #: or ``ENVIRONMENT_LINGER_MS`` for an agent with environments (agents.agent.senses)
+    bus_linger_ms: float | None = None
 
     def __post_init__(self) -> None:
         self.agent_type = AgentType(self.agent_type)
@@ -307,6 +310,7 @@ class AgentSpec:
             "role": self.role,
             "role_options": dict(self.role_options),
             "pursue": [dict(p) for p in self.pursue],
+            "bus_linger_ms": self.bus_linger_ms,
         }
 
     @classmethod

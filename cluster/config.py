@@ -292,6 +292,8 @@ class AgentGroup(_Section):
         "monitor, analyzer, coordinator, sensor_simulator, or module:function"))
     role_options: dict[str, Any] = Field(default_factory=dict)
     pursue: list[PursueGoal] = Field(default_factory=list)
+    bus_linger_ms: float | None = Field(None, ge=0, le=1000, description=(
+        "ms the agents' sends may gather before they go; default 0, or 3 with environments"))
 
     @model_validator(mode="after")
     def _role_known(self) -> AgentGroup:
@@ -462,6 +464,7 @@ class RaymasConfig(_Section):
                     subscribe=list(g.subscribe), role=g.role,
                     role_options=_anchored(g.role_options),
                     pursue=[p.model_dump() for p in g.pursue],
+                    bus_linger_ms=g.bus_linger_ms,
                 ))
         return specs
 
