@@ -163,8 +163,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         out.print(f"[red]failed[/red] {f['task_id']} after {f['attempts']} attempt(s): "
                   f"{f['error']}")
     t = report["timings"]
-    out.print(f"{report['done']}/{report['tasks']} tasks done; spawn {t.get('spawn_s')}s, "
-              f"run {t.get('run_s')}s; report: {report['report_path']}")
+    done = f"{report['done']}/{report['tasks']} tasks done"
+    if "scenario" in report and not report["tasks"]:
+        sc = report["scenario"]
+        done = (f"{sc['plans'] - sc['plans_unfinished'] - sc['plans_failed']}/{sc['plans']} "
+                "response plans done")
+    out.print(f"{done}; spawn {t.get('spawn_s')}s, run {t.get('run_s')}s; "
+              f"report: {report['report_path']}")
     return 0 if report["ok"] else 1
 
 
