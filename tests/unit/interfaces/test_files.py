@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from interfaces import BadInput, EnvironmentError, Event, make_environment
-from interfaces.files import DEFAULT_IGNORE, Debouncer, FileEnvironment, PathFilter, parse_content
+from interfaces.file_rules import DEFAULT_IGNORE, Debouncer, PathFilter, parse_content
+from interfaces.files import FileEnvironment
 
 
 def test_it_is_registered_as_files(tmp_path: Path) -> None:
