@@ -38,7 +38,7 @@ MODULES = [
     "agents.roles.detector", "agents.roles.incidents", "agents.roles.simulator",
     "agents.agent.context", "agents.behaviours", "agents.behaviours.base",
     "agents.behaviours.runner", "agents.behaviours.fsm", "agents.behaviours.template",
-    "cluster.scenario", "cluster.status_command", "interfaces.file_rules", "interfaces.system",
+    "cluster.scenario", "cluster.status_command", "interfaces.file_rules", "interfaces.thresholds",
     "interfaces.mqtt", "interfaces.coap",
 ]
 

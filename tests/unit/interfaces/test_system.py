@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from interfaces import BadInput, EnvironmentError, make_environment
-from interfaces.system import SystemEnvironment, Threshold, Thresholds, cpu_busy_percent
+from interfaces.system import SystemEnvironment
+from interfaces.thresholds import Threshold, Thresholds, cpu_busy_percent
 
 
 def states(thresholds: Thresholds, metric: str, values: list[Any]) -> list[str | None]:
