@@ -72,6 +72,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, ClassVar
 
 from interfaces.base import Environment, EnvironmentError, Event, Rejected, require
+from messaging.topics import TopicError, validate_pattern
 
 __all__ = ["MqttConnectionLost", "MqttEnvironment", "check_topic", "check_topic_filter",
            "parse_subscriptions"]
@@ -106,21 +107,20 @@ def check_topic_filter(topic: Any) -> str:
 
     >>> check_topic_filter("plant/+/temp"), check_topic_filter("plant/#")
     ('plant/+/temp', 'plant/#')
-    >>> check_topic_filter("plant/#/temp")
+    >>> check_topic_filter("plant/t+/temp")
     Traceback (most recent call last):
     ...
-    interfaces.base.EnvironmentError: topic filter 'plant/#/temp': '#' must be the last level
+    interfaces.base.EnvironmentError: topic filter 'plant/t+/temp': '+' must be a whole level
     """
     if not isinstance(topic, str) or not topic:
         raise EnvironmentError(f"topic filter {topic!r}: expected a non-empty string")
     if "\0" in topic or len(topic.encode()) > 65535:
         raise EnvironmentError(f"topic filter {topic!r}: has a NUL or is over 65535 bytes")
-    levels = topic.split("/")
-    for i, level in enumerate(levels):
-        if "#" in level and (level != "#" or i != len(levels) - 1):
-            raise EnvironmentError(f"topic filter {topic!r}: '#' must be the last level")
-        if "+" in level and level != "+":
-            raise EnvironmentError(f"topic filter {topic!r}: '+' must be a whole level")
+    try:  # the bus's topics follow MQTT's wildcard rules: one check for both
+        validate_pattern(topic)
+    except TopicError as exc:
+        raise EnvironmentError(f"topic filter {topic!r}: {str(exc).split(': ', 1)[-1]}") \
+            from exc
     return topic
 
 

@@ -42,8 +42,8 @@ def test_valid_topic_filters_pass(topic: str) -> None:
 
 
 @pytest.mark.parametrize(("topic", "why"), [
-    ("", "non-empty"), (3, "non-empty"), ("a/#/b", "'#' must be the last"),
-    ("a#", "'#' must be the last"), ("a/b+", "'\\+' must be a whole level"),
+    ("", "non-empty"), (3, "non-empty"), ("a/#/b", "'#' must be a whole level and the last"),
+    ("a#", "'#' must be a whole level and the last"), ("a/b+", "'\\+' must be a whole level"),
     ("a\0b", "NUL"),
 ])
 def test_invalid_topic_filters_say_why(topic: Any, why: str) -> None:
@@ -83,7 +83,7 @@ def test_payloads_are_json_unless_str_or_bytes() -> None:
     ("max_bytes", 0, "max_bytes: expected a positive number"),
     ("keepalive", -1, "keepalive: expected a positive number"),
     ("client_id", "", "client_id: must not be empty"),
-    ("subscriptions", ["a/#/b"], "'#' must be the last level"),
+    ("subscriptions", ["a/#/b"], "'#' must be a whole level and the last one"),
 ])
 def test_bad_options_are_named(option: str, value: Any, message: str) -> None:
     with pytest.raises(EnvironmentError, match=message):
@@ -171,7 +171,7 @@ def test_events_without_a_connection_is_a_connection_error() -> None:
     ("publish", {"payload": 1}, "needs 'topic'"),
     ("publish", {"topic": "a/#"}, "wildcards are for subscribing"),
     ("publish", {"topic": "a", "qos": 5}, "QoS must be 0, 1 or 2"),
-    ("subscribe", {"topic": "a/#/b"}, "'#' must be the last level"),
+    ("subscribe", {"topic": "a/#/b"}, "'#' must be a whole level and the last one"),
 ])
 def test_bad_action_arguments_are_named(action: str, args: dict[str, Any],
                                         message: str) -> None:
