@@ -14,12 +14,11 @@ Example:
     >>> make_environment("mqt", name="x")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    interfaces.base.EnvironmentError: unknown environment 'mqt'; did you mean 'mqtt'? known: ...
+    interfaces.base.EnvironmentError: unknown environment 'mqt'; did you mean 'mqtt'? (known: ...)
 """
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import logging
@@ -37,6 +36,7 @@ from interfaces.base import (
     decode_json,
     stream,
 )
+from messaging.errors import did_you_mean
 
 __all__ = ["ENVIRONMENTS", "Backoff", "BadInput", "Environment", "EnvironmentError", "Event",
            "Rejected", "UnknownAction", "call", "decode_json", "environment_class",
@@ -61,10 +61,9 @@ def environment_class(kind: str) -> type[Environment]:
     """The environment class registered as ``kind``; unknown names get a did-you-mean."""
     path = ENVIRONMENTS.get(kind)
     if path is None:
-        close = difflib.get_close_matches(kind, ENVIRONMENTS, n=1)
-        hint = f" did you mean {close[0]!r}?" if close else ""
-        raise EnvironmentError(f"unknown environment {kind!r};{hint} "
-                               f"known: {', '.join(ENVIRONMENTS)}")
+        hint = did_you_mean(kind, list(ENVIRONMENTS))
+        raise EnvironmentError(f"unknown environment {kind!r}{hint} "
+                               f"(known: {', '.join(ENVIRONMENTS)})")
     module, _, cls = path.partition(":")
     found: type[Environment] = getattr(importlib.import_module(module), cls)
     return found
@@ -82,8 +81,7 @@ def make_environment(kind: str, *, name: str, **options: Any) -> Environment:
     known = [p for p in params if p not in ("self", "name")]
     for key in options:
         if key not in known and not takes_any:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f" did you mean {close[0]!r}?" if close else ""
-            raise EnvironmentError(f"{kind} environment {name!r}: unknown option {key!r};"
-                                   f"{hint} it takes: {', '.join(known) or 'none'}")
+            raise EnvironmentError(f"{kind} environment {name!r}: unknown option {key!r}"
+                                   f"{did_you_mean(key, known)} (it takes: "
+                                   f"{', '.join(known) or 'none'})")
     return cls(name=name, **options)

@@ -34,7 +34,6 @@ from __future__ import annotations
 import abc
 import asyncio
 import collections
-import difflib
 import json
 import logging
 import time
@@ -42,7 +41,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-from messaging.errors import RaymasError
+from messaging.errors import RaymasError, did_you_mean
 
 __all__ = ["Backoff", "BadInput", "Environment", "EnvironmentError", "Event", "Rejected",
            "UnknownAction", "call", "decode_json", "require", "stream"]
@@ -164,10 +163,9 @@ class Environment(abc.ABC):
     async def act(self, action: str, **args: Any) -> Any:
         """Do one of the declared ``actions``; an unknown one gets a did-you-mean error."""
         if action not in self.actions:
-            close = difflib.get_close_matches(action, self.actions, n=1)
-            hint = f" did you mean {close[0]!r}?" if close else ""
             raise UnknownAction(f"{self.kind} environment {self.name!r} has no action "
-                                f"{action!r};{hint} it has: {', '.join(self.actions) or 'none'}")
+                                f"{action!r}{did_you_mean(action, list(self.actions))} "
+                                f"(it has: {', '.join(self.actions) or 'none'})")
         result = await self._act(action, args)
         self.counts["actions"] += 1
         return result

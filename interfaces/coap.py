@@ -48,7 +48,6 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
-import difflib
 import json
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -64,6 +63,7 @@ from interfaces.base import (
     decode_json,
     require,
 )
+from messaging.errors import did_you_mean
 
 __all__ = ["CoapConnectionLost", "CoapEnvironment", "check_uri", "decode_payload",
            "encode_payload", "parse_polls"]
@@ -348,10 +348,9 @@ class CoapEnvironment(Environment):
         takes = ("uri", "payload", "content_format") if action in ("put", "post") else ("uri",)
         for key in args:
             if key not in takes:
-                close = difflib.get_close_matches(key, takes, n=1)
-                hint = f" did you mean {close[0]!r}?" if close else ""
-                raise EnvironmentError(f"coap {action}: unknown argument {key!r};{hint} "
-                                       f"it takes: {', '.join(takes)}")
+                raise EnvironmentError(f"coap {action}: unknown argument {key!r}"
+                                       f"{did_you_mean(key, list(takes))} "
+                                       f"(it takes: {', '.join(takes)})")
         uri = check_uri(args.get("uri"), f"coap {action}")
         response = await self._request(action.upper(), uri, args.get("payload"),
                                        args.get("content_format"))

@@ -65,13 +65,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import difflib
 import json
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, ClassVar
 
 from interfaces.base import Environment, EnvironmentError, Event, Rejected, require
+from messaging.errors import did_you_mean
 from messaging.topics import TopicError, validate_pattern
 
 __all__ = ["MqttConnectionLost", "MqttEnvironment", "check_topic", "check_topic_filter",
@@ -371,10 +371,9 @@ class MqttEnvironment(Environment):
         required, optional = ARGS[action]
         for key in args:
             if key not in required + optional:
-                close = difflib.get_close_matches(key, required + optional, n=1)
-                hint = f" did you mean {close[0]!r}?" if close else ""
-                raise EnvironmentError(f"mqtt {action}: unknown argument {key!r};{hint} "
-                                       f"it takes: {', '.join(required + optional)}")
+                raise EnvironmentError(f"mqtt {action}: unknown argument {key!r}"
+                                       f"{did_you_mean(key, list(required + optional))} "
+                                       f"(it takes: {', '.join(required + optional)})")
         for key in required:
             if key not in args:
                 raise EnvironmentError(f"mqtt {action}: needs {key!r}")

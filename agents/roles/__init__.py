@@ -19,7 +19,6 @@ agent starts, so an agent imports only its own role's code.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any
 
 from agents.behaviours import BaseTemplate, Behaviour
 from agents.errors import ConfigError
+from messaging.errors import did_you_mean
 
 __all__ = ["ROLES", "RoleContext", "RoleFactory", "resolve_role"]
 
@@ -72,9 +72,8 @@ def resolve_role(name: str) -> RoleFactory:
     """The role called ``name`` (or ``module:function``); a did-you-mean when unknown."""
     path = ROLES.get(name) or (name if ":" in name else None)
     if path is None:
-        close = difflib.get_close_matches(name, ROLES, n=1)
-        hint = f" did you mean {close[0]!r}?" if close else ""
-        raise ConfigError("role", [(name, f"unknown role;{hint} known: {', '.join(ROLES)}")])
+        raise ConfigError("role", [(name, f"unknown role{did_you_mean(name, list(ROLES))} "
+                                          f"(known: {', '.join(ROLES)})")])
     module, _, attr = path.partition(":")
     try:
         factory: RoleFactory = getattr(importlib.import_module(module), attr)
