@@ -186,16 +186,16 @@ def stop_bridges(bridges: dict[str, Any]) -> None:
 
 def _prepare_scenario(cfg: RaymasConfig) -> None:
     """A fresh start: no ground truth or incidents from an earlier run."""
-    from agents.roles.incidents import IncidentStore
+    from agents.roles.incidents import store
 
     assert cfg.scenario is not None
     Path(cfg.scenario.ground_truth).unlink(missing_ok=True)
-    IncidentStore(cfg.scenario.incidents).clear()
+    store(cfg.scenario.incidents).clear()
 
 
 def run_scenario(cfg: RaymasConfig, client: Any) -> dict[str, Any]:
     """Wait for the simulator to finish and the response plans to end; score detections."""
-    from agents.roles.incidents import IncidentStore
+    from agents.roles.incidents import store
     from cluster.scenario import score, wait_for_truth
 
     sc = cfg.scenario
@@ -208,7 +208,7 @@ def run_scenario(cfg: RaymasConfig, client: Any) -> dict[str, Any]:
     while any(not p["finished"] for p in plans) and time.monotonic() < deadline:
         time.sleep(_POLL_S)
         plans = client.list_plans()
-    incidents = IncidentStore(sc.incidents).all()
+    incidents = store(sc.incidents).all()
     return {"simulator_done": done is not None, "readings": (done or {}).get("readings"),
             "sensors": header.get("sensors"), "plans": len(plans),
             "plans_unfinished": sum(not p["finished"] for p in plans),

@@ -29,7 +29,7 @@ import asyncio
 import importlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from agents.agent.core import Agent
@@ -64,10 +64,10 @@ class Senses:
         self.endpoint = endpoint
         self._supervisor = supervisor
         self.hosts: dict[str, Any] = {}
-        self.pursuers: list[Pursuer] = []
+        #: goal name -> its pursuer and the task running it
+        self.pursuers: dict[str, tuple[Pursuer, asyncio.Task[None]]] = {}
         self.runner = BehaviourRunner(agent.agent_id, send=self._send)
         self._tasks: list[asyncio.Task[None]] = []
-        self._loops: dict[str, asyncio.Task[None]] = {}  # goal name -> its pursuit loop
         self.unhandled = 0
 
     @property
@@ -105,16 +105,16 @@ class Senses:
         A goal of the same name already pursued is replaced (its loop stops).
         """
         pursuit = pursuit_from_spec(goal, where)
-        for old in [p for p in self.pursuers if p.pursuit.name == pursuit.name]:
-            index = self.pursuers.index(old)
-            self.pursuers.pop(index)
-            self._tasks.pop(self._tasks.index(self._loops.pop(old.pursuit.name))).cancel()
-        pursuer = Pursuer(pursuit, observe=self.world, act=self._do, report=self._goal_report,
+        replaced = self.pursuers.pop(pursuit.name, None)
+        if replaced is not None:
+            replaced[1].cancel()
+        # it looks only at the environments its facts name ("<environment>.<key>")
+        looked_at = sorted({f.split(".", 1)[0] for f in pursuit.facts} & set(self.hosts))
+        pursuer = Pursuer(pursuit, observe=lambda: self.world(looked_at), act=self._do,
+                          report=self._goal_report,
                           interval_s=float(goal.get("interval_s", 0.5)), owner=self.agent_id)
-        self.pursuers.append(pursuer)
         task = asyncio.get_running_loop().create_task(pursuer.run())
-        self._loops[pursuit.name] = task
-        self._tasks.append(task)
+        self.pursuers[pursuit.name] = (pursuer, task)
         return pursuer.report()
 
     async def _dispatch(self) -> None:
@@ -150,14 +150,15 @@ class Senses:
         await self.endpoint.directory.dead_letter.remote(frames, reason)
 
     def _wake(self, event: Any) -> None:
-        for pursuer in self.pursuers:
+        for pursuer, _ in self.pursuers.values():
             pursuer.wake.set()
 
-    async def world(self) -> dict[str, Any]:
-        """The agent's observed state with each environment's snapshot as ``<env>.<key>``."""
+    async def world(self, environments: Iterable[str] | None = None) -> dict[str, Any]:
+        """The agent's observed state with the snapshot of each of ``environments`` (all
+        when None) as ``<environment>.<key>``."""
         world = dict(self.agent.world)
-        for name, host in self.hosts.items():
-            snapshot = await host.observe()
+        for name in self.hosts if environments is None else environments:
+            snapshot = await self.hosts[name].observe()
             world.update({f"{name}.{k}": v for k, v in snapshot.items()})
         return world
 
@@ -200,16 +201,17 @@ class Senses:
         if self.hosts:
             out["environments"] = [h.health() for h in self.hosts.values()]
         if self.pursuers:
-            out["goals"] = [p.report() for p in self.pursuers]
+            out["goals"] = [p.report() for p, _ in self.pursuers.values()]
         if self.runner.behaviours:
             out["behaviours"] = self.runner.status()
             out["unhandled"] = self.unhandled
         return out
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = self._tasks + [task for _, task in self.pursuers.values()]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.runner.stop()
         for host in self.hosts.values():
             await host.stop()

@@ -97,8 +97,9 @@ class GoalPursuit:
         self._clock = clock
         self.started_at = clock()
         self.deadline_at = None if deadline_s is None else self.started_at + deadline_s
-        self._keys = set(self.target) | {k for a in actions
-                                         for k in (*a.preconditions, *a.effects)}
+        #: the world facts the goal and its actions name: all planning looks at
+        self.facts = frozenset(self.target) | {k for a in actions
+                                               for k in (*a.preconditions, *a.effects)}
         self._plan: list[PursuitAction] = []
         self.replans = 0
         self.taken = 0
@@ -113,7 +114,7 @@ class GoalPursuit:
 
     def _facts(self, world: Mapping[str, Any]) -> dict[str, Any]:
         """The facts planning needs: only the keys actions and target name."""
-        return {k: world[k] for k in self._keys if k in world}
+        return {k: world[k] for k in self.facts if k in world}
 
     def _valid(self, facts: Mapping[str, Any]) -> bool:
         state = dict(facts)

@@ -80,7 +80,7 @@ class Coordinate(CyclicBehaviour):
             return
         series = str(finding.get("series"))
         now = time.monotonic()
-        if now - self._last.get(series, -self.cooldown_s - 1) < self.cooldown_s:
+        if now - self._last.get(series, float("-inf")) < self.cooldown_s:
             self.suppressed += 1
             return
         self._last[series] = now

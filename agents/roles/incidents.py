@@ -22,80 +22,78 @@ Example:
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from agents.agent import context
 from agents.agent.kinds import task
+from agents.supervisor.ledger import TableStore
 
-__all__ = ["IncidentStore", "incident_confirm", "incident_diagnose", "incident_record"]
+__all__ = ["IncidentStore", "incident_confirm", "incident_diagnose", "incident_record", "store"]
 
 _COLUMNS = ("series", "source", "subject", "value", "score", "confirmed", "diagnosis",
             "observed_at", "detected_at", "recorded_at", "agent_id")
 
 
-class IncidentStore:
-    """Incidents in SQLite (``sqlite:///path``) or PostgreSQL (``postgresql://...``)."""
+_TABLE = "raymas_incidents"
+_SCHEMA = (f"CREATE TABLE IF NOT EXISTS {_TABLE} (id {{key}}, series TEXT, source TEXT, "
+           "subject TEXT, value DOUBLE PRECISION, score DOUBLE PRECISION, confirmed BOOLEAN, "
+           "diagnosis TEXT, observed_at DOUBLE PRECISION, detected_at DOUBLE PRECISION, "
+           "recorded_at DOUBLE PRECISION, agent_id TEXT)")
+
+
+class IncidentStore(TableStore):
+    """Incidents in their own table (``raymas_incidents``) of a SQLite (``sqlite:///path``)
+    or PostgreSQL (``postgresql://...``) database, as the ledger's stores keep theirs.
+
+    :func:`store` gives one per URL and process, so the act step of every response
+    reuses its connection.
+    """
 
     def __init__(self, url: str) -> None:
-        self.url = url
-        self.postgres = url.startswith(("postgresql://", "postgres://"))
-        if not self.postgres and not url.startswith("sqlite:///"):
+        if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise ValueError(f"incidents: expected a sqlite:/// or postgresql:// URL, got {url!r}")
-
-    def _connect(self) -> Any:
-        if self.postgres:
-            import psycopg
-
-            pg: Any = psycopg.connect(self.url, autocommit=True)
-            pg.execute("CREATE TABLE IF NOT EXISTS raymas_incidents (id BIGSERIAL PRIMARY KEY,"
-                         " series TEXT, source TEXT, subject TEXT, value DOUBLE PRECISION, "
-                         "score DOUBLE PRECISION, confirmed BOOLEAN, diagnosis TEXT, "
-                         "observed_at DOUBLE PRECISION, detected_at DOUBLE PRECISION, "
-                         "recorded_at DOUBLE PRECISION, agent_id TEXT)")
-            return pg
-        path = self.url[len("sqlite:///"):]
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-        conn.execute("CREATE TABLE IF NOT EXISTS raymas_incidents (id INTEGER PRIMARY KEY, "
-                     "series TEXT, source TEXT, subject TEXT, value REAL, score REAL, "
-                     "confirmed INTEGER, diagnosis TEXT, observed_at REAL, detected_at REAL, "
-                     "recorded_at REAL, agent_id TEXT)")
-        return conn
+        key = "INTEGER PRIMARY KEY" if url.startswith("sqlite:") else "BIGSERIAL PRIMARY KEY"
+        super().__init__(url, _TABLE, _SCHEMA.format(key=key))
 
     def record(self, row: Mapping[str, Any]) -> int:
         """Insert one incident; its id."""
-        values = [row.get(c) for c in _COLUMNS]
-        mark = "%s" if self.postgres else "?"
-        sql = (f"INSERT INTO raymas_incidents ({', '.join(_COLUMNS)}) VALUES "
-               f"({', '.join([mark] * len(_COLUMNS))})")
-        conn = self._connect()
-        try:
-            if self.postgres:
-                found = conn.execute(sql + " RETURNING id", values).fetchone()
-                return int(found[0])
-            return int(conn.execute(sql, values).lastrowid)
-        finally:
-            conn.close()
+        sql = (f"INSERT INTO {_TABLE} ({', '.join(_COLUMNS)}) VALUES "
+               f"({', '.join('?' * len(_COLUMNS))}) RETURNING id")
+        with self._lock:
+            try:
+                cur = self._conn.cursor()
+                cur.execute(self._sql(sql), tuple(row.get(c) for c in _COLUMNS))
+                found = cur.fetchone()
+                self._conn.commit()
+            except BaseException:
+                self._conn.rollback()
+                raise
+        return int(found[0])
 
     def all(self) -> list[dict[str, Any]]:
-        conn = self._connect()
-        try:
-            cur = conn.execute(f"SELECT id, {', '.join(_COLUMNS)} FROM raymas_incidents "
-                               "ORDER BY id")
-            return [dict(zip(("id", *_COLUMNS), r, strict=True)) for r in cur.fetchall()]
-        finally:
-            conn.close()
+        rows = self._read(f"SELECT id, {', '.join(_COLUMNS)} FROM {_TABLE} ORDER BY id")
+        return [dict(zip(("id", *_COLUMNS), r, strict=True)) for r in rows]
 
     def clear(self) -> None:
-        conn = self._connect()
-        try:
-            conn.execute("DELETE FROM raymas_incidents")
-        finally:
-            conn.close()
+        with self._lock:
+            self._conn.cursor().execute(f"DELETE FROM {_TABLE}")
+            self._conn.commit()
+
+
+_STORES: dict[str, IncidentStore] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def store(url: str) -> IncidentStore:
+    """This process's store for ``url`` (made on first use)."""
+    with _STORES_LOCK:
+        found = _STORES.get(url)
+        if found is None:
+            found = _STORES[url] = IncidentStore(url)
+        return found
 
 
 @task("incident_confirm", inline=True)
@@ -133,7 +131,7 @@ def incident_record(finding: Mapping[str, Any], url: str = "sqlite:///.raymas/in
                                           "observed_at", "detected_at")},
            "confirmed": bool(confirmed), "diagnosis": json.dumps(diagnosis),
            "recorded_at": time.time(), "agent_id": ctx.agent_id if ctx else None}
-    incident_id = IncidentStore(url).record(row)
+    incident_id = store(url).record(row)
     alert = {**row, "incident_id": incident_id, "diagnosis": diagnosis}
     if confirmed:
         context.publish(f"{alerts_topic}/{finding.get('series')}", alert)

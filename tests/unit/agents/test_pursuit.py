@@ -90,13 +90,19 @@ def test_the_pursuer_reaches_its_goal_alone_and_replans_after_a_disturbance() ->
         world.update(action.effects)
 
     async def main() -> None:
+        reached = asyncio.Event()
+
+        def report(r: dict[str, Any]) -> None:
+            reports.append(r)
+            if r["status"] == "reached":
+                reached.set()
+
         pursuer = Pursuer(GoalPursuit("drain", {"level": "low"}, [OPEN, PUMP]),
-                          observe=observe, act=act, report=reports.append, interval_s=0.001,
+                          observe=observe, act=act, report=report, interval_s=0.001,
                           owner="a1")
         task = asyncio.get_running_loop().create_task(pursuer.run())
-        while not reports or reports[-1]["status"] != "reached":
-            await asyncio.sleep(0.001)
-            assert not task.done()
+        await reached.wait()  # the whole run is bounded by the wait_for below
+        assert not task.done()
         task.cancel()
 
     asyncio.run(asyncio.wait_for(main(), 5))
