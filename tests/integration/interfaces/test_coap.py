@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from interfaces import Backoff, EnvironmentError, Event, Rejected, stream
 from interfaces.coap import CoapConnectionLost, CoapEnvironment
+from tests.integration.interfaces.polling import until
 
 pytestmark = pytest.mark.integration
 
@@ -85,15 +85,6 @@ class Server:
         return f"coap://127.0.0.1:{self.port}/{path}"
 
 
-async def until(predicate: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    async def poll() -> None:
-        while not predicate():
-            await asyncio.sleep(0.01)
-
-    try:
-        await asyncio.wait_for(poll(), timeout)
-    except TimeoutError:
-        pytest.fail(f"not within {timeout} s: {what}")
 
 
 async def next_item(items: Any, timeout: float = 5.0) -> Event | Rejected:

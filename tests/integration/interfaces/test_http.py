@@ -17,6 +17,7 @@ from aiohttp import web
 
 from interfaces import Backoff, BadInput, EnvironmentError, Event, Rejected, stream
 from interfaces.http import HttpEnvironment
+from tests.integration.interfaces.polling import until
 
 pytestmark = pytest.mark.integration
 
@@ -143,13 +144,6 @@ async def polling(site: Site, path: str, **options: Any) -> AsyncIterator[Events
         await site.stop()
 
 
-async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait for a condition the environment exposes (no event to wait on)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 def free_port() -> int:

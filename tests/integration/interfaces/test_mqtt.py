@@ -6,7 +6,7 @@ import asyncio
 import socket
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,6 +14,7 @@ import pytest
 from interfaces import Backoff, Event, Rejected, stream
 from interfaces.mqtt import MqttConnectionLost, MqttEnvironment
 from tests.conftest import require_service
+from tests.integration.interfaces.polling import until
 from tests.integration.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
@@ -46,15 +47,6 @@ async def take(items: AsyncIterator[Event | Rejected], n: int,
     return got
 
 
-async def until(predicate: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    async def poll() -> None:
-        while not predicate():
-            await asyncio.sleep(0.01)
-
-    try:
-        await asyncio.wait_for(poll(), timeout)
-    except TimeoutError:
-        pytest.fail(f"not within {timeout} s: {what}")
 
 
 async def publisher() -> MqttEnvironment:
