@@ -13,8 +13,8 @@ from the agent's spec:
   behaviours listening, what arrives in its mailbox is dispatched to them;
 - its **goals to pursue** (``spec.pursue``), each a
   :class:`~agents.pursuit.Pursuer` that looks at the world (the agent's
-  observed state and every environment's ``observe``, keyed
-  ``<environment>.<field>``), acts through an environment action or one of
+  observed state and the ``observe`` of each environment its facts name,
+  keyed ``<environment>.<field>``), acts through an environment action or one of
   the agent's task kinds, and replans; progress is published on
   ``raymas/events/agents/<agent>/goals``.
 
