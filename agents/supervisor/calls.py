@@ -38,18 +38,21 @@ async def gather_replies(
     done, pending = await asyncio.wait(futures, timeout=timeout)
     replies: dict[str, Any] = {}
     dead: list[str] = []
+    late: list[str] = []
     for fut in done:
         agent_id = futures[fut]
         exc = fut.exception()
         if exc is None:
             replies[agent_id] = fut.result()
+        elif isinstance(exc, ray.exceptions.ActorUnavailableError):
+            late.append(agent_id)  # unreachable for a moment (busy, restarting): not dead
         elif isinstance(exc, ray.exceptions.RayActorError):
             dead.append(agent_id)
         else:
             raise exc
     for fut in pending:  # a reply after the deadline is late: dropped, counted by the caller
         fut.add_done_callback(lambda f: f.cancelled() or f.exception())
-    return replies, dead, [futures[f] for f in pending]
+    return replies, dead, late + [futures[f] for f in pending]
 
 
 async def cfp_round(
@@ -131,10 +134,13 @@ async def settle(handle: Any, conversation_id: str, tasks: Sequence[Mapping[str,
 
 async def watch(handle: Any) -> str | None:
     """Return when the agent stops: its final state, or None when its actor died."""
-    try:
-        return await handle.watch.remote()
-    except ray.exceptions.RayActorError:
-        return None
+    while True:
+        try:
+            return await handle.watch.remote()
+        except ray.exceptions.ActorUnavailableError:
+            continue  # unreachable for a moment, not dead: Ray says which when it knows
+        except ray.exceptions.RayActorError:
+            return None
 
 
 async def set_identity(handle: Any, token: str) -> None:
