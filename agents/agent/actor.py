@@ -287,6 +287,10 @@ class AgentActor:
         """Environments' health, goals' progress and behaviours' state."""
         return (await self._senses()).report()
 
+    async def ping(self) -> bool:
+        """Answers when the actor is up (the Supervisor asks an agent it took for dead)."""
+        return True
+
     async def watch(self) -> str:
         """Return when the agent stops; a RayActorError here means it died."""
         await self._stopped.wait()

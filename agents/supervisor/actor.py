@@ -36,7 +36,7 @@ from agents.supervisor.audit import AuditLog
 from agents.supervisor.book import TaskBook
 from agents.supervisor.keys import KeyStore
 from agents.supervisor.ledger import Ledger, Transition, mask_url
-from agents.supervisor.records import Action, AgentEntry, Settle, TaskRecord, Watch
+from agents.supervisor.records import Action, AgentEntry, Probe, Settle, TaskRecord, Watch
 from agents.supervisor.settings import SupervisorSettings
 from agents.supervisor.sinks import AuditSink, DecisionSink, EventSink, LedgerSink
 from agents.supervisor.telemetry import SupervisorMetrics
@@ -70,6 +70,7 @@ class Supervisor:
                              heartbeat_timeout_s=self.cfg.heartbeat_timeout_s,
                              seed=self.cfg.seed)
         self.handles: dict[str, Any] = {}
+        self._probing: set[str] = set()  # agents whose actor is being asked if it is back
         self._finished: dict[str, asyncio.Event] = {}
         self._awarded: dict[str, asyncio.Event] = {}
         self._flush_scheduled = False
@@ -127,6 +128,11 @@ class Supervisor:
                 for task in action.tasks:
                     self._wake_awaiting_award(task.spec.task_id)
                 self._background(self._settle(action))
+            elif isinstance(action, Probe):
+                handle = self.handles.get(action.agent_id)
+                if handle is not None and action.agent_id not in self._probing:
+                    self._probing.add(action.agent_id)
+                    self._background(self._probe(action.agent_id, handle))
             elif isinstance(action, Watch):
                 handle = self.handles.get(action.agent_id)
                 if handle is not None:
@@ -189,19 +195,34 @@ class Supervisor:
                                                    agent=action.agent_id))
         outcomes = await calls.settle(handle, action.conversation_id,
                                       [t.wire for t in action.tasks], action.rejected)
-        if tracing and outcomes is not None:
+        if tracing and not isinstance(outcomes, calls.Unanswered):
             for t, (ok, _) in zip(action.tasks, outcomes, strict=True):
                 logger.info("task %s %s on %s", t.spec.task_id, "done" if ok else "failed",
                             action.agent_id, extra=trace.log_fields(
                                 t.spec.correlation_id, task=t.spec.task_id,
                                 agent=action.agent_id))
-        if outcomes is None:
-            self._apply(self.book.settle_lost(action.agent_id, action.tasks, action.tokens,
-                                              "actor died: RayActorError", called_at))
+        if isinstance(outcomes, calls.Unanswered):
+            if outcomes.died:
+                self._apply(self.book.settle_lost(action.agent_id, action.tasks,
+                                                  action.tokens, outcomes.reason, called_at))
+            else:
+                self._apply(self.book.settle_unanswered(action.agent_id, action.tasks,
+                                                        action.tokens, outcomes.reason))
         else:
             self._apply(self.book.settled(action.agent_id, action.tasks, action.tokens,
                                           outcomes))
         self._poke()
+
+    async def _probe(self, agent_id: str, handle: Any) -> None:
+        """Heard from an agent taken for dead: back only if its actor answers a call."""
+        called_at = time.monotonic()
+        try:
+            if await calls.answers(handle, self.book.heartbeat_timeout_s) \
+                    and self.handles.get(agent_id) is handle:
+                self._apply(self.book.back(agent_id, called_at))
+                self._poke()
+        finally:
+            self._probing.discard(agent_id)
 
     async def _watch(self, agent_id: str, handle: Any) -> None:
         called_at = time.monotonic()

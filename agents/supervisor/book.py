@@ -54,6 +54,7 @@ from agents.supervisor.records import (
     Action,
     AgentEntry,
     Decisions,
+    Probe,
     Settle,
     TaskRecord,
     Watch,
@@ -156,13 +157,23 @@ class TaskBook:
             logger.info("agent %s heard from again", agent_id)
             rec.suspect = False
             self.stats["recovered"] += 1
-        elif not rec.view.alive:  # Ray restarted a dead agent's actor: it is back
-            logger.info("agent %s is back after %s", agent_id, rec.death)
-            rec.view.alive, rec.death, rec.back_at = True, None, now
-            self.stats["recovered"] += 1
-            self.ledger.upsert_agent(agent_id, rec.spec.to_dict(), "alive")
-            self._out.append(Watch(agent_id))
+        elif not rec.view.alive:  # Ray restarted its actor, or the beat left before it died
+            self._out.append(Probe(agent_id))
         return True, self._drain()
+
+    def back(self, agent_id: str, called_at: float) -> list[Action]:
+        """An agent taken for dead answered a call made at ``called_at``: it is back
+        (Ray restarted its actor), and calls made before then went to the old one."""
+        rec = self.agents.get(agent_id)
+        if rec is None or rec.view.alive or rec.leaving:
+            return self._drain()
+        logger.info("agent %s is back after %s", agent_id, rec.death)
+        rec.view.alive, rec.suspect, rec.death, rec.back_at = True, False, None, called_at
+        rec.last_beat = max(rec.last_beat, called_at)
+        self.stats["recovered"] += 1
+        self.ledger.upsert_agent(agent_id, rec.spec.to_dict(), "alive")
+        self._out.append(Watch(agent_id))
+        return self._drain()
 
     def tick(self, now: float) -> list[Action]:
         """Timer: agents silent past the heartbeat deadline become suspect."""
@@ -410,6 +421,20 @@ class TaskBook:
                 self._enqueue(task, f"attempt {task.attempts} failed: {value}")
             else:
                 self._finish(task, False, None, value, agent_id)
+        return self._drain()
+
+    def settle_unanswered(self, agent_id: str, tasks: Sequence[TaskRecord],
+                          tokens: Sequence[int], reason: str) -> list[Action]:
+        """Ray could not reach the agent for a moment and cannot say whether it ran
+        ``tasks``: they are handed on (a result that still comes counts once); the agent
+        is not taken for dead, its actor's watch says when it is."""
+        rec = self.agents.get(agent_id)
+        for task, token in zip(tasks, tokens, strict=True):
+            if rec is not None:
+                rec.assigned.discard(task.spec.task_id)
+            if task.token == token and not task.state.terminal:
+                self.stats["reassigned"] += 1
+                self._enqueue(task, f"agent {agent_id} unreachable: {reason}")
         return self._drain()
 
     def settle_lost(self, agent_id: str, tasks: Sequence[TaskRecord], tokens: Sequence[int],

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import ray
 
@@ -24,8 +24,9 @@ from agents.protocols.consensus import tally
 from agents.protocols.contract_net import Conversation
 from agents.supervisor.rounds import RoundResult, by_capabilities, cfp_groups
 
-__all__ = ["auction_resource", "ballot_round", "cfp_round", "describe", "find_agent",
-           "gather_replies", "hold_vote", "set_identity", "settle", "stop", "watch"]
+__all__ = ["Unanswered", "answers", "auction_resource", "ballot_round", "cfp_round",
+           "describe", "find_agent", "gather_replies", "hold_vote", "set_identity", "settle",
+           "stop", "watch"]
 
 
 async def gather_replies(
@@ -122,14 +123,33 @@ async def ballot_round(
     return result
 
 
+class Unanswered(NamedTuple):
+    """A settle call without outcomes: ``died`` (Ray says the actor is dead) or not
+    (unreachable for a moment: the tasks may or may not have run)."""
+
+    died: bool
+    reason: str
+
+
 async def settle(handle: Any, conversation_id: str, tasks: Sequence[Mapping[str, Any]],
-                 rejected: Sequence[str]) -> list[tuple[bool, Any]] | None:
+                 rejected: Sequence[str]) -> list[tuple[bool, Any]] | Unanswered:
     """accept-proposal (run ``tasks``) and reject-proposal in one call; the outcomes,
-    or None when the agent's actor died before answering."""
+    or :class:`Unanswered` when the agent's actor did not answer."""
     try:
         return await handle.settle.remote(conversation_id, list(tasks), list(rejected))
+    except ray.exceptions.ActorUnavailableError as exc:
+        return Unanswered(False, f"ActorUnavailableError: {exc}")
     except ray.exceptions.RayActorError:
-        return None
+        return Unanswered(True, "actor died: RayActorError")
+
+
+async def answers(handle: Any, timeout_s: float) -> bool:
+    """Whether the agent's actor answers a call within ``timeout_s``."""
+    try:
+        await asyncio.wait_for(handle.ping.remote(), timeout=timeout_s)
+    except (TimeoutError, ray.exceptions.RayActorError):
+        return False
+    return True
 
 
 async def watch(handle: Any) -> str | None:

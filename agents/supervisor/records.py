@@ -83,6 +83,14 @@ class Settle:
 
 
 @dataclass(frozen=True)
+class Probe:
+    """Ask this agent's actor whether it is back: a heartbeat came from an agent taken
+    for dead, and a heartbeat sent just before its actor died can arrive after."""
+
+    agent_id: str
+
+
+@dataclass(frozen=True)
 class Watch:
     """Watch this agent's actor again (it came back after being taken for dead)."""
 
@@ -112,7 +120,7 @@ class Decisions:
         return bool(self.transitions or self.results or self.votes or self.notes)
 
 
-Action = Settle | Watch
+Action = Settle | Probe | Watch
 
 
 def check_task(task: TaskAllocation) -> TaskAllocation:

@@ -19,7 +19,7 @@ from agents.protocols.base import AllocationOutcome, StrategyBase
 from agents.specs import AgentSpec, TaskAllocation, TaskState
 from agents.supervisor.book import TaskBook
 from agents.supervisor.ledger import Ledger
-from agents.supervisor.records import Settle, Watch
+from agents.supervisor.records import Probe, Settle, Watch
 from agents.supervisor.sinks import EventSink, LedgerSink
 
 
@@ -230,9 +230,40 @@ def test_only_the_actors_death_requeues_and_a_restarted_agent_comes_back(
     assert not book.agents["a1"].view.alive and book.pending == 1
     run(book, s, value="late")                    # a reply from the dead holder still counts
     assert book.describe("t1")["state"] == "done"
-    known, actions = book.heard("a1", now=1.0)    # Ray restarted its actor
-    assert known and actions == [Watch("a1")] and book.agents["a1"].eligible
+    known, actions = book.heard("a1", now=1.0)    # Ray restarted its actor, or a late beat
+    assert known and actions == [Probe("a1")] and not book.agents["a1"].view.alive
+    assert book.back("a1", called_at=1.5) == [Watch("a1")]   # its actor answered a call
+    assert book.agents["a1"].eligible and book.stats["recovered"] == 1
+    assert book.back("a1", called_at=2.0) == [] and book.stats["recovered"] == 1
     assert book.heard("nobody", now=1.0) == (False, [])
+
+
+def test_a_heartbeat_sent_before_the_actor_died_does_not_revive_it(book: TaskBook) -> None:
+    """Seen in CI: 3 deaths for 2 killed agents.  A beat sent just before the kill was
+    taken after the death as the agent being back; its watch then killed it again."""
+    book.agent_joined(spec("a1"), now=0.0)
+    book.submit([task("t1")])
+    one_round(book)
+    book.agent_dead("a1", "actor died")
+    _, actions = book.heard("a1", now=1.0)        # the late beat
+    assert actions == [Probe("a1")]               # the shell's call to the dead actor fails
+    assert not book.agents["a1"].view.alive and book.pending == 1
+    book.agent_dead("a1", "actor died")           # its watch, or a late settle, says so again
+    assert book.stats["deaths"] == 1 and book.stats["recovered"] == 0
+
+
+def test_a_settle_ray_could_not_deliver_hands_the_tasks_on_but_keeps_the_agent(
+        book: TaskBook) -> None:
+    book.agent_joined(spec("a1"), now=0.0)
+    book.agent_joined(spec("a2"), now=0.0)
+    book.submit([task("t1")])
+    [s] = one_round(book)
+    book.settle_unanswered(s.agent_id, list(s.tasks), list(s.tokens), "unavailable")
+    assert book.agents[s.agent_id].eligible and book.stats["deaths"] == 0
+    assert book.pending == 1 and book.tasks["t1"].state is TaskState.REASSIGNED
+    [again] = one_round(book)                     # handed on, perhaps to the same agent
+    run(book, again)
+    assert book.describe("t1")["state"] == "done" and book.stats["deaths"] == 0
 
 
 def test_a_call_to_the_previous_actor_failing_late_leaves_the_agent_that_is_back(
@@ -244,7 +275,8 @@ def test_a_call_to_the_previous_actor_failing_late_leaves_the_agent_that_is_back
     book.submit([task("t1"), task("t2")])
     [first] = one_round(book)
     book.settle_lost("a1", list(first.tasks), list(first.tokens), "actor died", called_at=1.0)
-    book.heard("a1", now=3.0)                     # back, on another node
+    book.heard("a1", now=3.0)                     # heard, and its actor answers:
+    book.back("a1", called_at=3.0)                # back, on another node
     [second] = one_round(book)                    # runs a task again
     book.agent_dead("a1", "actor died", called_at=2.0)  # the old actor's watch, late
     assert book.agents["a1"].eligible and book.stats["deaths"] == 1
