@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from agents.agent import Agent
+from agents.agent.costs import cost
 from agents.agent.kinds import task, voter
 from agents.autonomous import AgentCapability, AutonomousAgent
 from agents.coordinator import AllocationResult, CoordinationStrategy, MultiAgentCoordinator
@@ -61,6 +62,7 @@ __all__ = [
     "TaskFailedError",
     "TaskState",
     "UnknownTaskKindError",
+    "cost",
     "get_supervisor",
     "start_supervisor",
     "task",

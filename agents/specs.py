@@ -185,6 +185,23 @@ class TaskAllocation:
     #: names the submit this task came from (an HTTP request, a CLI run, a job); the
     #: client stamps one when none is given (see :mod:`messaging.trace`)
     correlation_id: str | None = None
+    #: what the task is, for the agents' cost functions (``location``, ``size``...);
+    #: ``deadline_s``: seconds after submission by which it must be done (agents that
+    #: cannot make it refuse; a result past it reports its lateness)
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        deadline = self.attributes.get("deadline_s")
+        if deadline is not None and (isinstance(deadline, bool)
+                                     or not isinstance(deadline, int | float) or deadline <= 0):
+            raise ValueError(f"task {self.task_id!r}: attributes.deadline_s must be a positive "
+                             f"number of seconds, got {deadline!r}")
+
+    @property
+    def deadline_at(self) -> float | None:
+        """When the task must be done (wall clock), if it has a deadline."""
+        deadline = self.attributes.get("deadline_s")
+        return None if deadline is None else self.submitted_at + float(deadline)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -200,6 +217,7 @@ class TaskAllocation:
             "depends_on": list(self.depends_on),
             "plan_id": self.plan_id,
             "correlation_id": self.correlation_id,
+            "attributes": dict(self.attributes),
         }
 
     @classmethod
@@ -255,6 +273,12 @@ class AgentSpec:
     #: milliseconds its sends may gather before they go (a producer's linger); None: 0,
     #: or ``ENVIRONMENT_LINGER_MS`` for an agent with environments (agents.agent.senses)
     bus_linger_ms: float | None = None
+    #: what a task costs this agent: a cost function's name (``agents.cost``) or
+    #: ``"module:function"``; None: the load-based default (see ``agents.agent.costs``)
+    cost: str | None = None
+    #: the agent's own state its cost function reads (``position``, ``skills``,
+    #: ``battery``...); tasks and observations update it as they run
+    state: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.agent_type = AgentType(self.agent_type)
@@ -311,6 +335,8 @@ class AgentSpec:
             "role_options": dict(self.role_options),
             "pursue": [dict(p) for p in self.pursue],
             "bus_linger_ms": self.bus_linger_ms,
+            "cost": self.cost,
+            "state": dict(self.state),
         }
 
     @classmethod

@@ -35,7 +35,7 @@ from pydantic import (
 from agents.specs import AgentSpec, AgentType, TaskAllocation
 from agents.supervisor.settings import SupervisorOptions, SupervisorSettings, known_strategy
 from cluster.api.settings import ServeSection
-from messaging.errors import ConfigError, did_you_mean
+from messaging.errors import ConfigError, RaymasError, did_you_mean
 from messaging.topics import TopicError, validate_pattern, validate_topic
 
 __all__ = [
@@ -294,6 +294,11 @@ class AgentGroup(_Section):
     pursue: list[PursueGoal] = Field(default_factory=list)
     bus_linger_ms: float | None = Field(None, ge=0, le=1000, description=(
         "ms the agents' sends may gather before they go; default 0, or 3 with environments"))
+    cost: str | None = Field(None, description=(
+        "what a task costs these agents: a cost function registered with @agents.cost, or "
+        "module:function; default: the load-based cost"))
+    state: dict[str, Any] = Field(default_factory=dict, description=(
+        "the agents' own state their cost function reads (position, skills, battery...)"))
 
     @model_validator(mode="after")
     def _role_known(self) -> AgentGroup:
@@ -304,6 +309,13 @@ class AgentGroup(_Section):
                 resolve_role(self.role)
             except ConfigError as exc:
                 raise ValueError("; ".join(m for _, m in exc.problems)) from exc
+        if self.cost is not None:
+            from agents.agent.costs import resolve_cost
+
+            try:
+                resolve_cost(self.cost)
+            except (ImportError, RaymasError) as exc:
+                raise ValueError(f"cost: {exc}") from exc
         names = [e.name or e.kind for e in self.environments]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -464,7 +476,7 @@ class RaymasConfig(_Section):
                     subscribe=list(g.subscribe), role=g.role,
                     role_options=_anchored(g.role_options),
                     pursue=[p.model_dump() for p in g.pursue],
-                    bus_linger_ms=g.bus_linger_ms,
+                    bus_linger_ms=g.bus_linger_ms, cost=g.cost, state=dict(g.state),
                 ))
         return specs
 

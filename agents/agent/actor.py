@@ -78,7 +78,8 @@ class AgentActor:
         await self.bus.start(ray.get_runtime_context().current_actor)
         bus = self.bus
         self.agent.context = AgentContext(spec.agent_id, asyncio.get_running_loop(),
-                                          lambda topic, payload: bus.publish(topic, payload))
+                                          lambda topic, payload: bus.publish(topic, payload),
+                                          self.agent.world)
         self.senses = Senses(self.agent, self.bus, self._supervisor)
         await self.senses.start()
 

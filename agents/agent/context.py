@@ -3,8 +3,10 @@
 While an agent runs a task, :func:`current` is that agent's
 :class:`AgentContext` (in the task's own thread too: the context travels
 with it), so a registered task kind can :func:`publish` what it found —
-an alert, say — on the bus of the agent that runs it.  Outside an agent, or
-on an agent without a bus, :func:`publish` returns False and sends nothing.
+an alert, say — on the bus of the agent that runs it, and
+:func:`update_state` what it changed of the agent (where a robot is now, its
+battery), which the agent's cost function reads for its next bids.  Outside
+an agent, or on an agent without a bus, both return False and do nothing.
 
 Example:
     >>> publish("alerts/x", {"level": "high"})
@@ -18,10 +20,10 @@ import contextlib
 import contextvars
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["AgentContext", "current", "publish", "running_on"]
+__all__ = ["AgentContext", "current", "publish", "running_on", "update_state"]
 
 
 @dataclass(frozen=True)
@@ -30,10 +32,15 @@ class AgentContext:
 
     agent_id: str
     loop: asyncio.AbstractEventLoop
-    publisher: Callable[[str, Any], Any]
+    #: None on an agent without a bus
+    publisher: Callable[[str, Any], Any] | None
+    #: the agent's own state (its cost function reads it); a task may update it
+    state: dict[str, Any] = field(default_factory=dict)
 
     def publish(self, topic: str, payload: Any) -> None:
         """Publish on the agent's bus, from its event loop or from a task thread."""
+        if self.publisher is None:
+            raise RuntimeError(f"agent {self.agent_id!r} has no bus")
         if self.loop.is_closed():
             raise RuntimeError(f"agent {self.agent_id!r} is gone")
         on_loop = getattr(self.loop, "_thread_id", None) == threading.get_ident()
@@ -65,7 +72,16 @@ def running_on(context: AgentContext | None) -> Iterator[None]:
 def publish(topic: str, payload: Any) -> bool:
     """Publish on the current agent's bus; False when there is none."""
     ctx = _CURRENT.get()
-    if ctx is None:
+    if ctx is None or ctx.publisher is None:
         return False
     ctx.publish(topic, payload)
+    return True
+
+
+def update_state(**values: Any) -> bool:
+    """Update the running agent's state (``position=[x, y]``...); False when there is none."""
+    ctx = _CURRENT.get()
+    if ctx is None:
+        return False
+    ctx.state.update(values)
     return True

@@ -25,12 +25,14 @@ import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from types import MappingProxyType
 from typing import Any
 
 from cachetools import LRUCache
 
 from agents.agent import context as agent_context
 from agents.agent.bidding import AdaptiveBidder
+from agents.agent.costs import CostFunction, Quote, TaskInfo, resolve_cost
 from agents.agent.kinds import resolve_task, resolve_voter
 from agents.errors import LifecycleError, UnknownTaskKindError
 from agents.specs import AgentGoal, AgentSpec, Behavior, LifecycleState
@@ -72,6 +74,11 @@ class Agent:
         self.completed = 0
         self.failed = 0
         self.rejections = 0
+        self.world.update(spec.state)
+        #: what a task costs this agent; None: the load-based default (see propose)
+        self.costs: CostFunction | None = resolve_cost(spec.cost) if spec.cost else None
+        #: the tasks it runs now, as its cost function sees them (its bundle)
+        self._holding: dict[str, TaskInfo] = {}
         self.bidder = (None if spec.bidding == "fixed" else
                        AdaptiveBidder(spec.bidding, spec.bid_markups,
                                       seed=zlib.crc32(spec.agent_id.encode())))
@@ -166,10 +173,13 @@ class Agent:
         """Answer a round's calls for proposals in one go.
 
         ``cfp`` is columnar: ``task_ids``, ``kinds`` and ``capabilities`` (one
-        list per task).  The reply is ``{"propose": [(task_id, cost, eta_s,
-        load)], "refuse": {reason: [task_id]}, "not-understood": {reason: [...]}}``:
+        list per task), and ``attributes`` and ``submitted_at`` when the tasks
+        have any.  The reply is ``{"propose": [(task_id, cost, eta_s, load)],
+        "refuse": {reason: [task_id]}, "not-understood": {reason: [...]}}``:
         every task gets exactly one answer, compactly, because one Ray call
-        carries a whole round.
+        carries a whole round.  The cost is the agent's cost function's (all
+        the round's tasks in one call), else ``1 + utilisation + eta``; an
+        adaptive bidder's markup goes on top.
         """
         reply: dict[str, Any] = {"propose": [], "refuse": {}, "not-understood": {}}
         ids = list(cfp["task_ids"])
@@ -178,28 +188,70 @@ class Agent:
             return reply
         full = self.free_slots <= 0
         utilisation = self.load / self.spec.task_limit
-        markup = 1.0
-        if self.bidder is not None and not full:
-            markup = self.bidder.choose(ids)
         caps = self.capabilities
-        for task_id, kind, needs in zip(ids, cfp["kinds"], cfp["capabilities"], strict=True):
+        biddable: list[TaskInfo] = []
+        for task, needs in zip(_task_infos(cfp), cfp["capabilities"], strict=True):
             missing = set(needs) - caps
             if missing:
-                reply["refuse"].setdefault(f"lacks {sorted(missing)}", []).append(task_id)
+                reply["refuse"].setdefault(f"lacks {sorted(missing)}", []).append(task.task_id)
                 continue
             try:
-                resolve_task(kind)
+                resolve_task(task.kind)
             except UnknownTaskKindError as exc:
-                reply["not-understood"].setdefault(str(exc), []).append(task_id)
+                reply["not-understood"].setdefault(str(exc), []).append(task.task_id)
                 continue
             if full:
-                reply["refuse"].setdefault("at capacity", []).append(task_id)
+                reply["refuse"].setdefault("at capacity", []).append(task.task_id)
                 continue
-            eta = self._durations.get(kind, 0.0) * (1 + utilisation)
-            # a cost of 1 for taking a task at all, so a markup means something at zero load
-            reply["propose"].append((task_id, (1.0 + utilisation + eta) * markup, eta,
-                                     utilisation))
+            biddable.append(task)
+        markup = 1.0
+        if self.bidder is not None and biddable:
+            markup = self.bidder.choose([t.task_id for t in biddable])
+        for task, quote in zip(biddable, self.quotes(biddable, utilisation), strict=True):
+            reason = self._refusal(task, quote)
+            if reason is not None:
+                reply["refuse"].setdefault(reason, []).append(task.task_id)
+                continue
+            assert quote is not None
+            reply["propose"].append((task.task_id, quote.cost * markup,
+                                     quote.eta_s or 0.0, utilisation))
         return reply
+
+    def quotes(self, tasks: Sequence[TaskInfo], utilisation: float | None = None,
+               bundle: Sequence[TaskInfo] = ()) -> list[Quote | None]:
+        """What each task costs this agent on top of what it holds and ``bundle``."""
+        if utilisation is None:
+            utilisation = self.load / self.spec.task_limit
+        if self.costs is None:
+            # a cost of 1 for taking a task at all, so a markup means something at zero load
+            etas = [self._durations.get(t.kind, 0.0) * (1 + utilisation) for t in tasks]
+            return [Quote(1.0 + utilisation + eta, eta) for eta in etas]
+        held = [*self._holding.values(), *bundle]
+        return self.costs.quotes(MappingProxyType(self.world), tasks, held)
+
+    def _refusal(self, task: TaskInfo, quote: Quote | None) -> str | None:
+        if quote is None:
+            return "refused by its cost function"
+        deadline = task.deadline_at
+        if deadline is not None:
+            eta = quote.eta_s if quote.eta_s is not None else self._durations.get(task.kind, 0.0)
+            if time.time() + eta > deadline:
+                return "cannot finish by its deadline"
+        return None
+
+    def marginal_bids(self, cfp: Mapping[str, Sequence[Any]], held: Sequence[str]
+                      ) -> dict[str, float | None]:
+        """Bids on ``cfp``'s tasks not in ``held``, given it would also hold ``held``
+        (tasks of the same cfp): the extra cost of each, or None where it refuses."""
+        tasks = {t.task_id: t for t in _task_infos(cfp)}
+        bundle = [tasks[t] for t in held if t in tasks]
+        if self.state not in (LifecycleState.IDLE, LifecycleState.BUSY) \
+                or self.free_slots - len(bundle) <= 0:
+            return {t: None for t in tasks if t not in held}
+        open_ = [t for tid, t in tasks.items() if tid not in held]
+        answers = self.quotes(open_, bundle=bundle)
+        return {t.task_id: (None if self._refusal(t, q) is not None or q is None else q.cost)
+                for t, q in zip(open_, answers, strict=True)}
 
     async def settle(
         self, accepted: Sequence[Mapping[str, Any]], rejected: Sequence[str]
@@ -264,6 +316,10 @@ class Agent:
         fn = resolve_task(task.get("kind", "noop"))
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._inflight[task_id] = fut
+        if task.get("attributes"):
+            self._holding[task_id] = TaskInfo(task_id, task.get("kind", "noop"),
+                                              MappingProxyType(dict(task["attributes"])),
+                                              float(task.get("submitted_at") or 0.0))
         self.transition(LifecycleState.BUSY)
         started = self._clock()
         cid = task.get("correlation_id")
@@ -273,6 +329,9 @@ class Agent:
             logger.info("task %s running on %s", task_id, self.agent_id, extra=fields)
         try:
             # what the task sends carries the id; it may publish on this agent's bus
+            if self.context is None:  # no bus: tasks may still update the agent's state
+                self.context = agent_context.AgentContext(
+                    self.agent_id, asyncio.get_running_loop(), None, self.world)
             with trace.scope(cid), agent_context.running_on(self.context):
                 result = await self._call(fn, dict(task.get("args") or {}))
         except BaseException as exc:
@@ -295,6 +354,7 @@ class Agent:
             took = self._clock() - started
             self._durations[kind] = 0.8 * self._durations.get(kind, took) + 0.2 * took
             del self._inflight[task_id]
+            self._holding.pop(task_id, None)
             if not self._inflight and self.state == LifecycleState.BUSY:
                 self.transition(LifecycleState.IDLE)
 
@@ -327,3 +387,12 @@ class Agent:
                         else {"strategy": "fixed"}),
         }
 
+
+def _task_infos(cfp: Mapping[str, Sequence[Any]]) -> list[TaskInfo]:
+    """The tasks of a columnar cfp, as cost functions see them."""
+    n = len(cfp["task_ids"])
+    attributes = cfp.get("attributes") or [None] * n
+    submitted = cfp.get("submitted_at") or [0.0] * n
+    return [TaskInfo(tid, kind, MappingProxyType(dict(attrs or {})), float(at))
+            for tid, kind, attrs, at in zip(cfp["task_ids"], cfp["kinds"], attributes,
+                                            submitted, strict=True)]

@@ -58,6 +58,8 @@ class TaskView:
     priority: int = 1
     submitted_at: float = 0.0
     kind: str = "noop"
+    #: what the agents' cost functions read (see ``agents.agent.costs``)
+    attributes: Mapping[str, object] = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from agents.planning.frontier import Dependencies
-from agents.protocols import AgentView, AllocationStrategy, TaskView
+from agents.protocols import AgentView, AllocationStrategy, Refusal, TaskView
 from agents.specs import AgentSpec, TaskAllocation, TaskState
 from agents.supervisor.book_plans import PlanBook
 from agents.supervisor.ledger import Ledger, Transition
@@ -87,10 +87,13 @@ class TaskBook:
         self.stats: dict[str, float] = {"rounds": 0, "late_replies": 0, "deaths": 0,
                                         "reassigned": 0, "duplicate_results": 0, "sink_errors": 0,
                                         "suspected": 0, "recovered": 0, "retries": 0,
-                                        "plan_nodes_done": 0, "plan_nodes_failed": 0}
+                                        "plan_nodes_done": 0, "plan_nodes_failed": 0,
+                                        "missed_deadlines": 0}
         self.plans = PlanBook(self)
         self._pending: list[tuple[int, float, str]] = []
         self._deferred: list[TaskRecord] = []
+        #: (deadline, task id) of tasks with a deadline: one nobody took by then fails
+        self._deadlines: list[tuple[float, str]] = []
         self._decided = Decisions()
         self._out: list[Action] = []
 
@@ -182,7 +185,18 @@ class TaskBook:
                 logger.warning("agent %s missed its heartbeat deadline: suspect", agent_id)
                 rec.suspect = True
                 self.stats["suspected"] += 1
+        self._expire(self.clock())
         return self._drain()
+
+    def _expire(self, now: float) -> None:
+        """A task whose deadline passed before any agent took it fails, saying why."""
+        while self._deadlines and self._deadlines[0][0] <= now:
+            task = self.tasks.get(heapq.heappop(self._deadlines)[1])
+            if task is not None and task.agent_id is None and not task.state.terminal:
+                self.stats["missed_deadlines"] += 1
+                self.end_unrun(task, "deadline passed before any agent could take it"
+                               + (f": {task.unplaced}" if task.unplaced else ""),
+                               TaskState.FAILED)
 
     def agent_dead(self, agent_id: str, reason: str, called_at: float | None = None
                    ) -> list[Action]:
@@ -240,6 +254,8 @@ class TaskBook:
         """Know every task first (one may depend on a later one), then queue or hold each."""
         for task in tasks:
             self.tasks[task.spec.task_id] = task
+            if task.spec.deadline_at is not None:
+                heapq.heappush(self._deadlines, (task.spec.deadline_at, task.spec.task_id))
         for task in tasks:
             if task.spec.depends_on:
                 self.admit(task)
@@ -268,7 +284,8 @@ class TaskBook:
                 "submitted_at": task.spec.submitted_at if task else None,
                 "awarded_at": task.awarded_at if task else None,
                 "finished_at": task.finished_at if task else None,
-                "correlation_id": task.spec.correlation_id if task else None}
+                "correlation_id": task.spec.correlation_id if task else None,
+                **(_lateness(task) if task else {})}
 
     def reload(self) -> None:
         """Rebuild the unfinished tasks from the ledger (after a Supervisor restart)."""
@@ -329,7 +346,8 @@ class TaskBook:
         for agent_id, view in views.items():
             view.load = len(self.agents[agent_id].assigned)
         tviews = [TaskView(t.spec.task_id, tuple(t.spec.required_capabilities),
-                           t.spec.priority, t.spec.submitted_at, t.spec.kind) for t in tasks]
+                           t.spec.priority, t.spec.submitted_at, t.spec.kind,
+                           t.spec.attributes) for t in tasks]
         return tviews, views
 
     def announced(self, tasks: Sequence[TaskRecord]) -> None:
@@ -385,6 +403,7 @@ class TaskBook:
                                         tuple(t.token for t in mine),
                                         tuple(rejected.get(agent_id, []))))
         self._deferred.extend(t for t in tasks if t.spec.task_id not in placed)
+        _note_unplaced(tasks, placed, outcome.pending, rnd.refusals if rnd is not None else ())
         return self._drain()
 
     def round_failed(self, tasks: Sequence[TaskRecord]) -> None:
@@ -549,3 +568,30 @@ class TaskBook:
     def drain(self) -> list[Action]:
         """Actions caused by calls made through :attr:`plans`."""
         return self._drain()
+
+
+def _lateness(task: TaskRecord) -> dict[str, Any]:
+    """A task with a deadline: when it was due and, once ended, how late (negative: early)."""
+    due = task.spec.deadline_at
+    if due is None:
+        return {}
+    done = task.finished_at
+    return {"deadline_at": due, "lateness_s": None if done is None else done - due}
+
+
+def _note_unplaced(tasks: Sequence[TaskRecord], placed: set[str], pending: Mapping[str, str],
+                   refusals: Sequence[Refusal]) -> None:
+    """Keep, on each task a round left, why: its refusals by reason, else the strategy's."""
+    said: dict[str, dict[str, int]] = {}
+    for r in refusals:
+        if r.task_id not in placed:
+            reasons = said.setdefault(r.task_id, {})
+            reasons[r.reason] = reasons.get(r.reason, 0) + 1
+    for task in tasks:
+        tid = task.spec.task_id
+        if tid in placed:
+            task.unplaced = ""
+        elif tid in said:
+            task.unplaced = "; ".join(f"{n} refused: {why}" for why, n in said[tid].items())
+        else:
+            task.unplaced = pending.get(tid, "")

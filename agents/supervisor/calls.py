@@ -24,9 +24,9 @@ from agents.protocols.consensus import tally
 from agents.protocols.contract_net import Conversation
 from agents.supervisor.rounds import RoundResult, by_capabilities, cfp_groups
 
-__all__ = ["Unanswered", "answers", "auction_resource", "ballot_round", "cfp_round",
-           "describe", "find_agent", "gather_replies", "hold_vote", "set_identity", "settle",
-           "stop", "watch"]
+__all__ = ["Unanswered", "answers", "auction_resource", "ballot_round", "cfp_payload",
+           "cfp_round", "describe", "find_agent", "gather_replies", "hold_vote",
+           "set_identity", "settle", "stop", "watch"]
 
 
 async def gather_replies(
@@ -56,6 +56,17 @@ async def gather_replies(
     return replies, dead, late + [futures[f] for f in pending]
 
 
+def cfp_payload(tasks: Sequence[TaskView]) -> dict[str, list[Any]]:
+    """A round's tasks, columnar, as :meth:`agents.agent.core.Agent.propose` reads them."""
+    payload: dict[str, list[Any]] = {"task_ids": [t.task_id for t in tasks],
+                                     "kinds": [t.kind for t in tasks],
+                                     "capabilities": [t.required_capabilities for t in tasks]}
+    if any(t.attributes for t in tasks):  # only then: most rounds carry none
+        payload["attributes"] = [dict(t.attributes) for t in tasks]
+        payload["submitted_at"] = [t.submitted_at for t in tasks]
+    return payload
+
+
 async def cfp_round(
     tasks: Sequence[TaskView],
     agents: Mapping[str, AgentView],
@@ -68,9 +79,7 @@ async def cfp_round(
     conv = Conversation(uuid.uuid4().hex, frozenset(t.task_id for t in tasks), now + timeout)
     calls = {}
     for members, mine in cfp_groups(tasks, agents, fanout):
-        payload = ray.put({"task_ids": [t.task_id for t in mine],
-                           "kinds": [t.kind for t in mine],
-                           "capabilities": [t.required_capabilities for t in mine]})
+        payload = ray.put(cfp_payload(mine))
         for agent_id in members:
             calls[agent_id] = handles[agent_id].cfp.remote(conv.conversation_id, payload)
     replies, dead, late = await gather_replies(calls, timeout)

@@ -60,14 +60,19 @@ class TaskRecord:
     queued: bool = False
     #: results of the tasks this one depends on, by node id (set when it becomes ready)
     inputs: dict[str, Any] | None = None
+    #: why the last round did not place it (the agents' refusals, else the strategy's)
+    unplaced: str = ""
 
     @property
     def wire(self) -> dict[str, Any]:
         """What the agent needs to run the task: id, kind and args (no scheduling fields)."""
         args = self.spec.args if self.inputs is None else {**self.spec.args,
                                                            "inputs": self.inputs}
-        return {"task_id": self.spec.task_id, "kind": self.spec.kind, "args": args,
-                "correlation_id": self.spec.correlation_id}
+        wire: dict[str, Any] = {"task_id": self.spec.task_id, "kind": self.spec.kind,
+                                "args": args, "correlation_id": self.spec.correlation_id}
+        if self.spec.attributes:  # what its cost function reads while the agent holds it
+            wire.update(attributes=self.spec.attributes, submitted_at=self.spec.submitted_at)
+        return wire
 
 
 # -- actions -----------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "AgentList", "AgentSpecIn", "AllocateIn", "AllocateOut", "AuctionIn", "HtnGoalIn",
@@ -38,6 +38,20 @@ class TaskIn(_In):
     max_attempts: int = Field(3, ge=1, le=100)
     depends_on: list[str] = Field(default_factory=list, max_length=1000)
     goal: str | None = Field(None, max_length=200)
+    attributes: dict[str, Any] = Field(default_factory=dict, max_length=64, description=(
+        "what the agents' cost functions read (location, size...); deadline_s: seconds "
+        "after submission by which it must be done"), examples=[{"location": [3, 4],
+                                                               "deadline_s": 30}])
+
+    @field_validator("attributes")
+    @classmethod
+    def _deadline(cls, value: dict[str, Any]) -> dict[str, Any]:
+        deadline = value.get("deadline_s")
+        if deadline is not None and (isinstance(deadline, bool)
+                                     or not isinstance(deadline, int | float) or deadline <= 0):
+            raise ValueError(f"deadline_s must be a positive number of seconds, "
+                             f"got {deadline!r}")
+        return value
 
 
 class TaskBatchIn(_In):
