@@ -44,6 +44,9 @@ class CoordinationStrategy(enum.StrEnum):
     FIRST_PRICE = "first_price"
     VICKREY = "vickrey"
     CONSENSUS = "consensus"
+    OPTIMAL = "optimal"
+    SSI = "ssi"
+    CBBA = "cbba"
     LEAST_LOADED = "least_loaded"
     POWER_OF_TWO = "power_of_two"
 

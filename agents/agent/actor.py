@@ -16,8 +16,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ray
+from cachetools import TTLCache
 
 from agents.agent import Agent
+from agents.agent.bundles import DEAD, Member
 from agents.agent.context import AgentContext
 from agents.agent.senses import Senses
 from agents.specs import AgentGoal, AgentSpec, Behavior, LifecycleState
@@ -64,6 +66,9 @@ class AgentActor:
         self.bus: Endpoint | None = None
         self.senses: Senses | None = None
         self.token: str | None = None
+        #: bundle-algorithm rounds by conversation id, and pushes that came before them
+        self._bundles: TTLCache[str, Member] = TTLCache(maxsize=64, ttl=600)
+        self._early: TTLCache[str, list[dict[str, Any]]] = TTLCache(maxsize=64, ttl=600)
         # joining the bus also runs after a restart, so held messages come back
         self._joined = (loop.create_task(self._join_bus(bus_name, message_keys))
                         if bus_name else None)
@@ -229,6 +234,42 @@ class AgentActor:
                      rejected: Sequence[str]) -> list[tuple[bool, Any]]:
         """accept-proposal (run) and reject-proposal in one call; returns the outcomes."""
         return await self.agent.settle(accepted, rejected)
+
+    async def marginal_bids(self, conversation_id: str, cfp: Mapping[str, Any],
+                            held: Sequence[str]) -> dict[str, float | None]:
+        """Sequential auctions: bids on the round's open tasks given it also wins ``held``."""
+        return self.agent.marginal_bids(cfp, held)
+
+    async def cbba(self, conversation_id: str, cfp: Mapping[str, Any],
+                   peers: Mapping[str, Any], capacity: int, max_rounds: int = 500
+                   ) -> dict[str, Any]:
+        """Take part in a bundle-algorithm round with ``peers`` (id -> actor handle):
+        gossip with them until the winners agree; returns what this agent won."""
+        member = Member(self.agent, conversation_id, cfp, list(peers), capacity)
+        self._bundles[conversation_id] = member
+        for early in self._early.pop(conversation_id, []):
+            member.answer(early)
+
+        async def exchange(peer: str, message: dict[str, Any]) -> dict[str, Any] | str | None:
+            try:
+                reply: dict[str, Any] | None = await peers[peer].cbba_exchange.remote(
+                    conversation_id, message)
+                return reply
+            except ray.exceptions.ActorUnavailableError:
+                return None  # for now: asked again next round
+            except ray.exceptions.RayActorError:
+                return DEAD
+
+        return await member.run(exchange, max_rounds=max_rounds)
+
+    async def cbba_exchange(self, conversation_id: str, message: dict[str, Any]
+                            ) -> dict[str, Any] | None:
+        """A peer's push; our news back (None until this agent has joined that round)."""
+        member = self._bundles.get(conversation_id)
+        if member is None:
+            self._early.setdefault(conversation_id, []).append(message)
+            return None
+        return member.answer(message)
 
     async def vote(self, ballots: Sequence[Mapping[str, Any]]) -> list[Any]:
         return [self.agent.vote(b) for b in ballots]

@@ -32,7 +32,7 @@ from cachetools import LRUCache
 
 from agents.agent import context as agent_context
 from agents.agent.bidding import AdaptiveBidder
-from agents.agent.costs import CostFunction, Quote, TaskInfo, resolve_cost
+from agents.agent.costs import CostFunction, Quote, TaskInfo, resolve_cost, task_infos
 from agents.agent.kinds import resolve_task, resolve_voter
 from agents.errors import LifecycleError, UnknownTaskKindError
 from agents.specs import AgentGoal, AgentSpec, Behavior, LifecycleState
@@ -190,7 +190,7 @@ class Agent:
         utilisation = self.load / self.spec.task_limit
         caps = self.capabilities
         biddable: list[TaskInfo] = []
-        for task, needs in zip(_task_infos(cfp), cfp["capabilities"], strict=True):
+        for task, needs in zip(task_infos(cfp), cfp["capabilities"], strict=True):
             missing = set(needs) - caps
             if missing:
                 reply["refuse"].setdefault(f"lacks {sorted(missing)}", []).append(task.task_id)
@@ -208,7 +208,7 @@ class Agent:
         if self.bidder is not None and biddable:
             markup = self.bidder.choose([t.task_id for t in biddable])
         for task, quote in zip(biddable, self.quotes(biddable, utilisation), strict=True):
-            reason = self._refusal(task, quote)
+            reason = self.refusal(task, quote)
             if reason is not None:
                 reply["refuse"].setdefault(reason, []).append(task.task_id)
                 continue
@@ -229,7 +229,8 @@ class Agent:
         held = [*self._holding.values(), *bundle]
         return self.costs.quotes(MappingProxyType(self.world), tasks, held)
 
-    def _refusal(self, task: TaskInfo, quote: Quote | None) -> str | None:
+    def refusal(self, task: TaskInfo, quote: Quote | None) -> str | None:
+        """Why the agent will not take ``task`` at ``quote``, or None when it will."""
         if quote is None:
             return "refused by its cost function"
         deadline = task.deadline_at
@@ -243,14 +244,14 @@ class Agent:
                       ) -> dict[str, float | None]:
         """Bids on ``cfp``'s tasks not in ``held``, given it would also hold ``held``
         (tasks of the same cfp): the extra cost of each, or None where it refuses."""
-        tasks = {t.task_id: t for t in _task_infos(cfp)}
+        tasks = {t.task_id: t for t in task_infos(cfp)}
         bundle = [tasks[t] for t in held if t in tasks]
         if self.state not in (LifecycleState.IDLE, LifecycleState.BUSY) \
                 or self.free_slots - len(bundle) <= 0:
             return {t: None for t in tasks if t not in held}
         open_ = [t for tid, t in tasks.items() if tid not in held]
         answers = self.quotes(open_, bundle=bundle)
-        return {t.task_id: (None if self._refusal(t, q) is not None or q is None else q.cost)
+        return {t.task_id: (None if self.refusal(t, q) is not None or q is None else q.cost)
                 for t, q in zip(open_, answers, strict=True)}
 
     async def settle(
@@ -387,12 +388,3 @@ class Agent:
                         else {"strategy": "fixed"}),
         }
 
-
-def _task_infos(cfp: Mapping[str, Sequence[Any]]) -> list[TaskInfo]:
-    """The tasks of a columnar cfp, as cost functions see them."""
-    n = len(cfp["task_ids"])
-    attributes = cfp.get("attributes") or [None] * n
-    submitted = cfp.get("submitted_at") or [0.0] * n
-    return [TaskInfo(tid, kind, MappingProxyType(dict(attrs or {})), float(at))
-            for tid, kind, attrs, at in zip(cfp["task_ids"], cfp["kinds"], attributes,
-                                            submitted, strict=True)]

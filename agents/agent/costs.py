@@ -36,7 +36,8 @@ from typing import Any, TypeVar
 
 from messaging.errors import UnknownNameError
 
-__all__ = ["CostFunction", "Quote", "TaskInfo", "cost", "known_costs", "resolve_cost"]
+__all__ = ["CostFunction", "Quote", "TaskInfo", "cost", "known_costs", "resolve_cost",
+           "task_infos"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -140,3 +141,13 @@ def resolve_cost(name: str) -> CostFunction:
         return registered or CostFunction(name, fn, bool(getattr(fn, "vectorised", False)))
     raise UnknownNameError("cost function (register one with @agents.cost(name), or name a "
                            "module:function)", name, known_costs())
+
+
+def task_infos(cfp: Mapping[str, Sequence[Any]]) -> list[TaskInfo]:
+    """The tasks of a columnar call for proposals, as cost functions see them."""
+    n = len(cfp["task_ids"])
+    attributes = cfp.get("attributes") or [None] * n
+    submitted = cfp.get("submitted_at") or [0.0] * n
+    return [TaskInfo(tid, kind, MappingProxyType(dict(attrs or {})), float(at))
+            for tid, kind, attrs, at in zip(cfp["task_ids"], cfp["kinds"], attributes,
+                                            submitted, strict=True)]

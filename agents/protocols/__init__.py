@@ -1,5 +1,10 @@
 """Allocation strategies: pure cores the Supervisor runs (no Ray here).
 
+Task by task: ``contract_net``, ``first_price``, ``vickrey``, ``consensus``, and the
+load balancers ``least_loaded`` and ``power_of_two``.  Whole round, on the agents'
+own costs: ``optimal`` (the cost-minimal assignment), ``ssi`` (sequential
+single-item auctions with re-bids) and ``cbba`` (the agents agree by gossip).
+
 :func:`get_strategy` maps a name from config or a task to a fresh strategy.
 """
 
@@ -9,6 +14,7 @@ import difflib
 from collections.abc import Callable
 
 from agents.errors import AllocationError
+from agents.protocols.assignment import OptimalStrategy
 from agents.protocols.auction import Auction, Bid, Clearing, clear
 from agents.protocols.base import (
     AgentView,
@@ -19,9 +25,11 @@ from agents.protocols.base import (
     Refusal,
     TaskView,
 )
+from agents.protocols.claims import CbbaStrategy
 from agents.protocols.consensus import Consensus, Decision, Vote, tally
 from agents.protocols.contract_net import ContractNet, Conversation, Performative
 from agents.protocols.load_balance import LeastLoaded, PowerOfTwoChoices
+from agents.protocols.ssi import SsiStrategy
 
 __all__ = [
     "STRATEGIES",
@@ -31,16 +39,19 @@ __all__ = [
     "Auction",
     "Award",
     "Bid",
+    "CbbaStrategy",
     "Clearing",
     "Consensus",
     "ContractNet",
     "Conversation",
     "Decision",
     "LeastLoaded",
+    "OptimalStrategy",
     "Performative",
     "PowerOfTwoChoices",
     "Proposal",
     "Refusal",
+    "SsiStrategy",
     "TaskView",
     "Vote",
     "clear",
@@ -53,6 +64,9 @@ STRATEGIES: dict[str, Callable[[], AllocationStrategy]] = {
     "first_price": lambda: Auction("first_price"),
     "vickrey": lambda: Auction("vickrey"),
     "consensus": Consensus,
+    "optimal": OptimalStrategy,
+    "ssi": SsiStrategy,
+    "cbba": CbbaStrategy,
     "least_loaded": LeastLoaded,
     "power_of_two": PowerOfTwoChoices,
 }

@@ -142,6 +142,15 @@ class AllocationStrategy(Protocol):
     needs_proposals: bool
     #: True when the Supervisor must collect ballots from a committee first.
     needs_votes: bool
+    #: True when, after the proposals, each winner bids again on the open tasks given
+    #: what it won (sequential auctions; the shell passes the outcome to :meth:`decide`)
+    rebids: bool
+    #: True when it weighs every capable agent's bids for the whole round at once: the
+    #: call for proposals then goes to all of them, not to the least-loaded fan-out
+    whole_round: bool
+    #: True when the agents allocate among themselves (the bundle algorithm) and the
+    #: proposals the strategy gets are their agreed claims
+    decentralised: bool
 
     @property
     def decisions(self) -> Mapping[str, Decision]:
@@ -160,6 +169,11 @@ class AllocationStrategy(Protocol):
         """Place ``tasks``; must not award an agent more than its free slots."""
         ...
 
+    def decide(self, won: Mapping[str, tuple[str, float]]) -> None:
+        """With ``rebids``: the winners (task -> (agent, bid)) the shell's re-bid rounds
+        chose, for the next :meth:`allocate` to award."""
+        ...
+
 
 class StrategyBase:
     """Defaults for the members of :class:`AllocationStrategy` a strategy does not use."""
@@ -167,11 +181,17 @@ class StrategyBase:
     name: str = ""
     needs_proposals: bool = False
     needs_votes: bool = False
+    rebids: bool = False
+    whole_round: bool = False
+    decentralised: bool = False
     _decisions: Mapping[str, Decision] = MappingProxyType({})
 
     @property
     def decisions(self) -> Mapping[str, Decision]:
         return self._decisions
+
+    def decide(self, won: Mapping[str, tuple[str, float]]) -> None:
+        raise NotImplementedError(f"strategy {self.name!r} takes no re-bid outcome")
 
 
 def task_order(tasks: Iterable[TaskView]) -> list[TaskView]:

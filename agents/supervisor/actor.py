@@ -31,7 +31,7 @@ from agents.errors import AllocationError, NotFoundError, TaskFailedError
 from agents.planning import TaskGraph
 from agents.protocols import get_strategy
 from agents.specs import AgentSpec, TaskAllocation, TaskState
-from agents.supervisor import calls
+from agents.supervisor import bundle_rounds, calls
 from agents.supervisor.audit import AuditLog
 from agents.supervisor.book import TaskBook
 from agents.supervisor.keys import KeyStore
@@ -261,7 +261,15 @@ class Supervisor:
         if strategy.needs_proposals:
             self.book.announced(tasks)
             rnd = await calls.cfp_round(tviews, views, handles, self.cfg.bid_timeout_s,
-                                        time.time(), self.cfg.cfp_fanout)
+                                        time.time(),
+                                        0 if strategy.whole_round else self.cfg.cfp_fanout)
+            if strategy.rebids:  # sequential auctions: each winner bids again
+                strategy.decide(await bundle_rounds.sequential_round(
+                    rnd, views, handles, self.cfg.bid_timeout_s))
+        elif strategy.decentralised:  # the agents agree among themselves; we record it
+            self.book.announced(tasks)
+            rnd = await bundle_rounds.cbba_round(tviews, views, handles,
+                                                 self.cfg.cbba_timeout_s)
         elif strategy.needs_votes:
             rnd = await calls.ballot_round(tviews, views, handles, self.cfg.bid_timeout_s,
                                            self.cfg.cfp_fanout)

@@ -285,6 +285,8 @@ class TaskBook:
                 "awarded_at": task.awarded_at if task else None,
                 "finished_at": task.finished_at if task else None,
                 "correlation_id": task.spec.correlation_id if task else None,
+                "unplaced": task.unplaced if task and task.agent_id is None
+                and not task.state.terminal else None,
                 **(_lateness(task) if task else {})}
 
     def reload(self) -> None:

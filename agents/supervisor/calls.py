@@ -77,13 +77,15 @@ async def cfp_round(
 ) -> RoundResult:
     """One call for proposals per participant, the payload put once per capability group."""
     conv = Conversation(uuid.uuid4().hex, frozenset(t.task_id for t in tasks), now + timeout)
-    calls = {}
+    calls, payloads = {}, {}
     for members, mine in cfp_groups(tasks, agents, fanout):
         payload = ray.put(cfp_payload(mine))
         for agent_id in members:
             calls[agent_id] = handles[agent_id].cfp.remote(conv.conversation_id, payload)
+            payloads[agent_id] = payload
     replies, dead, late = await gather_replies(calls, timeout)
-    result = RoundResult(conv.conversation_id, dead=dead, late_agents=late, conversation=conv)
+    result = RoundResult(conv.conversation_id, dead=dead, late_agents=late, conversation=conv,
+                         payloads=payloads)
     for agent_id, reply in replies.items():
         for task_id, cost, eta, load in reply["propose"]:
             conv.receive(Proposal(task_id, agent_id, cost, eta, load), now)

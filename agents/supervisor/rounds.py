@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from agents.protocols.base import AgentView, Proposal, Refusal, TaskView, Vote
 from agents.protocols.contract_net import Conversation
@@ -28,6 +29,10 @@ class RoundResult:
     late_agents: list[str] = field(default_factory=list)
     #: the FIPA bookkeeping of a contract-net round (awards go through it)
     conversation: Conversation | None = None
+    #: the cfp each agent was sent (an object ref), for asking it again (re-bids)
+    payloads: dict[str, Any] = field(default_factory=dict)
+    #: gossip rounds the agents took to agree (the bundle algorithm)
+    rounds: int = 0
 
 
 def by_capabilities(agents: Mapping[str, AgentView]) -> dict[frozenset[str], list[AgentView]]:

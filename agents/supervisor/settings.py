@@ -43,11 +43,13 @@ class SupervisorOptions(BaseModel):
     name: str = Field("raymas-supervisor", min_length=1, description="the actor's name")
     strategy: str = Field("contract_net", description=(
         "default allocation strategy (contract_net, first_price, vickrey, consensus, "
-        "least_loaded, power_of_two)"))
+        "optimal, ssi, cbba, least_loaded, power_of_two)"))
     heartbeat_interval_s: float = Field(1.0, gt=0, description="how often agents beat")
     heartbeat_timeout_s: float = Field(5.0, gt=0, description=(
         "silence after which an agent is suspect: it gets no new work until heard again"))
     bid_timeout_s: float = Field(2.0, gt=0, description="how long a round waits for replies")
+    cbba_timeout_s: float = Field(10.0, gt=0, description=(
+        "how long the agents of a bundle-algorithm (cbba) round may take to agree"))
     batch_size: int = Field(1024, ge=1, le=100_000, description="tasks per allocation round")
     cfp_fanout: int = Field(8, ge=0, description=(
         "least-loaded agents called per contract-net round (more if their free slots do not "

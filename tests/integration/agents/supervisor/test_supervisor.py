@@ -17,8 +17,8 @@ from tests.integration.conftest import specs, wait_until
 
 pytestmark = pytest.mark.integration
 
-STRATEGIES = ["contract_net", "first_price", "vickrey", "consensus", "least_loaded",
-              "power_of_two"]
+STRATEGIES = ["contract_net", "first_price", "vickrey", "consensus", "optimal", "ssi", "cbba",
+              "least_loaded", "power_of_two"]
 
 
 def _primes(prefix: str, n: int, **kw: Any) -> list[TaskAllocation]:

@@ -1,0 +1,101 @@
+"""An agent's part in the bundle algorithm, with peers in-process (no Ray)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any
+
+import agents
+from agents.agent import Agent
+from agents.agent.bundles import DEAD, Member
+from agents.agent.costs import TaskInfo
+from agents.protocols.cbba import CbbaAgent, run_cbba
+from agents.specs import AgentSpec
+
+POINTS = {f"t{i}": (float(i), float(i % 2) * 4) for i in range(8)}
+BASES = {"a": (0.0, 0.0), "b": (8.0, 0.0), "c": (4.0, 6.0)}
+
+
+@agents.cost("test-bundle-route")
+def route(state: Any, task: TaskInfo, bundle: Any) -> float:
+    here = bundle[-1].attributes["location"] if bundle else state["position"]
+    return math.dist(here, task.attributes["location"])
+
+
+CFP = {"task_ids": list(POINTS), "kinds": ["noop"] * len(POINTS),
+       "capabilities": [["execution"]] * len(POINTS),
+       "attributes": [{"location": list(p)} for p in POINTS.values()],
+       "submitted_at": [0.0] * len(POINTS)}
+
+
+def member(name: str, capacity: int = 3) -> Member:
+    a = Agent(AgentSpec(name, cost="test-bundle-route", state={"position": list(BASES[name])}))
+    a.start()
+    return Member(a, "c1", CFP, peers=[p for p in BASES if p != name], capacity=capacity)
+
+
+def pure() -> dict[str, str]:
+    def extra(agent: str) -> Any:
+        def f(path: Any, task: str) -> tuple[float, int]:
+            here = POINTS[path[-1]] if path else BASES[agent]
+            return math.dist(here, POINTS[task]), len(path)
+        return f
+
+    return run_cbba({a: CbbaAgent(a, list(POINTS), 3, extra(a)) for a in BASES},
+                    {a: [b for b in BASES if b != a] for a in BASES}).assignment
+
+
+def test_members_gossiping_in_process_agree_with_the_pure_algorithm() -> None:
+    members = {n: member(n) for n in BASES}
+
+    async def go() -> list[dict[str, Any]]:
+        async def exchange_from(peer: str, message: dict[str, Any]) -> dict[str, Any]:
+            await asyncio.sleep(0)  # peers answer between each other's rounds
+            return members[peer].answer(message)
+
+        return list(await asyncio.gather(*(m.run(exchange_from) for m in members.values())))
+
+    outcomes = asyncio.run(go())
+    assert all(o["converged"] for o in outcomes)
+    won = {t: o["agent_id"] for o in outcomes for t in o["bundle"]}
+    assert won == pure() and len(won) == len(POINTS)
+    assert all(o["assignment"] == won for o in outcomes)        # everyone agrees
+    assert all(sorted(o["bids"]) == sorted(o["bundle"]) for o in outcomes)
+
+
+def test_a_peer_that_dies_is_forgotten_and_its_tasks_are_won_by_the_others() -> None:
+    members = {n: member(n) for n in BASES}
+    calls = {"c": 0}
+
+    async def go() -> list[dict[str, Any]]:
+        async def exchange(peer: str, message: dict[str, Any]) -> dict[str, Any] | str:
+            await asyncio.sleep(0)
+            if peer == "c":
+                calls["c"] += 1
+                if calls["c"] > 2:   # c answered twice, then its actor died
+                    return DEAD
+            return members[peer].answer(message)
+
+        return list(await asyncio.gather(members["a"].run(exchange),
+                                         members["b"].run(exchange)))
+
+    a, b = asyncio.run(go())
+    assert a["converged"] and b["converged"] and "c" in a["gone"] + b["gone"]
+    assert a["assignment"] == b["assignment"]
+    won = {t: o["agent_id"] for o in (a, b) for t in o["bundle"]}
+    assert set(won.values()) <= {"a", "b"} and len(won) == 6     # 3 slots each
+
+
+def test_a_peer_not_there_yet_is_waited_for() -> None:
+    m = member("a", capacity=8)
+    m.peers = ["late"]
+    asked: list[int] = []
+
+    async def exchange(peer: str, message: dict[str, Any]) -> dict[str, Any] | None:
+        asked.append(1)
+        return None if len(asked) < 4 else {"sender": "late", "winners": message["winners"],
+                                             "stamps": {"late": 1.0}}
+
+    out = asyncio.run(m.run(exchange))
+    assert out["converged"] and len(asked) >= 5 and len(out["bundle"]) == len(POINTS)
