@@ -39,6 +39,7 @@ bench: install
 	$(PY) bench/learning.py --quick
 	$(PY) bench/http.py --quick
 	$(PY) bench/interfaces.py --quick
+	$(PY) bench/coordination.py --quick
 
 clean:
 	rm -rf $(VENV) .raymas reports *.egg-info

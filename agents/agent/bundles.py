@@ -10,6 +10,14 @@ it heard from agrees on the winners; it keeps answering its peers after
 that, so the ones still going converge too.  A peer that dies is forgotten:
 its claims are reset and its tasks re-won by the others.
 
+The bundle algorithm awards the cheapest pair first, like any sequential
+auction, and so commits early.  Where every member's costs add up (its bid
+for a task does not depend on its other tasks), each member also gossips its
+cost for every task and its capacity; once they agree, every member runs the
+same task exchanges (:func:`agents.protocols.exchanges.improve`) on the same
+numbers and so reaches the same better allocation — still with no
+auctioneer and no further message.
+
 The transport is the caller's: ``exchange(peer, message) -> reply`` (a Ray
 call between agent actors, or in-process in tests), so this module has no Ray.
 
@@ -33,8 +41,11 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from agents.agent.costs import TaskInfo, task_infos
 from agents.protocols.cbba import CbbaAgent, CbbaMessage
+from agents.protocols.exchanges import improve
 
 if TYPE_CHECKING:
     from agents.agent.core import Agent
@@ -64,6 +75,17 @@ class Member:
         self.rounds = 0
         self.converged = False
         self.gone: list[str] = []
+        self.exchanged = 0
+        #: what every member said its costs are (agent -> task -> cost) and how many
+        #: tasks it takes, while all say their costs add up (else None: no exchanges)
+        self.rows: dict[str, dict[str, float]] | None = None
+        self.capacities = {agent.agent_id: max(0, capacity)}
+        if agent.costs is None or not agent.costs.takes_bundle:
+            tasks = list(self.tasks.values())
+            quotes = agent.quotes(tasks)
+            self.rows = {agent.agent_id: {
+                t.task_id: q.cost for t, q in zip(tasks, quotes, strict=True)
+                if q is not None and agent.refusal(t, q) is None}}
 
     def _marginal(self, path: Sequence[str], task_id: str) -> tuple[float, int] | None:
         """The extra cost of ``task_id`` after ``path`` (appended: the agent's tasks run
@@ -78,8 +100,29 @@ class Member:
 
     def answer(self, message: Mapping[str, Any]) -> dict[str, Any]:
         """The peer side of an exchange: take the caller's news, give back ours."""
-        self.state.receive(CbbaMessage.from_dict(message), time.time())
-        return self.state.message(time.time()).to_dict()
+        self._take(message)
+        return self.message()
+
+    def message(self) -> dict[str, Any]:
+        """Our news: the bundle algorithm's, and the cost rows we know while they add up."""
+        out: dict[str, Any] = {"cbba": self.state.message(time.time()).to_dict(),
+                               "capacities": self.capacities}
+        if self.rows is not None:
+            out["rows"] = self.rows
+        return out
+
+    def _take(self, message: Mapping[str, Any]) -> tuple[bool, CbbaMessage]:
+        news = CbbaMessage.from_dict(message["cbba"])
+        changed = self.state.receive(news, time.time())
+        for peer, cap in message.get("capacities", {}).items():
+            self.capacities.setdefault(str(peer), int(cap))
+        rows = message.get("rows")
+        if rows is None:
+            self.rows = None  # someone's costs depend on its bundle: no exchanges
+        elif self.rows is not None:
+            for peer, row in rows.items():
+                self.rows.setdefault(str(peer), {str(t): float(c) for t, c in row.items()})
+        return changed, news
 
     async def run(self, exchange: Exchange, *, max_rounds: int = 500, quiet_rounds: int = 2,
                   pause_s: float = 0.0) -> dict[str, Any]:
@@ -88,7 +131,7 @@ class Member:
         while self.rounds < max_rounds:
             self.rounds += 1
             changed = self.state.build_bundle()
-            mine = self.state.message(time.time()).to_dict()
+            mine = self.message()
             replies = await asyncio.gather(*(_call(exchange, p, mine) for p in self.peers))
             agreed, waiting = True, False
             for peer, reply in zip(list(self.peers), replies, strict=True):
@@ -102,8 +145,8 @@ class Member:
                 elif not isinstance(reply, Mapping):
                     waiting = True  # not joined yet (or unreachable for now)
                 else:
-                    message = CbbaMessage.from_dict(reply)
-                    changed = self.state.receive(message, time.time()) or changed
+                    took, message = self._take(reply)
+                    changed = took or changed
                     agreed = agreed and {t: w for t, (w, _) in message.winners.items()} \
                         == self.state.assignment()
             quiet = quiet + 1 if not changed and agreed and not waiting else 0
@@ -115,12 +158,33 @@ class Member:
 
     def outcome(self) -> dict[str, Any]:
         """What the agent won (bundle, path and bids) and what it knows of the rest."""
-        bids = self.state.bids()
-        return {"agent_id": self.agent.agent_id, "bundle": list(self.state.bundle),
-                "path": list(self.state.path),
-                "bids": {t: bids[t] for t in self.state.bundle},
-                "assignment": self.state.assignment(), "rounds": self.rounds,
-                "converged": self.converged, "gone": list(self.gone)}
+        won, bids = self.state.assignment(), self.state.bids()
+        if self.converged and self.rows is not None:
+            won, bids = self._exchanged(won, bids)
+        mine = [t for t in self.state.bundle if won.get(t) == self.agent.agent_id]
+        mine += sorted(t for t, a in won.items() if a == self.agent.agent_id and t not in mine)
+        return {"agent_id": self.agent.agent_id, "bundle": mine, "path": mine,
+                "bids": {t: bids[t] for t in mine}, "assignment": won,
+                "rounds": self.rounds, "converged": self.converged,
+                "exchanged": self.exchanged, "gone": list(self.gone)}
+
+    def _exchanged(self, won: dict[str, str], bids: dict[str, float]
+                   ) -> tuple[dict[str, str], dict[str, float]]:
+        """The agreed allocation after the exchanges every member computes alike."""
+        assert self.rows is not None
+        agents = sorted(a for a in self.rows if a not in self.gone)
+        if any(a not in agents for a in won.values()):
+            return won, bids  # a winner's costs never reached us: keep the agreement
+        tasks = sorted(self.tasks)
+        costs = np.full((len(agents), len(tasks)), np.inf)
+        for i, a in enumerate(agents):
+            for j, t in enumerate(tasks):
+                costs[i, j] = self.rows[a].get(t, np.inf)
+        row, col = {a: i for i, a in enumerate(agents)}, {t: j for j, t in enumerate(tasks)}
+        pairs, self.exchanged = improve({col[t]: row[a] for t, a in won.items()}, costs,
+                                        [self.capacities.get(a, 0) for a in agents])
+        after = {tasks[j]: agents[i] for j, i in pairs.items()}
+        return after, {t: float(costs[row[a], col[t]]) for t, a in after.items()}
 
 
 async def _call(exchange: Exchange, peer: str, message: dict[str, Any]

@@ -181,7 +181,10 @@ class Agent:
         the round's tasks in one call), else ``1 + utilisation + eta``; an
         adaptive bidder's markup goes on top.
         """
-        reply: dict[str, Any] = {"propose": [], "refuse": {}, "not-understood": {}}
+        # additive: its bids do not depend on what else it holds (then nobody needs to ask
+        # it again as it wins tasks, and exchanges may be computed from these bids alone)
+        reply: dict[str, Any] = {"propose": [], "refuse": {}, "not-understood": {},
+                                 "additive": self.costs is None or not self.costs.takes_bundle}
         ids = list(cfp["task_ids"])
         if self.state not in (LifecycleState.IDLE, LifecycleState.BUSY):
             reply["refuse"][f"agent is {self.state.value}"] = ids

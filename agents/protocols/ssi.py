@@ -41,6 +41,7 @@ from agents.protocols.base import (
     TaskView,
     Vote,
 )
+from agents.protocols.exchanges import improve
 
 __all__ = ["Marginal", "SequentialAuction", "SsiStrategy", "ssi"]
 
@@ -240,12 +241,17 @@ def ssi(
 
 
 class SsiStrategy(StrategyBase):
-    """SSI over one round's proposals, taken as additive marginal bids.
+    """SSI over one round's proposals, then task exchanges where the bids add up.
 
-    The proposals are the agents' first-round bids and nobody re-bids here, so
-    this equals the greedy assignment (cheapest pair first) within free slots;
-    a shell that can ask agents again drives :class:`SequentialAuction` with
-    real re-bids.  Awards come in task order, priced at the winning bid.
+    Where the agents' costs add up (their bids do not depend on what else they
+    hold) the proposals are every re-bid there would be, so the auctions equal
+    the greedy assignment (cheapest pair first); the exchanges that follow
+    (``exchanges=True``: moves and swaps while the total drops, see
+    :mod:`agents.protocols.exchanges`) repair what the greedy order committed
+    to early.  Where bids depend on the bundle (routes), the Supervisor's
+    shell drives :class:`SequentialAuction` with the winners' real re-bids and
+    hands the outcome to :meth:`decide`; no exchanges then.  Awards come in
+    task order, priced at the winning bid.
 
     Example:
         >>> import numpy as np
@@ -263,8 +269,13 @@ class SsiStrategy(StrategyBase):
     whole_round = True
     rebids = True
 
-    def __init__(self) -> None:
+    def __init__(self, exchanges: bool = True) -> None:
         self._decided: dict[str, tuple[str, float]] | None = None
+        #: follow the auctions with task exchanges (:mod:`agents.protocols.exchanges`)
+        #: where the bids add up, as market-based allocators do
+        self.exchanges = exchanges
+        #: exchanges the last :meth:`allocate` made
+        self.exchanged = 0
 
     def decide(self, won: Mapping[str, tuple[str, float]]) -> None:
         """The outcome of the sequential auctions a shell ran with real re-bids (task ->
@@ -301,4 +312,6 @@ class SsiStrategy(StrategyBase):
         pairs: dict[int, int] = {}
         while (award := auction.next_award()) is not None:
             pairs[column[award[0]]] = row_of[award[1]]
+        if self.exchanges:  # the bids add up: moves and swaps while the total drops
+            pairs, self.exchanged = improve(pairs, table.costs, table.capacities)
         return table.outcome(pairs, agents)

@@ -263,7 +263,8 @@ class Supervisor:
             rnd = await calls.cfp_round(tviews, views, handles, self.cfg.bid_timeout_s,
                                         time.time(),
                                         0 if strategy.whole_round else self.cfg.cfp_fanout)
-            if strategy.rebids:  # sequential auctions: each winner bids again
+            if strategy.rebids and not rnd.additive:  # bids depend on what each holds:
+                # sequential auctions where each winner bids again
                 strategy.decide(await bundle_rounds.sequential_round(
                     rnd, views, handles, self.cfg.bid_timeout_s))
         elif strategy.decentralised:  # the agents agree among themselves; we record it

@@ -87,6 +87,7 @@ async def cfp_round(
     result = RoundResult(conv.conversation_id, dead=dead, late_agents=late, conversation=conv,
                          payloads=payloads)
     for agent_id, reply in replies.items():
+        result.additive = result.additive and reply.get("additive", True)
         for task_id, cost, eta, load in reply["propose"]:
             conv.receive(Proposal(task_id, agent_id, cost, eta, load), now)
         for kind in ("refuse", "not-understood"):

@@ -33,6 +33,8 @@ class RoundResult:
     payloads: dict[str, Any] = field(default_factory=dict)
     #: gossip rounds the agents took to agree (the bundle algorithm)
     rounds: int = 0
+    #: every bidder's costs add up (none depends on what else it holds)
+    additive: bool = True
 
 
 def by_capabilities(agents: Mapping[str, AgentView]) -> dict[frozenset[str], list[AgentView]]:

@@ -17,22 +17,31 @@ POINTS = {f"t{i}": (float(i), float(i % 2) * 4) for i in range(8)}
 BASES = {"a": (0.0, 0.0), "b": (8.0, 0.0), "c": (4.0, 6.0)}
 
 
+@agents.cost("test-bundle-travel")
+def travel(state: Any, task: TaskInfo) -> float:
+    return math.dist(state["position"], task.attributes["location"])
+
+
 @agents.cost("test-bundle-route")
 def route(state: Any, task: TaskInfo, bundle: Any) -> float:
     here = bundle[-1].attributes["location"] if bundle else state["position"]
     return math.dist(here, task.attributes["location"])
 
 
-CFP = {"task_ids": list(POINTS), "kinds": ["noop"] * len(POINTS),
-       "capabilities": [["execution"]] * len(POINTS),
-       "attributes": [{"location": list(p)} for p in POINTS.values()],
-       "submitted_at": [0.0] * len(POINTS)}
+def cfp(points: dict[str, tuple[float, float]]) -> dict[str, Any]:
+    return {"task_ids": list(points), "kinds": ["noop"] * len(points),
+            "capabilities": [["execution"]] * len(points),
+            "attributes": [{"location": list(p)} for p in points.values()],
+            "submitted_at": [0.0] * len(points)}
 
 
-def member(name: str, capacity: int = 3) -> Member:
-    a = Agent(AgentSpec(name, cost="test-bundle-route", state={"position": list(BASES[name])}))
+def member(name: str, capacity: int = 3, cost: str = "test-bundle-route",
+           bases: dict[str, tuple[float, float]] = BASES,
+           points: dict[str, tuple[float, float]] = POINTS) -> Member:
+    a = Agent(AgentSpec(name, cost=cost, state={"position": list(bases[name])}))
     a.start()
-    return Member(a, "c1", CFP, peers=[p for p in BASES if p != name], capacity=capacity)
+    return Member(a, "c1", cfp(points), peers=[p for p in bases if p != name],
+                  capacity=capacity)
 
 
 def pure() -> dict[str, str]:
@@ -94,8 +103,29 @@ def test_a_peer_not_there_yet_is_waited_for() -> None:
 
     async def exchange(peer: str, message: dict[str, Any]) -> dict[str, Any] | None:
         asked.append(1)
-        return None if len(asked) < 4 else {"sender": "late", "winners": message["winners"],
-                                             "stamps": {"late": 1.0}}
+        return None if len(asked) < 4 else {"cbba": {
+            "sender": "late", "winners": message["cbba"]["winners"], "stamps": {"late": 1.0}},
+            "capacities": {"late": 0}}
 
     out = asyncio.run(m.run(exchange))
     assert out["converged"] and len(asked) >= 5 and len(out["bundle"]) == len(POINTS)
+
+
+def test_members_whose_costs_add_up_all_reach_the_same_exchanged_allocation() -> None:
+    """a-t1 1, a-t2 2, b-t1 2, b-t2 5: the bundle algorithm agrees on a-t1, b-t2 (6);
+    every member then computes the same swap to a-t2, b-t1 (4)."""
+    bases = {"a": (0.0, 0.0), "b": (3.0, 0.0)}
+    points = {"t1": (1.0, 0.0), "t2": (-2.0, 0.0)}
+    members = {n: member(n, 1, "test-bundle-travel", bases, points) for n in bases}
+
+    async def go() -> list[dict[str, Any]]:
+        async def exchange(peer: str, message: dict[str, Any]) -> dict[str, Any]:
+            await asyncio.sleep(0)
+            return members[peer].answer(message)
+
+        return list(await asyncio.gather(*(m.run(exchange) for m in members.values())))
+
+    a, b = asyncio.run(go())
+    assert a["assignment"] == b["assignment"] == {"t1": "b", "t2": "a"}
+    assert (a["bundle"], b["bundle"]) == (["t2"], ["t1"]) and a["exchanged"] == 1
+    assert (a["bids"], b["bids"]) == ({"t2": 2.0}, {"t1": 2.0})

@@ -10,7 +10,7 @@ import pytest
 
 import agents.protocols.ssi as ssi_module
 from agents.errors import AllocationError
-from agents.protocols.assignment import greedy_assignment
+from agents.protocols.assignment import greedy_assignment, optimal_assignment
 from agents.protocols.base import AgentView, AllocationStrategy, Proposal, TaskView
 from agents.protocols.ssi import SequentialAuction, SsiStrategy, ssi
 
@@ -375,7 +375,7 @@ def _bids(table: dict[str, dict[str, float]]) -> dict[str, list[Proposal]]:
 
 
 def test_strategy_conforms_to_the_protocol() -> None:
-    s = SsiStrategy()
+    s = SsiStrategy(exchanges=False)
     assert isinstance(s, AllocationStrategy)
     assert (s.name, s.needs_proposals, s.needs_votes) == ("ssi", True, False)
 
@@ -385,7 +385,7 @@ def test_strategy_awards_cheapest_first_within_free_slots() -> None:
     agents["b"].load = 1
     bids = _bids({"a": {"t1": 1.0, "t2": 2.0, "t3": 3.0}, "b": {"t1": 1.0, "t2": 9.0, "t3": 4.0}})
     tasks = [TaskView("t1"), TaskView("t2"), TaskView("t3")]
-    out = SsiStrategy().allocate(tasks, agents, bids, RNG)
+    out = SsiStrategy(exchanges=False).allocate(tasks, agents, bids, RNG)
     assert [(a.task_id, a.agent_id, a.price, a.rejected) for a in out.awards] == [
         ("t1", "a", 1.0, ("b",)), ("t2", "a", 2.0, ("b",)), ("t3", "b", 4.0, ("a",))]
     assert agents["a"].load == 2 and agents["b"].load == 2 and out.pending == {}
@@ -401,7 +401,7 @@ def test_strategy_equals_greedy_on_the_proposals(seed: int) -> None:
     agents = {n: AgentView(n, frozenset(), k) for n, k in zip(names, caps, strict=True)}
     bids = _bids({n: {t: costs[i, j] for j, t in enumerate(task_ids)}
                   for i, n in enumerate(names)})
-    out = SsiStrategy().allocate([TaskView(t) for t in task_ids], agents, bids, RNG)
+    out = SsiStrategy(exchanges=False).allocate([TaskView(t) for t in task_ids], agents, bids, RNG)
     want = greedy_assignment(costs, caps)
     assert out.awarded_to() == {task_ids[t]: names[a] for t, a in want.pairs.items()}
 
@@ -410,7 +410,7 @@ def test_strategy_dead_agent_mid_round_gets_nothing() -> None:
     agents = _agents("a", "b", "c", cap=2)
     agents["a"].alive = False
     bids = _bids({"a": {"t1": 0.0, "t2": 0.0}, "b": {"t1": 5.0}, "c": {"t2": 7.0}})
-    out = SsiStrategy().allocate([TaskView("t1"), TaskView("t2")], agents, bids, RNG)
+    out = SsiStrategy(exchanges=False).allocate([TaskView("t1"), TaskView("t2")], agents, bids, RNG)
     assert out.awarded_to() == {"t1": "b", "t2": "c"} and agents["a"].load == 0
 
 
@@ -421,7 +421,7 @@ def test_strategy_pending_reasons() -> None:
     bids = _bids({"a": {"t1": 1.0, "t4": 2.0}, "b": {"t2": 1.0}, "c": {"t2": 1.0},
                   "d": {"t3": INF}})
     tasks = [TaskView(t) for t in ("t0", "t1", "t2", "t3", "t4")]
-    out = SsiStrategy().allocate(tasks, agents, bids, RNG)
+    out = SsiStrategy(exchanges=False).allocate(tasks, agents, bids, RNG)
     assert out.awarded_to() == {"t1": "a"}
     assert out.pending == {
         "t0": "no proposal before the deadline",
@@ -429,3 +429,27 @@ def test_strategy_pending_reasons() -> None:
         "t3": "every proposal refuses the task (non-finite cost)",
         "t4": "the free slots of the agents that proposed went to other tasks of this round",
     }
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_exchanges_after_the_auctions_never_cost_more_and_keep_capacities(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    names = [f"a{i}" for i in range(5)]
+    task_ids = [f"t{j}" for j in range(12)]
+    costs = rng.random((5, 12))
+    caps = rng.integers(1, 4, 5).tolist()
+
+    def run(exchanges: bool) -> tuple[dict[str, str], float]:
+        agents = {n: AgentView(n, frozenset(), k) for n, k in zip(names, caps, strict=True)}
+        bids = _bids({n: {t: costs[i, j] for j, t in enumerate(task_ids)}
+                      for i, n in enumerate(names)})
+        won = SsiStrategy(exchanges=exchanges).allocate(
+            [TaskView(t) for t in task_ids], agents, bids, RNG).awarded_to()
+        assert all(list(won.values()).count(n) <= k for n, k in zip(names, caps, strict=True))
+        return won, sum(costs[names.index(a), task_ids.index(t)] for t, a in won.items())
+
+    plain, plain_cost = run(False)
+    better, better_cost = run(True)
+    assert set(better) == set(plain) and better_cost <= plain_cost + 1e-12
+    opt = optimal_assignment(costs, caps)
+    assert better_cost >= opt.total - 1e-9
