@@ -21,6 +21,7 @@ from cachetools import TTLCache
 from agents.agent import Agent
 from agents.agent.bundles import DEAD, Member
 from agents.agent.context import AgentContext
+from agents.agent.peer_allocation import Unrecorded, allocate, payload_for
 from agents.agent.senses import Senses
 from agents.specs import AgentGoal, AgentSpec, Behavior, LifecycleState
 from messaging.crypto import Keyring
@@ -66,6 +67,8 @@ class AgentActor:
         self.bus: Endpoint | None = None
         self.senses: Senses | None = None
         self.token: str | None = None
+        #: rounds run among peers while the Supervisor could not be told
+        self._unrecorded = Unrecorded()
         #: bundle-algorithm rounds by conversation id, and pushes that came before them
         self._bundles: TTLCache[str, Member] = TTLCache(maxsize=64, ttl=600)
         self._early: TTLCache[str, list[dict[str, Any]]] = TTLCache(maxsize=64, ttl=600)
@@ -117,6 +120,8 @@ class AgentActor:
                 await supervisor.heartbeat.remote(
                     self.agent.agent_id, self.agent.load, self.agent.state.value,
                     len(self.bus.mailbox) if self.bus is not None else 0, report or None)
+                if self._unrecorded.waiting:  # rounds run among peers while it was away
+                    await self._unrecorded.flush(supervisor)
             except (ray.exceptions.RayActorError, ValueError) as exc:
                 # Supervisor restarting or not yet up: keep beating, it reloads and listens
                 logger.debug("heartbeat from %s failed: %s", self.agent.agent_id, exc)
@@ -241,11 +246,13 @@ class AgentActor:
         return self.agent.marginal_bids(cfp, held)
 
     async def cbba(self, conversation_id: str, cfp: Mapping[str, Any],
-                   peers: Mapping[str, Any], capacity: int, max_rounds: int = 500
-                   ) -> dict[str, Any]:
+                   peers: Mapping[str, Any], capacity: int | None = None,
+                   max_rounds: int = 500, run: bool = False) -> dict[str, Any]:
         """Take part in a bundle-algorithm round with ``peers`` (id -> actor handle):
-        gossip with them until the winners agree; returns what this agent won."""
-        member = Member(self.agent, conversation_id, cfp, list(peers), capacity)
+        gossip with them until the winners agree; returns what this agent won (its free
+        slots, unless ``capacity``) and, with ``run``, the results of running it."""
+        member = Member(self.agent, conversation_id, cfp, list(peers),
+                        self.agent.free_slots if capacity is None else capacity)
         self._bundles[conversation_id] = member
         for early in self._early.pop(conversation_id, []):
             member.answer(early)
@@ -260,7 +267,42 @@ class AgentActor:
             except ray.exceptions.RayActorError:
                 return DEAD
 
-        return await member.run(exchange, max_rounds=max_rounds)
+        outcome = await member.run(exchange, max_rounds=max_rounds)
+        if run:
+            column = {t: i for i, t in enumerate(cfp["task_ids"])}
+            wires = [{"task_id": t, "kind": cfp["kinds"][column[t]],
+                      "args": cfp["args"][column[t]], "attributes": cfp["attributes"][column[t]],
+                      "submitted_at": cfp["submitted_at"][column[t]],
+                      "correlation_id": cfp["correlation_ids"][column[t]]}
+                     for t in outcome["bundle"]]
+            outcomes = await self.agent.settle(wires, [])
+            outcome["results"] = {w["task_id"]: list(o)
+                                  for w, o in zip(wires, outcomes, strict=True)}
+        return outcome
+
+    async def allocate_with_peers(self, tasks: Sequence[Mapping[str, Any]],
+                                  peers: Sequence[str], timeout_s: float = 60.0
+                                  ) -> dict[str, Any]:
+        """Allocate ``tasks`` between this agent and ``peers`` (agent ids) with no
+        Supervisor: the bundle algorithm among them, each running what it won.  Returns
+        the assignment and each task's result; the Supervisor is told when it can be
+        (see :mod:`agents.agent.peer_allocation`)."""
+        payload, specs = payload_for(tasks)
+        me = self.agent.agent_id
+        members = {me: ray.get_runtime_context().current_actor}
+        for peer in sorted(set(peers) - {me}):
+            members[peer] = ray.get_actor(agent_actor_name(peer), namespace=self._namespace)
+        out = await allocate(members, me, lambda conv, cfp, others: self.cbba(
+            conv, cfp, others, None, 500, True), payload, timeout_s)
+        self._unrecorded.add(out["conversation_id"], specs, out["results"])
+        try:
+            supervisor = ray.get_actor(self._supervisor_name, namespace=self._namespace)
+            out["recorded"] = await self._unrecorded.flush(supervisor) > 0
+        except (ray.exceptions.RayActorError, ValueError) as exc:
+            logger.info("the Supervisor is not reachable (%s): the outcome of %s waits",
+                        exc, out["conversation_id"])
+            out["recorded"] = False
+        return out
 
     async def cbba_exchange(self, conversation_id: str, message: dict[str, Any]
                             ) -> dict[str, Any] | None:

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from agents.agent.costs import TaskInfo, task_infos
+from agents.agent.kinds import resolvable
 from agents.protocols.cbba import CbbaAgent, CbbaMessage
 from agents.protocols.exchanges import improve
 
@@ -69,6 +70,10 @@ class Member:
         self.agent = agent
         self.conversation_id = conversation_id
         self.tasks = {t.task_id: t for t in task_infos(cfp)}
+        # what it cannot do at all (a capability it lacks, a kind it does not know) it
+        # never bids on: a round among peers is not sorted by capabilities beforehand
+        self.able = {t: _able(agent, kind, needs) for t, kind, needs in zip(
+            cfp["task_ids"], cfp["kinds"], cfp["capabilities"], strict=True)}
         self.peers = sorted(set(peers) - {agent.agent_id})
         self.state = CbbaAgent(agent.agent_id, list(self.tasks), max(0, capacity),
                                self._marginal)
@@ -81,7 +86,7 @@ class Member:
         self.rows: dict[str, dict[str, float]] | None = None
         self.capacities = {agent.agent_id: max(0, capacity)}
         if agent.costs is None or not agent.costs.takes_bundle:
-            tasks = list(self.tasks.values())
+            tasks = [t for t in self.tasks.values() if self.able[t.task_id]]
             quotes = agent.quotes(tasks)
             self.rows = {agent.agent_id: {
                 t.task_id: q.cost for t, q in zip(tasks, quotes, strict=True)
@@ -90,6 +95,8 @@ class Member:
     def _marginal(self, path: Sequence[str], task_id: str) -> tuple[float, int] | None:
         """The extra cost of ``task_id`` after ``path`` (appended: the agent's tasks run
         in the order it won them), or None where its cost function or a deadline refuses."""
+        if not self.able[task_id]:
+            return None
         task = self.tasks[task_id]
         bundle: list[TaskInfo] = [self.tasks[t] for t in path]
         [quote] = self.agent.quotes([task], bundle=bundle)
@@ -191,3 +198,7 @@ async def _call(exchange: Exchange, peer: str, message: dict[str, Any]
                 ) -> dict[str, Any] | str | None:
     reply = exchange(peer, message)
     return await reply if reply is not None else None
+
+
+def _able(agent: Agent, kind: str, needs: Sequence[str]) -> bool:
+    return set(needs) <= agent.capabilities and bool(resolvable([kind]))

@@ -455,6 +455,17 @@ class Supervisor:
             event = self._awarded.setdefault(task_id, asyncio.Event())
             await event.wait()
 
+    def record_allocation(self, conversation_id: str, specs: Sequence[Mapping[str, Any]],
+                          results: Mapping[str, Mapping[str, Any]]) -> int:
+        """Agents allocated and ran ``specs`` among themselves (``allocate_with_peers``,
+        while this Supervisor was away): put it on the record; how many it knew of."""
+        parsed = [TaskAllocation.from_dict(s) for s in specs]
+        self._flush()
+        known = sum(1 for s in parsed if s.task_id in self.book.tasks)
+        self._apply(self.book.recorded_elsewhere(conversation_id, parsed, results))
+        self._poke()
+        return known
+
     async def wait(self, task_ids: Sequence[str], timeout_s: float | None = None,
                    raise_on_failure: bool = False) -> dict[str, dict[str, Any]]:
         """Wait for tasks to finish (or ``timeout_s``); return each one's outcome."""

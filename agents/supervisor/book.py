@@ -405,7 +405,8 @@ class TaskBook:
                                         tuple(t.token for t in mine),
                                         tuple(rejected.get(agent_id, []))))
         self._deferred.extend(t for t in tasks if t.spec.task_id not in placed)
-        _note_unplaced(tasks, placed, outcome.pending, rnd.refusals if rnd is not None else ())
+        _note_unplaced(tasks, placed, outcome.pending, rnd.refusals if rnd is not None else (),
+                       views)
         return self._drain()
 
     def round_failed(self, tasks: Sequence[TaskRecord]) -> None:
@@ -456,6 +457,28 @@ class TaskBook:
             if task.token == token and not task.state.terminal:
                 self.stats["reassigned"] += 1
                 self._enqueue(task, f"agent {agent_id} unreachable: {reason}")
+        return self._drain()
+
+    def recorded_elsewhere(self, conversation_id: str, specs: Sequence[TaskAllocation],
+                           results: Mapping[str, Mapping[str, Any]]) -> list[Action]:
+        """Tasks the agents allocated and ran among themselves while the Supervisor was
+        away (``results``: task id -> agent_id, ok, value, error): they go on the record
+        as done or failed by those agents; one nobody took is queued here now; a task
+        already known is left as it is."""
+        fresh = set(self.ledger.add_tasks((s.task_id, s.to_dict()) for s in specs))
+        for spec in specs:
+            if spec.task_id not in fresh or spec.task_id in self.tasks:
+                continue
+            task = self.tasks[spec.task_id] = TaskRecord(spec)
+            res = results.get(spec.task_id)
+            if res is None:
+                self._enqueue(task, f"nobody took it in peer round {conversation_id}")
+                continue
+            task.awarded_at = self.clock()
+            self._note(Transition(spec.task_id, TaskState.AWARDED.value, res["agent_id"],
+                                  f"allocated among the agents: {conversation_id}"))
+            self._finish(task, bool(res["ok"]), res.get("value"), res.get("error"),
+                         res["agent_id"])
         return self._drain()
 
     def settle_lost(self, agent_id: str, tasks: Sequence[TaskRecord], tokens: Sequence[int],
@@ -582,8 +605,9 @@ def _lateness(task: TaskRecord) -> dict[str, Any]:
 
 
 def _note_unplaced(tasks: Sequence[TaskRecord], placed: set[str], pending: Mapping[str, str],
-                   refusals: Sequence[Refusal]) -> None:
-    """Keep, on each task a round left, why: its refusals by reason, else the strategy's."""
+                   refusals: Sequence[Refusal], views: Mapping[str, AgentView]) -> None:
+    """Keep, on each task a round left, why: no agent able, its refusals by reason, else
+    the strategy's."""
     said: dict[str, dict[str, int]] = {}
     for r in refusals:
         if r.task_id not in placed:
@@ -593,6 +617,8 @@ def _note_unplaced(tasks: Sequence[TaskRecord], placed: set[str], pending: Mappi
         tid = task.spec.task_id
         if tid in placed:
             task.unplaced = ""
+        elif not any(v.can_do(task.spec.required_capabilities) for v in views.values()):
+            task.unplaced = (f"no live agent has {sorted(task.spec.required_capabilities)}")
         elif tid in said:
             task.unplaced = "; ".join(f"{n} refused: {why}" for why, n in said[tid].items())
         else:

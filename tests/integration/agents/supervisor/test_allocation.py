@@ -7,11 +7,12 @@ import math
 from typing import Any
 
 import pytest
+import ray
 
 from agents import TaskAllocation
 from agents.protocols.cbba import CbbaAgent, run_cbba
 from agents.protocols.ssi import ssi
-from tests.integration.conftest import specs
+from tests.integration.conftest import specs, wait_until
 from tests.integration.cost_functions import C
 
 pytestmark = pytest.mark.integration
@@ -118,3 +119,30 @@ def test_a_robot_that_moved_bids_from_where_it_is_now(make_supervisor: Any) -> N
     assert winners(sup, sup.submit(deliveries({"t1": (5.0, 0.0)}, "m1"))) == {"t1": "a"}
     # a is at 5 now: 3 from t2, b is 6 from it (from its base a would be 8)
     assert winners(sup, sup.submit(deliveries({"t2": (8.0, 0.0)}, "m2"))) == {"t2": "a"}
+
+
+def test_agents_allocate_among_themselves_while_the_supervisor_is_gone(
+        make_supervisor: Any, tmp_path: Any) -> None:
+    """The reason to have the bundle algorithm: with the Supervisor killed, one agent
+    starts a round with its peers, they agree and run what they won; the Supervisor
+    started again is told, and holds it on its record."""
+    sup = make_supervisor()
+    settings = ray.get(sup.handle.settings.remote())
+    sup.spawn(robots({"a": (0.0, 0.0), "b": (3.0, 0.0), "c": (50.0, 50.0)}, "travel",
+                     max_tasks=2))
+    ray.kill(sup.handle, no_restart=True)
+    a = ray.get_actor("raymas-agent:a", namespace="raymas-test")
+    tasks = [t.to_dict() for t in deliveries({**POINTS, "t3": (49.0, 50.0)}, "peers")]
+    tasks.append(TaskAllocation("peers-weld", kind=C + "deliver", args={"to": [0, 0]},
+                                required_capabilities=["welding"]).to_dict())
+    out = ray.get(a.allocate_with_peers.remote(tasks, ["b", "c"]))
+    assert out["converged"] and not out["recorded"]
+    assert out["assignment"] == {"peers-t1": "a", "peers-t2": "a", "peers-t3": "c"}
+    assert all(r["ok"] for r in out["results"].values()) and out["unassigned"] == ["peers-weld"]
+    back = make_supervisor(**{k: settings[k] for k in ("name", "bus_name", "ledger_url")})
+    wait_until(lambda: back.status()["tasks"].get("done") == 3, lambda: str(back.status()))
+    res = back.wait(["peers-t1", "peers-t2", "peers-t3"], timeout_s=30)
+    assert {t: r["agent_id"] for t, r in res.items()} == out["assignment"]
+    weld = ray.get(back.handle.result.remote("peers-weld"))      # queued here: never dropped
+    assert weld["state"] in ("submitted", "announced") and "no live agent has ['welding']" in (
+        weld["unplaced"] or "")
