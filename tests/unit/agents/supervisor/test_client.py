@@ -8,7 +8,8 @@ from agents.supervisor.actor import Supervisor
 from agents.supervisor.client import Coordinator, SupervisorClient, SupervisorOperations
 
 #: Supervisor methods that are not operations for users: agents' own calls and internals
-NOT_CLIENT_CALLS = {"heartbeat", "verify_token", "progress", "name"}
+# calls agents make (heartbeats, identity, rounds they ran among themselves), not users
+NOT_CLIENT_CALLS = {"heartbeat", "verify_token", "progress", "name", "record_allocation"}
 
 
 def _public(cls: type) -> set[str]:
