@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from typing import Any
 
@@ -239,6 +240,11 @@ def _cmd_trace(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # "module:function" names in a config (task kinds, cost functions, roles) resolve from
+    # the directory raymas runs in, as with ``python -m``; Ray's workers get the
+    # driver's path, so they resolve them too
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     from messaging.errors import RaymasError

@@ -337,6 +337,9 @@ class TaskGroup(_Section):
     priority: int | None = None
     strategy: Strategy | None = None
     max_attempts: int = Field(3, ge=1)
+    attributes: dict[str, Any] = Field(default_factory=dict, description=(
+        "what the agents' cost functions read (location, size...); deadline_s: seconds "
+        "after submission by which a task must be done"))
 
 
 class PlanGoal(_Section):
@@ -400,6 +403,7 @@ class GoalSection(_Section):
                     strategy=group.strategy or self.strategy,
                     max_attempts=group.max_attempts,
                     goal=self.name,
+                    attributes=dict(group.attributes),
                 ))
         return out
 

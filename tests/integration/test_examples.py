@@ -6,6 +6,9 @@ it; the test checks the exit status and what it prints.
 
 from __future__ import annotations
 
+import itertools
+import json
+import math
 import os
 import re
 import shutil
@@ -98,3 +101,21 @@ def test_ml_integration_example() -> None:
     assert "'model_id'" in out.splitlines()[0]
     assert re.search(r"trained 10 epochs: loss \S+ -> \S+", out), out
     assert "training accuracy" in out
+
+
+def test_fleet_example_delivers_everything_and_draws_the_routes(
+        ray_cluster: Any, own_ray_env: dict[str, str], tmp_path: Path) -> None:
+    png = tmp_path / "fleet.png"
+    proc = subprocess.run([sys.executable, "examples/fleet.py", "--robots", "4",
+                           "--deliveries", "12", "--strategy", "ssi", "--plot", str(png),
+                           "--json"], cwd=ROOT, env=own_ray_env, capture_output=True,
+                          text=True, timeout=240)
+    report = json.loads(ok(proc).strip().splitlines()[-1])
+    assert report["delivered"] == 12 and not report["not_delivered"]
+    routes = report["routes"]
+    assert sum(len(r) - 1 for r in routes.values()) == 12
+    # each robot drove from its depot through its deliveries, in order: the distances add up
+    for robot, route in routes.items():
+        legs = sum(math.dist(a, b) for a, b in itertools.pairwise(route))
+        assert legs == pytest.approx(report["distance_by_robot"][robot], abs=0.1)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000

@@ -28,11 +28,15 @@ def test_shipped_config_is_the_monitoring_scenario() -> None:
     assert all(p.startswith("/") for p in files["options"]["paths"])
 
 
-@pytest.mark.parametrize("name", ["demo-goals.yaml", "monitoring-mqtt.yaml"])
+@pytest.mark.parametrize("name", ["demo-goals.yaml", "monitoring-mqtt.yaml", "fleet.yaml"])
 def test_shipped_example_configs_are_valid(name: str) -> None:
     cfg = load_config(ROOT / "examples" / name, env={})
     assert len(cfg.agent_specs()) >= 4
-    assert cfg.goals if name == "demo-goals.yaml" else cfg.scenario
+    assert cfg.goals if name != "monitoring-mqtt.yaml" else cfg.scenario
+    if name == "fleet.yaml":  # robots at their own depots, deliveries with locations
+        assert len({tuple(s.state["position"]) for s in cfg.agent_specs()}) == 4
+        assert all(t.attributes["location"] == t.args["to"]
+                   for t in cfg.goals[0].allocations())
 
 
 def test_unknown_key_is_named_with_its_path() -> None:
