@@ -56,7 +56,7 @@ def travel(state: Mapping[str, Any], task: TaskInfo) -> tuple[float, float] | No
 def deliver(to: Sequence[float], **_: Any) -> dict[str, Any]:
     """Drive to ``to``: the robot is there afterwards, with that much less battery."""
     robot = current()
-    state = robot.state if robot is not None else {"position": list(to)}
+    state: Mapping[str, Any] = robot.state if robot is not None else {"position": list(to)}
     here = list(state["position"])
     distance = math.dist(here, to)
     time.sleep(distance * SECONDS_PER_UNIT)  # the drive itself, simulated
