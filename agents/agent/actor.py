@@ -319,7 +319,8 @@ class AgentActor:
     async def vote_assignments(self, conversation_id: str,
                                payload: Mapping[str, Any]) -> list[Any]:
         """One ballot per task of a consensus round (payload shared by the committee)."""
-        return self.agent.vote_assignments(payload["task_ids"], payload["candidates"])
+        return self.agent.vote_assignments(payload["task_ids"], payload["candidates"],
+                                           payload.get("costs"))
 
     async def bid_for(self, resource: str) -> float | None:
         return self.agent.bid_for(resource)

@@ -78,19 +78,22 @@ def fail(message: str = "injected failure", **_: Any) -> None:
 
 @voter("least_loaded")
 def vote_least_loaded(ballot: Mapping[str, Any], me: Mapping[str, Any]) -> Any:
-    """Vote for the option with the lowest ``load`` (ties: first in order).
+    """Vote for the option with the lowest ``cost`` where the candidates quoted one (an
+    agent's own cost for the task, see ``agents.agent.costs``), then the lowest ``load``
+    (ties: first in order).
 
-    Options are mappings with an ``id`` and optionally a ``load``; plain values
-    are voted for in the order given.
+    Options are mappings with an ``id`` and optionally a ``cost`` and a ``load``; plain
+    values are voted for in the order given.
     """
     options = list(ballot["options"])
     if not options:
         return None
 
-    def key(item: tuple[int, Any]) -> tuple[float, int]:
+    def key(item: tuple[int, Any]) -> tuple[float, float, int]:
         idx, opt = item
-        load = opt.get("load", 0.0) if isinstance(opt, Mapping) else 0.0
-        return (float(load), idx)
+        if not isinstance(opt, Mapping):
+            return (0.0, 0.0, idx)
+        return (float(opt.get("cost", 0.0)), float(opt.get("load", 0.0)), idx)
 
     _, best = min(enumerate(options), key=key)
     return best["id"] if isinstance(best, Mapping) else best

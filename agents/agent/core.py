@@ -285,12 +285,15 @@ class Agent:
         return voter(ballot, self.describe())
 
     def vote_assignments(self, task_ids: Sequence[str],
-                         candidates: Sequence[Mapping[str, Any]]) -> list[Any]:
+                         candidates: Sequence[Mapping[str, Any]],
+                         costs: Mapping[str, Mapping[str, float]] | None = None) -> list[Any]:
         """Vote who takes each task, in order, counting this agent's own earlier votes.
 
-        Each candidate is ``{"id", "load", "capacity"}``.  After voting a task to
-        a candidate the voter treats that candidate as one task busier, so a
-        voter spreads a round's tasks instead of piling them on one agent.
+        Each candidate is ``{"id", "load", "capacity"}``; ``costs`` (task -> candidate
+        -> cost), where the candidates quoted their own costs, puts a ``cost`` on each
+        option and leaves out a candidate that quoted none for the task (it refused).
+        After voting a task to a candidate the voter treats that candidate as one task
+        busier, so a voter spreads a round's tasks instead of piling them on one agent.
         """
         voter = resolve_voter(self.spec.voter)
         me = self.describe()
@@ -299,8 +302,11 @@ class Agent:
         by_id = {o["id"]: o for o in options}
         choices = []
         for task_id in task_ids:
+            quoted = None if costs is None else costs.get(task_id, {})
+            here = options if quoted is None else [
+                {**o, "cost": quoted[o["id"]]} for o in options if o["id"] in quoted]
             choice = voter({"proposal_id": task_id, "question": f"who takes {task_id}",
-                            "options": options}, me)
+                            "options": here}, me) if here else None
             if choice in by_id:
                 by_id[choice]["load"] += by_id[choice]["step"]
             choices.append(choice)

@@ -272,8 +272,15 @@ class Supervisor:
             rnd = await bundle_rounds.cbba_round(tviews, views, handles,
                                                  self.cfg.cbba_timeout_s)
         elif strategy.needs_votes:
+            costs = None
+            if any(self.book.agents[a].spec.cost for a in views if a in self.book.agents):
+                # the candidates price the tasks first: the committee votes on their costs
+                quoted = await calls.cfp_round(tviews, views, handles, self.cfg.bid_timeout_s,
+                                               time.time(), 0)
+                costs = {t: {p.agent_id: p.cost for p in ps}
+                         for t, ps in quoted.proposals.items()}
             rnd = await calls.ballot_round(tviews, views, handles, self.cfg.bid_timeout_s,
-                                           self.cfg.cfp_fanout)
+                                           self.cfg.cfp_fanout, costs)
         actions = self.book.close_round(strategy, tasks, tviews, views, rnd)
         self.metrics.round(name, len(tasks), time.perf_counter() - started, actions,
                            getattr(rnd, "proposals", None), getattr(rnd, "refusals", None))

@@ -106,6 +106,7 @@ async def ballot_round(
     handles: Mapping[str, Any],
     timeout: float,
     committee_size: int = 0,
+    costs: Mapping[str, Mapping[str, float]] | None = None,
 ) -> RoundResult:
     """Ask a committee of capable agents who of the candidates takes each task.
 
@@ -121,7 +122,10 @@ async def ballot_round(
         if not mine or not candidates:
             continue
         committee = members[:committee_size] if committee_size > 0 else members
-        payload = ray.put({"task_ids": mine, "candidates": candidates})
+        ballot: dict[str, Any] = {"task_ids": mine, "candidates": candidates}
+        if costs is not None:  # the candidates' own costs, from a call for proposals
+            ballot["costs"] = {t: dict(costs.get(t, {})) for t in mine}
+        payload = ray.put(ballot)
         for a in committee:
             calls[a.agent_id] = handles[a.agent_id].vote_assignments.remote(
                 result.conversation_id, payload)

@@ -51,6 +51,8 @@ POINTS = {"t1": (1.0, 0.0), "t2": (-2.0, 0.0)}
     ("contract_net", {"t1": "a", "t2": "b"}),
     ("ssi", {"t1": "b", "t2": "a"}),   # auctions, then a swap: the bids add up
     ("cbba", {"t1": "b", "t2": "a"}),  # the agents agree, then all compute the same swap
+    # the committee votes the cheapest: t2 waits for a (3 from where it delivered t1, b 5)
+    ("consensus", {"t1": "a", "t2": "a"}),
 ])
 def test_each_strategy_allocates_on_the_agents_own_costs(
         make_supervisor: Any, strategy: str, expected: dict[str, str]) -> None:

@@ -205,3 +205,13 @@ def test_a_task_that_moves_the_agent_changes_its_next_bids() -> None:
     assert a.world["position"] == [6, 6]
     [(_, cost, _, _)] = a.propose(cfp(("t", {"location": [6, 7]})))["propose"]
     assert cost == 1.0
+
+
+def test_consensus_voters_vote_the_cheapest_quote_and_skip_who_refused() -> None:
+    a = agent(None)
+    candidates = [{"id": "x", "load": 0, "capacity": 2}, {"id": "y", "load": 1, "capacity": 2},
+                  {"id": "z", "load": 0, "capacity": 2}]
+    costs = {"t1": {"x": 5.0, "y": 1.0}, "t2": {"x": 2.0, "y": 1.0}, "t3": {}}
+    # t1: y is cheapest; t2: y is cheapest again, though busier now; t3: nobody quoted
+    assert a.vote_assignments(["t1", "t2", "t3"], candidates, costs) == ["y", "y", None]
+    assert a.vote_assignments(["t1"], candidates) == ["x"]        # no quotes: least loaded
