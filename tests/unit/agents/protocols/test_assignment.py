@@ -18,8 +18,9 @@ from agents.protocols.assignment import (
     makespan,
     optimal_assignment,
 )
-from agents.protocols.base import AgentView, AllocationStrategy, Proposal, TaskView
+from agents.protocols.base import AllocationStrategy, Proposal, TaskView
 from agents.protocols.contract_net import ContractNet
+from tests.unit.agents.protocols.bids import agent_views, by_task
 
 INF = math.inf
 RNG = np.random.default_rng(0)
@@ -348,18 +349,6 @@ def test_makespan_and_by_agent() -> None:
 # --- the strategy -------------------------------------------------------------------
 
 
-def _agents(*names: str, cap: int = 1) -> dict[str, AgentView]:
-    return {n: AgentView(n, frozenset({"x"}), cap) for n in names}
-
-
-def _bids(table: dict[str, dict[str, float]]) -> dict[str, list[Proposal]]:
-    out: dict[str, list[Proposal]] = {}
-    for agent, row in table.items():
-        for task, cost in row.items():
-            out.setdefault(task, []).append(Proposal(task, agent, cost))
-    return out
-
-
 def test_strategy_conforms_to_the_protocol() -> None:
     s = OptimalStrategy(time_limit_s=3.0)
     assert isinstance(s, AllocationStrategy)
@@ -369,11 +358,11 @@ def test_strategy_conforms_to_the_protocol() -> None:
 
 
 def test_strategy_beats_contract_net_and_records_awards() -> None:
-    bids = _bids({"a": {"t1": 1.0, "t2": 2.0}, "b": {"t1": 1.5, "t2": 100.0}})
+    bids = by_task({"a": {"t1": 1.0, "t2": 2.0}, "b": {"t1": 1.5, "t2": 100.0}})
     tasks = [TaskView("t1", ("x",)), TaskView("t2", ("x",))]
-    cnet = ContractNet().allocate(tasks, _agents("a", "b"), bids, RNG)
+    cnet = ContractNet().allocate(tasks, agent_views("a", "b"), bids, RNG)
     assert sum(a.price for a in cnet.awards) == 101.0
-    agents = _agents("a", "b")
+    agents = agent_views("a", "b")
     s = OptimalStrategy()
     out = s.allocate(tasks, agents, bids, RNG)
     assert [(a.task_id, a.agent_id, a.price, a.rejected) for a in out.awards] == [
@@ -383,19 +372,19 @@ def test_strategy_beats_contract_net_and_records_awards() -> None:
 
 
 def test_strategy_dead_agent_mid_round_gets_nothing() -> None:
-    agents = _agents("a", "b", "c", cap=2)
+    agents = agent_views("a", "b", "c", cap=2)
     agents["a"].alive = False  # proposed, then died before the award
-    bids = _bids({"a": {"t1": 0.0, "t2": 0.0}, "b": {"t1": 5.0}, "c": {"t2": 7.0}})
+    bids = by_task({"a": {"t1": 0.0, "t2": 0.0}, "b": {"t1": 5.0}, "c": {"t2": 7.0}})
     out = OptimalStrategy().allocate([TaskView("t1"), TaskView("t2")], agents, bids, RNG)
     assert out.awarded_to() == {"t1": "b", "t2": "c"} and agents["a"].load == 0
     assert out.awards[0].rejected == ("a",)
 
 
 def test_strategy_pending_reasons() -> None:
-    agents = _agents("a", "b", "c", "d")
+    agents = agent_views("a", "b", "c", "d")
     agents["b"].alive = False
     agents["c"].load = 1  # full
-    bids = _bids({"a": {"t1": 1.0, "t4": 2.0, "t5": 3.0}, "b": {"t2": 1.0}, "c": {"t2": 1.0},
+    bids = by_task({"a": {"t1": 1.0, "t4": 2.0, "t5": 3.0}, "b": {"t2": 1.0}, "c": {"t2": 1.0},
                   "d": {"t3": INF}})
     tasks = [TaskView(t) for t in ("t0", "t1", "t2", "t3", "t4", "t5")]
     out = OptimalStrategy().allocate(tasks, agents, bids, RNG)
@@ -410,9 +399,9 @@ def test_strategy_pending_reasons() -> None:
 
 
 def test_strategy_uses_free_slots_and_milp() -> None:
-    agents = _agents("a", "b", cap=3)
+    agents = agent_views("a", "b", cap=3)
     agents["a"].load = 1  # two free
-    bids = _bids({"a": {f"t{i}": 0.0 for i in range(4)}, "b": {f"t{i}": 1.0 for i in range(4)}})
+    bids = by_task({"a": {f"t{i}": 0.0 for i in range(4)}, "b": {f"t{i}": 1.0 for i in range(4)}})
     s = OptimalStrategy()
     out = s.allocate([TaskView(f"t{i}") for i in range(4)], agents, bids, RNG)
     assert sum(1 for a in out.awards if a.agent_id == "a") == 2
@@ -421,7 +410,7 @@ def test_strategy_uses_free_slots_and_milp() -> None:
 
 
 def test_strategy_ignores_unknown_agents_and_takes_an_agents_lowest_bid() -> None:
-    agents = _agents("a")
+    agents = agent_views("a")
     bids = {"t": [Proposal("t", "ghost", 0.0), Proposal("t", "a", 4.0), Proposal("t", "a", 3.0),
                   Proposal("u", "a", 0.0)]}  # a proposal filed under the wrong task: ignored
     out = OptimalStrategy().allocate([TaskView("t")], agents, bids, RNG)
@@ -429,8 +418,8 @@ def test_strategy_ignores_unknown_agents_and_takes_an_agents_lowest_bid() -> Non
 
 
 def test_strategy_awards_in_task_order_and_time_limit_reaches_the_solver() -> None:
-    agents = _agents("a", "b", cap=2)
-    bids = _bids({"a": {"x": 1.0, "y": 1.0, "z": 1.0}, "b": {"x": 2.0, "y": 2.0, "z": 2.0}})
+    agents = agent_views("a", "b", cap=2)
+    bids = by_task({"a": {"x": 1.0, "y": 1.0, "z": 1.0}, "b": {"x": 2.0, "y": 2.0, "z": 2.0}})
     tasks = [TaskView("z", priority=1), TaskView("y", priority=5), TaskView("x", priority=1)]
     s = OptimalStrategy(time_limit_s=0)
     out = s.allocate(tasks, agents, bids, RNG)
@@ -438,8 +427,8 @@ def test_strategy_awards_in_task_order_and_time_limit_reaches_the_solver() -> No
     assert s.last is not None and s.last.method == "greedy"
 
 
-def test_strategy_with_no_tasks_or_no_agents() -> None:
-    out = OptimalStrategy().allocate([], _agents("a"), {}, RNG)
+def test_strategy_with_no_tasks_or_noagent_views() -> None:
+    out = OptimalStrategy().allocate([], agent_views("a"), {}, RNG)
     assert out.awards == [] and out.pending == {}
-    out = OptimalStrategy().allocate([TaskView("t")], {}, _bids({"a": {"t": 1.0}}), RNG)
+    out = OptimalStrategy().allocate([TaskView("t")], {}, by_task({"a": {"t": 1.0}}), RNG)
     assert out.pending == {"t": "every proposing agent is gone or at capacity"}

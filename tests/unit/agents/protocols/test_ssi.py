@@ -11,8 +11,9 @@ import pytest
 import agents.protocols.ssi as ssi_module
 from agents.errors import AllocationError
 from agents.protocols.assignment import greedy_assignment, optimal_assignment
-from agents.protocols.base import AgentView, AllocationStrategy, Proposal, TaskView
+from agents.protocols.base import AgentView, AllocationStrategy, TaskView
 from agents.protocols.ssi import SequentialAuction, SsiStrategy, ssi
+from tests.unit.agents.protocols.bids import agent_views, by_task
 
 INF = math.inf
 RNG = np.random.default_rng(0)
@@ -157,7 +158,7 @@ def test_withdraw_reopens_a_dead_agents_tasks() -> None:
     assert auction.next_award() is None
 
 
-def test_withdraw_then_rebid_gives_reopened_tasks_new_bids() -> None:
+def test_withdraw_then_rebid_gives_reopened_tasks_newbids() -> None:
     auction = SequentialAuction(["t1", "t2"], {"a": 1, "b": 2},
                                 {"a": {"t1": 1.0}, "b": {"t1": 2.0, "t2": 2.0}})
     assert auction.next_award() == ("t1", "a", 1.0)
@@ -362,18 +363,6 @@ def test_ssi_asks_only_agents_with_room_and_only_for_open_tasks() -> None:
 # --- the strategy -------------------------------------------------------------------
 
 
-def _agents(*names: str, cap: int = 1) -> dict[str, AgentView]:
-    return {n: AgentView(n, frozenset({"x"}), cap) for n in names}
-
-
-def _bids(table: dict[str, dict[str, float]]) -> dict[str, list[Proposal]]:
-    out: dict[str, list[Proposal]] = {}
-    for agent, row in table.items():
-        for task, cost in row.items():
-            out.setdefault(task, []).append(Proposal(task, agent, cost))
-    return out
-
-
 def test_strategy_conforms_to_the_protocol() -> None:
     s = SsiStrategy(exchanges=False)
     assert isinstance(s, AllocationStrategy)
@@ -381,9 +370,9 @@ def test_strategy_conforms_to_the_protocol() -> None:
 
 
 def test_strategy_awards_cheapest_first_within_free_slots() -> None:
-    agents = _agents("a", "b", cap=2)
+    agents = agent_views("a", "b", cap=2)
     agents["b"].load = 1
-    bids = _bids({"a": {"t1": 1.0, "t2": 2.0, "t3": 3.0}, "b": {"t1": 1.0, "t2": 9.0, "t3": 4.0}})
+    bids = by_task({"a": {"t1": 1.0, "t2": 2.0, "t3": 3.0}, "b": {"t1": 1.0, "t2": 9.0, "t3": 4.0}})
     tasks = [TaskView("t1"), TaskView("t2"), TaskView("t3")]
     out = SsiStrategy(exchanges=False).allocate(tasks, agents, bids, RNG)
     assert [(a.task_id, a.agent_id, a.price, a.rejected) for a in out.awards] == [
@@ -399,7 +388,7 @@ def test_strategy_equals_greedy_on_the_proposals(seed: int) -> None:
     costs = rng.integers(0, 3, (4, 8)).astype(float)
     caps = rng.integers(1, 4, 4).tolist()
     agents = {n: AgentView(n, frozenset(), k) for n, k in zip(names, caps, strict=True)}
-    bids = _bids({n: {t: costs[i, j] for j, t in enumerate(task_ids)}
+    bids = by_task({n: {t: costs[i, j] for j, t in enumerate(task_ids)}
                   for i, n in enumerate(names)})
     out = SsiStrategy(exchanges=False).allocate([TaskView(t) for t in task_ids], agents, bids, RNG)
     want = greedy_assignment(costs, caps)
@@ -407,18 +396,18 @@ def test_strategy_equals_greedy_on_the_proposals(seed: int) -> None:
 
 
 def test_strategy_dead_agent_mid_round_gets_nothing() -> None:
-    agents = _agents("a", "b", "c", cap=2)
+    agents = agent_views("a", "b", "c", cap=2)
     agents["a"].alive = False
-    bids = _bids({"a": {"t1": 0.0, "t2": 0.0}, "b": {"t1": 5.0}, "c": {"t2": 7.0}})
+    bids = by_task({"a": {"t1": 0.0, "t2": 0.0}, "b": {"t1": 5.0}, "c": {"t2": 7.0}})
     out = SsiStrategy(exchanges=False).allocate([TaskView("t1"), TaskView("t2")], agents, bids, RNG)
     assert out.awarded_to() == {"t1": "b", "t2": "c"} and agents["a"].load == 0
 
 
 def test_strategy_pending_reasons() -> None:
-    agents = _agents("a", "b", "c", "d")
+    agents = agent_views("a", "b", "c", "d")
     agents["b"].alive = False
     agents["c"].load = 1
-    bids = _bids({"a": {"t1": 1.0, "t4": 2.0}, "b": {"t2": 1.0}, "c": {"t2": 1.0},
+    bids = by_task({"a": {"t1": 1.0, "t4": 2.0}, "b": {"t2": 1.0}, "c": {"t2": 1.0},
                   "d": {"t3": INF}})
     tasks = [TaskView(t) for t in ("t0", "t1", "t2", "t3", "t4")]
     out = SsiStrategy(exchanges=False).allocate(tasks, agents, bids, RNG)
@@ -441,7 +430,7 @@ def test_exchanges_after_the_auctions_never_cost_more_and_keep_capacities(seed: 
 
     def run(exchanges: bool) -> tuple[dict[str, str], float]:
         agents = {n: AgentView(n, frozenset(), k) for n, k in zip(names, caps, strict=True)}
-        bids = _bids({n: {t: costs[i, j] for j, t in enumerate(task_ids)}
+        bids = by_task({n: {t: costs[i, j] for j, t in enumerate(task_ids)}
                       for i, n in enumerate(names)})
         won = SsiStrategy(exchanges=exchanges).allocate(
             [TaskView(t) for t in task_ids], agents, bids, RNG).awarded_to()
