@@ -1,6 +1,6 @@
 """Allocation quality: every strategy's total cost and makespan against the optimum.
 
-    python bench/coordination.py [--quick]
+    python bench/coordination.py [--quick] [--only cores,ray]
 
 Seeded random instances in the unit square: agents at their bases, tasks at
 delivery points, the cost of a task to an agent the distance between them
@@ -27,14 +27,18 @@ For each size and strategy, averaged over seeds:
   ``first_price`` and ``vickrey`` (task by task, best bid wins); and for
   reference the load balancers ``least_loaded`` and ``power_of_two``, which
   ignore costs.
+- ``allocation_cost_ratio_<strategy>_20x20_on_ray`` (part ``ray``): the same
+  20 x 20 instances through a real Supervisor and 20 agent actors bidding with
+  their cost function, and allocations/s from submit to every task run.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +53,10 @@ from agents.protocols.assignment import makespan
 from agents.protocols.cbba import CbbaAgent, run_cbba
 from agents.protocols.exchanges import improve
 from agents.protocols.ssi import ssi
-from bench._common import emit, log, start
+from bench._common import emit, log, selected_parts, start
 
 B = "coordination"
+PARTS = ("cores", "ray")
 SIZES = {"20x20": (20, 20, 1), "50x200": (50, 200, 4), "100x1000": (100, 1000, 10)}
 #: the issue's targets: (strategy, sizes) -> ratio to the optimum
 TARGETS = {("optimal", None): 1.0, ("ssi", ("20x20", "50x200")): 1.10,
@@ -170,16 +175,74 @@ def _check(name: str, pairs: Mapping[int, int], shape: tuple[int, int], cap: int
         raise AssertionError(f"{name}: an invalid allocation")
 
 
+def on_ray(size: str, seeds: int, strategies: Sequence[str]) -> None:
+    """The same instances through a real Supervisor and agent actors on Ray: agents at their
+    bases bid with the cost function ``examples.fleet:travel``; each seed's tasks go in as
+    one batch per strategy (``strategy`` on the task), from submit until every task ran."""
+    import ray
+
+    from agents import TaskAllocation
+    from agents.supervisor.client import SupervisorClient, start_supervisor
+
+    n_agents, n_tasks, cap = SIZES[size]
+    ray.init(num_cpus=2, include_dashboard=False, namespace="raymas-bench",
+             log_to_driver=False)
+    try:
+        sup = SupervisorClient(start_supervisor({
+            "name": "bench-coordination", "namespace": "raymas-bench", "fresh": True,
+            "ledger_url": "sqlite:///.raymas/bench-coordination.db", "cfp_fanout": 0,
+            "agent_start_timeout_s": 300, "heartbeat_timeout_s": 30}))
+        rows: dict[str, dict[str, list[float]]] = {s: {"ratio": [], "rate": []}
+                                                   for s in strategies}
+        for seed in range(seeds):
+            rng = np.random.default_rng(seed)
+            bases, points = rng.random((n_agents, 2)), rng.random((n_tasks, 2))
+            costs = np.linalg.norm(bases[:, None, :] - points[None, :, :], axis=2)
+            best, _ = optimum(costs, cap)
+            agents, tasks = names(costs)
+            sup.spawn([{"agent_id": f"{a}-{seed}", "max_tasks": cap,
+                        "heartbeat_interval_s": 5.0, "cost": "examples.fleet:travel",
+                        "state": {"position": [float(x) for x in bases[i]]}}
+                       for i, a in enumerate(agents)])
+            for name in strategies:
+                batch = [TaskAllocation(f"{name}-{seed}-{t}", kind="noop", strategy=name,
+                                        attributes={"location": [float(x) for x in points[j]]})
+                         for j, t in enumerate(tasks)]
+                t0 = time.perf_counter()
+                done = sup.wait(sup.submit(batch), timeout_s=300)
+                took = time.perf_counter() - t0
+                won = {int(k.rsplit("-t", 1)[1]): agents.index(r["agent_id"].rsplit("-", 1)[0])
+                       for k, r in done.items() if r["state"] == "done"}
+                total = float(sum(costs[a, t] for t, a in won.items()))
+                rows[name]["ratio"].append(total / best if len(won) == n_tasks else math.inf)
+                rows[name]["rate"].append(len(won) / took)
+            for a in agents:
+                sup.deregister_agent(f"{a}-{seed}")
+        for name in strategies:
+            emit(B, f"allocation_cost_ratio_{name}_{size}_on_ray",
+                 statistics.mean(rows[name]["ratio"]), "x optimum", baseline=1.0,
+                 baseline_name="optimum (linear_sum_assignment, same instances)",
+                 allocations_per_s=round(statistics.mean(rows[name]["rate"]), 1),
+                 seeds=seeds, note="submit to every task run, one batch, agent actors")
+    finally:
+        ray.shutdown()
+
+
 def main() -> None:
-    quick = start(__doc__ or "")
+    quick = start(__doc__ or "", PARTS)
+    only = selected_parts() or list(PARTS)
     everything = ["optimal", "ssi", "cbba", "ssi_without_exchanges", "cbba_without_exchanges",
                   *PROPOSAL_STRATEGIES[1:]]
     plan = ([("20x20", 3, everything), ("50x200", 2, everything)] if quick else
             [("20x20", 10, everything), ("50x200", 5, everything),
              ("100x1000", 2, everything)])
-    for size, seeds, strategies in plan:
-        log(f"{size}: {seeds} seeds, {', '.join(strategies)}")
-        measure(size, seeds, strategies)
+    if "cores" in only:
+        for size, seeds, strategies in plan:
+            log(f"{size}: {seeds} seeds, {', '.join(strategies)}")
+            measure(size, seeds, strategies)
+    if "ray" in only:
+        log("20x20 through the Supervisor on Ray")
+        on_ray("20x20", 1 if quick else 3, ["optimal", "ssi", "cbba", "contract_net"])
 
 
 if __name__ == "__main__":

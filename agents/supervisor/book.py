@@ -88,7 +88,7 @@ class TaskBook:
                                         "reassigned": 0, "duplicate_results": 0, "sink_errors": 0,
                                         "suspected": 0, "recovered": 0, "retries": 0,
                                         "plan_nodes_done": 0, "plan_nodes_failed": 0,
-                                        "missed_deadlines": 0}
+                                        "missed_deadlines": 0, "unanswered": 0}
         self.plans = PlanBook(self)
         self._pending: list[tuple[int, float, str]] = []
         self._deferred: list[TaskRecord] = []
@@ -451,6 +451,7 @@ class TaskBook:
         ``tasks``: they are handed on (a result that still comes counts once); the agent
         is not taken for dead, its actor's watch says when it is."""
         rec = self.agents.get(agent_id)
+        self.stats["unanswered"] += 1
         for task, token in zip(tasks, tokens, strict=True):
             if rec is not None:
                 rec.assigned.discard(task.spec.task_id)

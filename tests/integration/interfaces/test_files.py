@@ -210,8 +210,10 @@ def test_a_burst_of_10000_files_is_reported_each_exactly_once(tmp_path: Path) ->
         got = Collector(stream(env, FAST))
         expected = await asyncio.to_thread(write_files, tmp_path, 10_000)
         await got.until(lambda items: len(got.events("created")) >= 10_000, timeout=90.0)
-        await got.until(lambda items: "closed" in kinds_of(items, tmp_path / "f9999.txt"),
-                        timeout=10.0)
+        # the last file's close, unless the kernel queue overflowed under a busy machine:
+        # then the rescan reported the files, and no close comes for those it found
+        await got.until(lambda items: "closed" in kinds_of(items, tmp_path / "f9999.txt")
+                        or env.counts["overflows"] > 0, timeout=10.0)
         created = [e.subject for e in got.events("created")]
         assert set(created) == expected
         duplicates = [p for p, n in collections.Counter(created).items() if n > 1]
@@ -330,13 +332,21 @@ def test_a_stopped_observer_is_a_lost_watch_and_the_rescan_reports_the_gap(
         os.remove(tmp_path / "gone.txt")
         os.rename(tmp_path / "ren.txt", tmp_path / "ren2.txt")
         seen = len(got.items)
-        items = await got.until(lambda items: len(items) >= seen + 4)
+
+        def rescanned(items: list[Any]) -> list[Event]:
+            return [i for i in items[seen:] if isinstance(i, Event) and i.meta.get("rescan")]
+
+        # (a debounced `modified` of first.txt may still come in between: not a gap event)
+        items = await got.until(lambda items: len(rescanned(items)) >= 4)
         assert env.reconnects >= 1 and "observer stopped" in (env.last_error or "")
-        gap = {(i.kind, i.subject): i for i in items[seen:] if isinstance(i, Event)}
+        gap = {(i.kind, i.subject): i for i in rescanned(items)}
         assert set(gap) == {("created", str(tmp_path / "a.txt")),
                             ("modified", str(tmp_path / "old.txt")),
                             ("deleted", str(tmp_path / "gone.txt")),
                             ("moved", str(tmp_path / "ren2.txt"))}
+        others = {i.subject for i in items[seen:] if isinstance(i, Event)} - {
+            i.subject for i in gap.values()}
+        assert others <= {str(tmp_path / "first.txt")}   # the gap came from the rescan alone
         assert all(i.meta == {"rescan": True} for i in gap.values())
         assert gap[("moved", str(tmp_path / "ren2.txt"))].data["src"] == str(tmp_path / "ren.txt")
         (tmp_path / "b.txt").write_text("x")  # and the new watch runs
