@@ -46,6 +46,11 @@ def _tune_gc() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
+#: how long one gossip exchange of a bundle round waits for a peer before asking again
+#: next round (a peer silent for several rounds is left out of that round)
+CBBA_EXCHANGE_TIMEOUT_S = 1.0
+
+
 def agent_actor_name(agent_id: str) -> str:
     """The Ray actor name of an agent (in the raymas namespace)."""
     return f"raymas-agent:{agent_id}"
@@ -259,11 +264,12 @@ class AgentActor:
 
         async def exchange(peer: str, message: dict[str, Any]) -> dict[str, Any] | str | None:
             try:
-                reply: dict[str, Any] | None = await peers[peer].cbba_exchange.remote(
-                    conversation_id, message)
+                reply: dict[str, Any] | None = await asyncio.wait_for(
+                    peers[peer].cbba_exchange.remote(conversation_id, message),
+                    CBBA_EXCHANGE_TIMEOUT_S)
                 return reply
-            except ray.exceptions.ActorUnavailableError:
-                return None  # for now: asked again next round
+            except (TimeoutError, ray.exceptions.ActorUnavailableError):
+                return None  # not now (busy, paused, restarting): asked again next round
             except ray.exceptions.RayActorError:
                 return DEAD
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -132,9 +133,11 @@ class Member:
         return changed, news
 
     async def run(self, exchange: Exchange, *, max_rounds: int = 500, quiet_rounds: int = 2,
-                  pause_s: float = 0.0) -> dict[str, Any]:
-        """Build, gossip and resolve until quiet and agreed (or ``max_rounds``)."""
+                  pause_s: float = 0.0, give_up_s: float = 3.0) -> dict[str, Any]:
+        """Build, gossip and resolve until quiet and agreed (or ``max_rounds``); a peer
+        without an answer for ``give_up_s`` is left out of the round."""
         quiet = 0
+        silent: dict[str, float] = {}  # peer -> since when it has not answered
         while self.rounds < max_rounds:
             self.rounds += 1
             changed = self.state.build_bundle()
@@ -142,9 +145,15 @@ class Member:
             replies = await asyncio.gather(*(_call(exchange, p, mine) for p in self.peers))
             agreed, waiting = True, False
             for peer, reply in zip(list(self.peers), replies, strict=True):
-                if reply == DEAD:
-                    logger.info("cbba %s: %s is gone; its claims are reset",
-                                self.conversation_id, peer)
+                if isinstance(reply, Mapping):
+                    silent.pop(peer, None)
+                else:
+                    silent.setdefault(peer, time.monotonic())
+                if reply == DEAD or time.monotonic() - silent.get(peer, math.inf) > give_up_s:
+                    # dead, or silent round after round (stopped, cut off): this round goes
+                    # on without it; a slow agent loses only this round, never its life
+                    logger.info("cbba %s: %s is %s; its claims are reset", self.conversation_id,
+                                peer, "gone" if reply == DEAD else "not answering")
                     self.state.forget(peer)
                     self.peers.remove(peer)
                     self.gone.append(peer)
@@ -160,7 +169,9 @@ class Member:
             if quiet >= quiet_rounds:
                 self.converged = True
                 break
-            await asyncio.sleep(pause_s)  # let peers' exchanges in between our rounds
+            # let peers' exchanges in between our rounds; while one has not answered, do not
+            # spin: it may not have joined yet
+            await asyncio.sleep(max(pause_s, 0.02 if waiting else 0.0))
         return self.outcome()
 
     def outcome(self) -> dict[str, Any]:

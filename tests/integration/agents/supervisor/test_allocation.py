@@ -4,6 +4,8 @@ the bundle algorithm among the agents, deadlines, and state that moves with the 
 from __future__ import annotations
 
 import math
+import os
+import signal
 from typing import Any
 
 import pytest
@@ -148,3 +150,36 @@ def test_agents_allocate_among_themselves_while_the_supervisor_is_gone(
     weld = ray.get(back.handle.result.remote("peers-weld"))      # queued here: never dropped
     assert weld["state"] in ("submitted", "announced") and "no live agent has ['welding']" in (
         weld["unplaced"] or "")
+
+
+def test_a_bundle_round_under_load_goes_on_without_a_paused_agent_and_a_killed_one(
+        make_supervisor: Any) -> None:
+    """Every agent busy with a CPU-bound task; one paused with SIGSTOP for the whole round is
+    left out of it by its peers, not taken for dead; one killed mid-round is forgotten and
+    found dead.  Every delivery is done, once, by the others."""
+    sup = make_supervisor(strategy="cbba", cbba_timeout_s=8.0, heartbeat_timeout_s=30.0)
+    bases = {"a": (0.0, 0.0), "b": (10.0, 0.0), "c": (0.0, 10.0), "d": (10.0, 10.0),
+             "e": (5.0, 5.0)}
+    infos = {i["agent_id"]: i for i in sup.spawn(robots(bases, "travel", max_tasks=3))}
+    busy = sup.submit([TaskAllocation(f"busy-{n}", kind="sha256_chain", strategy="least_loaded",
+                                      args={"rounds": 2_000_000, "seed": n}) for n in bases])
+    wait_until(lambda: sum(a["load"] for a in sup.list_agents()) == len(bases),
+               "the CPU-bound tasks did not start")
+    os.kill(infos["d"]["pid"], signal.SIGSTOP)
+    try:
+        points = {f"p{i}": (float(i), float(10 - i)) for i in range(8)}
+        ids = sup.submit(deliveries(points, "load"))
+        wait_until(lambda: "announced" in [s for s, _, _ in sup.history(ids[0])],
+                   "the bundle round did not start")
+        ray.kill(ray.get_actor("raymas-agent:e", namespace="raymas-test"))
+        res = sup.wait(ids, timeout_s=120)
+        assert all(r["state"] == "done" for r in res.values()), res
+        assert {r["agent_id"] for r in res.values()} <= {"a", "b", "c"}
+    finally:
+        os.kill(infos["d"]["pid"], signal.SIGCONT)
+    assert all(r["state"] == "done" for r in sup.wait(busy, timeout_s=120).values()
+               if r["agent_id"] != "e")
+    agents = {a["agent_id"]: a for a in sup.list_agents()}
+    assert agents["d"]["alive"] and not agents["e"]["alive"]
+    stats = sup.status()["stats"]
+    assert stats["deaths"] == 1 and stats["duplicate_results"] == 0

@@ -129,3 +129,23 @@ def test_members_whose_costs_add_up_all_reach_the_same_exchanged_allocation() ->
     assert a["assignment"] == b["assignment"] == {"t1": "b", "t2": "a"}
     assert (a["bundle"], b["bundle"]) == (["t2"], ["t1"]) and a["exchanged"] == 1
     assert (a["bids"], b["bids"]) == ({"t2": 2.0}, {"t1": 2.0})
+
+
+def test_a_peer_that_never_answers_is_left_out_of_the_round() -> None:
+    """Stopped (SIGSTOP), cut off, or busy past the round: the others go on without it."""
+    members = {n: member(n) for n in ("a", "b")}
+    for m in members.values():
+        m.peers = sorted({"a", "b", "c"} - {m.agent.agent_id})
+
+    async def go() -> list[dict[str, Any]]:
+        async def exchange(peer: str, message: dict[str, Any]) -> dict[str, Any] | None:
+            await asyncio.sleep(0)
+            return None if peer == "c" else members[peer].answer(message)
+
+        return list(await asyncio.gather(*(m.run(exchange, give_up_s=0.2)
+                                           for m in members.values())))
+
+    a, b = asyncio.run(go())
+    assert a["converged"] and b["converged"] and a["gone"] == b["gone"] == ["c"]
+    won = {t: o["agent_id"] for o in (a, b) for t in o["bundle"]}
+    assert a["assignment"] == b["assignment"] == won and len(won) == 6
