@@ -5,9 +5,10 @@ the token in the environment.  It talks to the test through lines of JSON on
 stdout (marked ``@event``) and one line on stdin:
 
 1. ``placed``: where each agent's actor runs (the state API), with its pid;
-   N CPU-bound tasks are then submitted.
-2. ``progress``: a fifth of them are done.  The test now crashes the worker
-   node and writes the lost node's id on stdin.
+   a third of N CPU-bound tasks are then submitted.
+2. ``progress``: a fifth of them are done (of a first third submitted; the rest
+   go in then, so work is left).  The test now crashes the worker node and
+   writes the lost node's id on stdin.
 3. The driver pauses one agent on the head (SIGSTOP) until every agent of
    the lost node is alive again on another node, then resumes it (SIGCONT).
 4. ``done``: every result, the agents' placement and the Supervisor's stats.
@@ -58,11 +59,13 @@ def main() -> None:
     services = {a.name: a.node_id for a in list_actors(filters=[("state", "=", "ALIVE")])
                 if a.name in ("raymas-supervisor", "raymas-bus")}
     say(event="placed", agents=before, services=services)
-    ids = sup.submit([TaskAllocation(task_id=f"loss-{i}", kind="sha256_chain",
-                                     args={"rounds": 150_000, "seed": str(i)})
-                      for i in range(n)])
-    until(lambda: ray.get(sup.handle.progress.remote(ids, 0.2))["done"] >= n // 5,
+    tasks = [TaskAllocation(task_id=f"loss-{i}", kind="sha256_chain",
+                            args={"rounds": 150_000, "seed": str(i)}) for i in range(n)]
+    first = sup.submit(tasks[:n // 3])
+    until(lambda: ray.get(sup.handle.progress.remote(first, 0.2))["done"] >= n // 5,
           "no progress before the node loss")
+    # the rest now: work is left when the node goes, however fast the first third ran
+    ids = first + sup.submit(tasks[n // 3:])
     say(event="progress", done=ray.get(sup.handle.progress.remote(ids, 0.0))["done"])
     lost = sys.stdin.readline().strip()
     on_lost = {a for a, p in before.items() if p["node_id"] == lost}
