@@ -88,7 +88,10 @@ class Member:
         self.capacities = {agent.agent_id: max(0, capacity)}
         if agent.costs is None or not agent.costs.takes_bundle:
             tasks = [t for t in self.tasks.values() if self.able[t.task_id]]
-            quotes = agent.quotes(tasks)
+            try:
+                quotes = agent.quotes(tasks)
+            except Exception:  # bids on nothing (see _marginal): no row either
+                quotes = [None] * len(tasks)
             self.rows = {agent.agent_id: {
                 t.task_id: q.cost for t, q in zip(tasks, quotes, strict=True)
                 if q is not None and agent.refusal(t, q) is None}}
@@ -100,7 +103,12 @@ class Member:
             return None
         task = self.tasks[task_id]
         bundle: list[TaskInfo] = [self.tasks[t] for t in path]
-        [quote] = self.agent.quotes([task], bundle=bundle)
+        try:
+            [quote] = self.agent.quotes([task], bundle=bundle)
+        except Exception as exc:  # a broken cost function bids on nothing
+            logger.warning("cbba %s: cost function failed on %s: %s", self.conversation_id,
+                           task_id, exc)
+            return None
         if self.agent.refusal(task, quote) is not None:
             return None
         assert quote is not None

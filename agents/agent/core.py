@@ -207,10 +207,18 @@ class Agent:
                 reply["refuse"].setdefault("at capacity", []).append(task.task_id)
                 continue
             biddable.append(task)
+        try:
+            quotes = self.quotes(biddable, utilisation)
+        except Exception as exc:  # a broken cost function refuses, saying why: others bid
+            logger.warning("agent %s: cost function %s failed: %s", self.agent_id,
+                           self.spec.cost, exc)
+            broken = f"cost function {self.spec.cost} failed: {type(exc).__name__}: {exc}"
+            reply["refuse"].setdefault(broken, []).extend(t.task_id for t in biddable)
+            return reply
         markup = 1.0
         if self.bidder is not None and biddable:
             markup = self.bidder.choose([t.task_id for t in biddable])
-        for task, quote in zip(biddable, self.quotes(biddable, utilisation), strict=True):
+        for task, quote in zip(biddable, quotes, strict=True):
             reason = self.refusal(task, quote)
             if reason is not None:
                 reply["refuse"].setdefault(reason, []).append(task.task_id)
@@ -253,7 +261,12 @@ class Agent:
                 or self.free_slots - len(bundle) <= 0:
             return {t: None for t in tasks if t not in held}
         open_ = [t for tid, t in tasks.items() if tid not in held]
-        answers = self.quotes(open_, bundle=bundle)
+        try:
+            answers = self.quotes(open_, bundle=bundle)
+        except Exception as exc:
+            logger.warning("agent %s: cost function %s failed: %s", self.agent_id,
+                           self.spec.cost, exc)
+            return {t.task_id: None for t in open_}
         return {t.task_id: (None if self.refusal(t, q) is not None or q is None else q.cost)
                 for t, q in zip(open_, answers, strict=True)}
 

@@ -215,3 +215,13 @@ def test_consensus_voters_vote_the_cheapest_quote_and_skip_who_refused() -> None
     # t1: y is cheapest; t2: y is cheapest again, though busier now; t3: nobody quoted
     assert a.vote_assignments(["t1", "t2", "t3"], candidates, costs) == ["y", "y", None]
     assert a.vote_assignments(["t1"], candidates) == ["x"]        # no quotes: least loaded
+
+
+def test_a_cost_function_that_raises_refuses_the_round_saying_why() -> None:
+    agents.cost("test-broken")(lambda state, task: state["nope"])
+    a = agent("test-broken")
+    reply = a.propose(cfp(("t1", {}), ("t2", {})))
+    assert reply["propose"] == []
+    [(reason, ids)] = reply["refuse"].items()
+    assert ids == ["t1", "t2"] and reason.startswith("cost function test-broken failed: KeyError")
+    assert a.marginal_bids(cfp(("t1", {})), []) == {"t1": None}
