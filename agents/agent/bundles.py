@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from agents.agent.costs import TaskInfo, task_infos
+from agents.agent.costs import task_infos
 from agents.agent.kinds import resolvable
 from agents.protocols.cbba import CbbaAgent, CbbaMessage
 from agents.protocols.exchanges import improve
@@ -88,31 +88,16 @@ class Member:
         self.capacities = {agent.agent_id: max(0, capacity)}
         if agent.costs is None or not agent.costs.takes_bundle:
             tasks = [t for t in self.tasks.values() if self.able[t.task_id]]
-            try:
-                quotes = agent.quotes(tasks)
-            except Exception:  # bids on nothing (see _marginal): no row either
-                quotes = [None] * len(tasks)
-            self.rows = {agent.agent_id: {
-                t.task_id: q.cost for t, q in zip(tasks, quotes, strict=True)
-                if q is not None and agent.refusal(t, q) is None}}
+            self.rows = {agent.agent_id: {t.task_id: c for t, c in zip(
+                tasks, agent.bids(tasks), strict=True) if c is not None}}
 
     def _marginal(self, path: Sequence[str], task_id: str) -> tuple[float, int] | None:
         """The extra cost of ``task_id`` after ``path`` (appended: the agent's tasks run
         in the order it won them), or None where its cost function or a deadline refuses."""
         if not self.able[task_id]:
             return None
-        task = self.tasks[task_id]
-        bundle: list[TaskInfo] = [self.tasks[t] for t in path]
-        try:
-            [quote] = self.agent.quotes([task], bundle=bundle)
-        except Exception as exc:  # a broken cost function bids on nothing
-            logger.warning("cbba %s: cost function failed on %s: %s", self.conversation_id,
-                           task_id, exc)
-            return None
-        if self.agent.refusal(task, quote) is not None:
-            return None
-        assert quote is not None
-        return quote.cost, len(path)
+        [cost] = self.agent.bids([self.tasks[task_id]], [self.tasks[t] for t in path])
+        return None if cost is None else (cost, len(path))
 
     def answer(self, message: Mapping[str, Any]) -> dict[str, Any]:
         """The peer side of an exchange: take the caller's news, give back ours."""
@@ -183,13 +168,14 @@ class Member:
         return self.outcome()
 
     def outcome(self) -> dict[str, Any]:
-        """What the agent won (bundle, path and bids) and what it knows of the rest."""
+        """What the agent won (its bundle, in the order won, and its bids) and what it
+        knows of the rest."""
         won, bids = self.state.assignment(), self.state.bids()
         if self.converged and self.rows is not None:
             won, bids = self._exchanged(won, bids)
         mine = [t for t in self.state.bundle if won.get(t) == self.agent.agent_id]
         mine += sorted(t for t, a in won.items() if a == self.agent.agent_id and t not in mine)
-        return {"agent_id": self.agent.agent_id, "bundle": mine, "path": mine,
+        return {"agent_id": self.agent.agent_id, "bundle": mine,
                 "bids": {t: bids[t] for t in mine}, "assignment": won,
                 "rounds": self.rounds, "converged": self.converged,
                 "exchanged": self.exchanged, "gone": list(self.gone)}

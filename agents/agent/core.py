@@ -261,14 +261,20 @@ class Agent:
                 or self.free_slots - len(bundle) <= 0:
             return {t: None for t in tasks if t not in held}
         open_ = [t for tid, t in tasks.items() if tid not in held]
+        return dict(zip((t.task_id for t in open_), self.bids(open_, bundle), strict=True))
+
+    def bids(self, tasks: Sequence[TaskInfo], bundle: Sequence[TaskInfo] = ()
+             ) -> list[float | None]:
+        """What it would bid on each task on top of ``bundle``: None where it refuses
+        (its cost function, a deadline), and on every task when the function fails."""
         try:
-            answers = self.quotes(open_, bundle=bundle)
+            quotes = self.quotes(tasks, bundle=bundle)
         except Exception as exc:
             logger.warning("agent %s: cost function %s failed: %s", self.agent_id,
                            self.spec.cost, exc)
-            return {t.task_id: None for t in open_}
-        return {t.task_id: (None if self.refusal(t, q) is not None or q is None else q.cost)
-                for t, q in zip(open_, answers, strict=True)}
+            return [None] * len(tasks)
+        return [None if q is None or self.refusal(t, q) is not None else q.cost
+                for t, q in zip(tasks, quotes, strict=True)]
 
     async def settle(
         self, accepted: Sequence[Mapping[str, Any]], rejected: Sequence[str]

@@ -64,7 +64,6 @@ async def allocate(members: Mapping[str, Any], me: str, join_me: Join,
              for a, h in members.items()}
     done = await asyncio.wait_for(asyncio.gather(*calls.values(), return_exceptions=True),
                                   timeout_s)
-    assignment: dict[str, str] = {}
     results: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
     for agent_id, reply in zip(calls, done, strict=True):
@@ -76,11 +75,11 @@ async def allocate(members: Mapping[str, Any], me: str, join_me: Join,
                 logger.warning("%s: task %s ran on %s and %s", conversation_id, task_id,
                                results[task_id]["agent_id"], agent_id)
                 continue
-            assignment[task_id] = agent_id
             results[task_id] = {"agent_id": agent_id, "ok": ok,
                                 "value": value if ok else None,
                                 "error": None if ok else value}
-    return {"conversation_id": conversation_id, "assignment": assignment,
+    return {"conversation_id": conversation_id,
+            "assignment": {t: r["agent_id"] for t, r in results.items()},
             "results": results, "failed_members": failed,
             "unassigned": [t for t in payload["task_ids"] if t not in results],
             "converged": not failed and all(

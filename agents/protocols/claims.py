@@ -4,9 +4,10 @@ With ``cbba`` the agents of a round allocate the tasks among themselves by
 gossip (:mod:`agents.protocols.cbba` in each agent, :mod:`agents.agent.bundles`
 over the wire) and each answers with the tasks it won and its bids.  Those
 *claims* come to :class:`CbbaStrategy` as proposals, at most one per agent and
-task; it awards each task to its claim (a task still claimed twice, from a
-round cut short, goes to the better bid, then the lower agent id) within the
-agents' free slots, and leaves the rest pending with the reason.
+task: it is a contract net over them, so each task goes to its claim (a task
+still claimed twice, from a round cut short, to the better bid, then the lower
+agent id) within the agents' free slots, and the rest stay pending with the
+reason.
 
 Example:
     >>> import numpy as np
@@ -21,42 +22,16 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
-import numpy as np
-
-from agents.protocols.base import (
-    AgentView,
-    AllocationOutcome,
-    Proposal,
-    StrategyBase,
-    TaskView,
-    Vote,
-)
 from agents.protocols.contract_net import ContractNet
 
 __all__ = ["CbbaStrategy"]
 
 
-class CbbaStrategy(StrategyBase):
+class CbbaStrategy(ContractNet):
     """Award each task to the agent whose bundle holds it (the agents' agreement)."""
 
     name = "cbba"
+    needs_proposals = False
     decentralised = True
-
-    def allocate(
-        self,
-        tasks: Sequence[TaskView],
-        agents: Mapping[str, AgentView],
-        proposals: Mapping[str, Sequence[Proposal]],
-        rng: np.random.Generator,
-        votes: Mapping[str, Sequence[Vote]] | None = None,
-        electorate: Mapping[str, Sequence[str]] | None = None,
-    ) -> AllocationOutcome:
-        out = ContractNet().allocate(tasks, agents, proposals, rng)
-        for task_id, why in out.pending.items():
-            if why == "no proposal before the deadline":
-                out.pending[task_id] = "no agent won it in the bundle round"
-            else:
-                out.pending[task_id] = "the agents that won it are gone or at capacity"
-        return out
+    no_proposal = "no agent won it in the bundle round"
+    proposers_gone = "the agents that won it are gone or at capacity"

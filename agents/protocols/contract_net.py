@@ -64,6 +64,9 @@ class ContractNet(StrategyBase):
 
     name = "contract_net"
     needs_proposals = True
+    #: why a task stays pending: nobody proposed; every proposer is gone or full
+    no_proposal = "no proposal before the deadline"
+    proposers_gone = "every proposing agent is gone or at capacity"
 
     def allocate(
         self,
@@ -79,11 +82,7 @@ class ContractNet(StrategyBase):
             bids = proposals.get(task.task_id, ())
             ranked = best_proposals(task, bids, agents)
             if not ranked:
-                out.pending[task.task_id] = (
-                    "no proposal before the deadline"
-                    if not bids
-                    else "every proposing agent is gone or at capacity"
-                )
+                out.pending[task.task_id] = self.proposers_gone if bids else self.no_proposal
                 continue
             winner = ranked[0]
             agents[winner.agent_id].load += 1
