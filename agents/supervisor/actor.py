@@ -275,10 +275,7 @@ class Supervisor:
             costs = None
             if any(self.book.agents[a].spec.cost for a in views if a in self.book.agents):
                 # the candidates price the tasks first: the committee votes on their costs
-                quoted = await calls.cfp_round(tviews, views, handles, self.cfg.bid_timeout_s,
-                                               time.time(), 0)
-                costs = {t: {p.agent_id: p.cost for p in ps}
-                         for t, ps in quoted.proposals.items()}
+                costs = await calls.quotes(tviews, views, handles, self.cfg.bid_timeout_s)
             rnd = await calls.ballot_round(tviews, views, handles, self.cfg.bid_timeout_s,
                                            self.cfg.cfp_fanout, costs)
         actions = self.book.close_round(strategy, tasks, tviews, views, rnd)

@@ -11,6 +11,7 @@ reported back, not hidden.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
@@ -25,7 +26,7 @@ from agents.protocols.contract_net import Conversation
 from agents.supervisor.rounds import RoundResult, by_capabilities, cfp_groups
 
 __all__ = ["Unanswered", "answers", "auction_resource", "ballot_round", "cfp_payload",
-           "cfp_round", "describe", "find_agent", "gather_replies", "hold_vote",
+           "cfp_round", "describe", "find_agent", "gather_replies", "hold_vote", "quotes",
            "set_identity", "settle", "stop", "watch"]
 
 
@@ -98,6 +99,15 @@ async def cfp_round(
     result.proposals = conv.proposals
     result.refusals = conv.refusals
     return result
+
+
+async def quotes(tasks: Sequence[TaskView], agents: Mapping[str, AgentView],
+                 handles: Mapping[str, Any], timeout: float
+                 ) -> dict[str, dict[str, float]]:
+    """What each capable agent says each task costs it (task -> agent -> cost): a call for
+    proposals to all of them, for a committee to vote on."""
+    rnd = await cfp_round(tasks, agents, handles, timeout, time.time(), 0)
+    return {t: {p.agent_id: p.cost for p in ps} for t, ps in rnd.proposals.items()}
 
 
 async def ballot_round(

@@ -123,16 +123,17 @@ def test_marginal_bids_count_the_bundle_and_what_the_agent_runs() -> None:
     assert a.marginal_bids(round_, ["b"]) == {"a": 4.0, "c": 8.0}   # on from b at (5, 0)
 
     async def holding() -> dict[str, float | None]:
-        gate = asyncio.Event()
+        started, gate = asyncio.Event(), asyncio.Event()
 
         @task("test_gated")
         async def gated(**_: object) -> None:
+            started.set()
             await gate.wait()
 
         running = asyncio.ensure_future(a.run_task({
             "task_id": "held", "kind": "test_gated", "args": {},
             "attributes": {"location": [0, 10]}, "submitted_at": time.time()}))
-        await asyncio.sleep(0)
+        await started.wait()      # the agent runs (and holds) it now
         bids = a.marginal_bids(round_, [])
         gate.set()
         await running
