@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import math
@@ -76,8 +77,10 @@ class CostFunction:
     fn: Callable[..., Any]
     vectorised: bool = False
 
-    @property
+    @functools.cached_property
     def takes_bundle(self) -> bool:
+        """Whether its costs depend on the tasks the agent holds (a third parameter);
+        read once, not at every quote."""
         return len(inspect.signature(self.fn).parameters) >= 3
 
     def quotes(self, state: Mapping[str, Any], tasks: Sequence[TaskInfo],
