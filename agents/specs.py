@@ -279,9 +279,31 @@ class AgentSpec:
     #: the agent's own state its cost function reads (``position``, ``skills``,
     #: ``battery``...); tasks and observations update it as they run
     state: dict[str, Any] = field(default_factory=dict)
+    #: "actor": an actor (a worker process) of its own; "shared": one of many agents in
+    #: an agent host actor (see :mod:`agents.hosting`), for thousands of light agents
+    hosting: str = "actor"
+    #: how many shared agents one host holds at most
+    agents_per_host: int = 1000
+    #: the host a shared agent lives in (set when it is placed)
+    host: str | None = None
 
     def __post_init__(self) -> None:
         self.agent_type = AgentType(self.agent_type)
+        if self.hosting not in ("actor", "shared"):
+            raise ValueError(f"agent {self.agent_id!r}: hosting must be 'actor' or 'shared', "
+                             f"got {self.hosting!r}")
+        if self.hosting == "shared":
+            own = [f for f, unset in (("num_cpus", self.num_cpus == 0),
+                                      ("num_gpus", self.num_gpus in (0, 0.0)),
+                                      ("memory", self.memory is None),
+                                      ("resources", not self.resources)) if not unset]
+            if own:
+                raise ValueError(
+                    f"agent {self.agent_id!r}: a shared agent runs in its host's process and "
+                    f"cannot ask for {', '.join(own)} of its own; use hosting: actor")
+            if self.agents_per_host < 1:
+                raise ValueError(f"agent {self.agent_id!r}: agents_per_host must be >= 1, "
+                                 f"got {self.agents_per_host}")
         if self.bidding not in ("fixed", "epsilon_greedy", "ucb1", "thompson"):
             raise ValueError(f"agent {self.agent_id!r}: bidding must be one of fixed, "
                              f"epsilon_greedy, ucb1, thompson; got {self.bidding!r}")
@@ -337,6 +359,9 @@ class AgentSpec:
             "bus_linger_ms": self.bus_linger_ms,
             "cost": self.cost,
             "state": dict(self.state),
+            "hosting": self.hosting,
+            "agents_per_host": self.agents_per_host,
+            "host": self.host,
         }
 
     @classmethod

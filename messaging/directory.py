@@ -47,6 +47,11 @@ class Directory:
     def __init__(self, hold_s: float = 30.0, dead_capacity: int = 10_000) -> None:
         self.hold_s = hold_s
         self._members: dict[str, tuple[str, Any]] = {}
+        #: agent hosts (``agents.hosting``): key -> handle; a host takes the messages of a
+        #: topic once for all its subscribing agents and hands them out itself
+        self._hosts: dict[str, Any] = {}
+        #: hosted agent id -> its host's key
+        self._hosted: dict[str, str] = {}
         self._topics = TopicMatcher()
         self._held: dict[str, list[tuple[float, bytes]]] = {}
         self._dead: collections.deque[tuple[dict[str, Any], str]] = collections.deque(
@@ -71,11 +76,41 @@ class Directory:
 
     def deregister(self, agent_id: str) -> None:
         self._members.pop(agent_id, None)
+        self._hosted.pop(agent_id, None)
         self._topics.unsubscribe_all(agent_id)
+
+    def register_host(self, host_key: str, handle: Any,
+                      agents: Sequence[tuple[str, str]]) -> dict[str, list[bytes]]:
+        """A host joins (or re-joins after a restart) with its ``(agent id, agent type)``
+        pairs: each agent resolves to the host's handle.  Returns the messages held for
+        the host's key and for each of its agents, by key or agent id (only non-empty)."""
+        self._hosts[host_key] = handle
+        held = {host_key: self.register(host_key, "host", handle)}
+        self._members.pop(host_key, None)  # a host is not an agent: not in members()
+        for agent_id, agent_type in agents:
+            self._hosted[agent_id] = host_key
+            held[agent_id] = self.register(agent_id, agent_type, handle)
+        return {k: v for k, v in held.items() if v}
+
+    def deregister_host(self, host_key: str) -> None:
+        """The host is gone for good, with every agent it held."""
+        self._hosts.pop(host_key, None)
+        self._topics.unsubscribe_all(host_key)
+        for agent_id in [a for a, h in self._hosted.items() if h == host_key]:
+            self.deregister(agent_id)
+
+    def locate(self, agent_id: str) -> tuple[Any, str | None] | None:
+        """Where an agent lives: ``(handle, None)`` for an agent actor, ``(host handle,
+        host key)`` for a hosted agent, None when it is not on the bus."""
+        member = self._members.get(agent_id)
+        if member is None:
+            return None
+        return member[1], self._hosted.get(agent_id)
 
     def resolve(self, agent_ids: Sequence[str]) -> dict[str, Any]:
         """Handles of the named agents (None for those not on the bus)."""
-        return {a: (self._members[a][1] if a in self._members else None) for a in agent_ids}
+        return {a: (self._members[a][1] if a in self._members else self._hosts.get(a))
+                for a in agent_ids}
 
     def members(self, agent_type: str | None = None) -> dict[str, Any]:
         return {a: h for a, (t, h) in self._members.items()
@@ -89,13 +124,22 @@ class Directory:
         self._topics.unsubscribe(pattern, agent_id)
 
     def route(self, topic: str) -> dict[str, Any]:
-        """Handles of every member subscribed to ``topic``."""
-        return {a: self._members[a][1] for a in self._topics.match(topic) if a in self._members}
+        """Handles of every member subscribed to ``topic``: an agent actor by its id, a
+        host once by its key (it delivers to its own subscribers)."""
+        out = {}
+        for a in self._topics.match(topic):
+            handle = self._hosts.get(a)
+            if handle is None and a in self._members:
+                handle = self._members[a][1]
+            if handle is not None:
+                out[a] = handle
+        return out
 
     # -- held and dead ------------------------------------------------------------
     def hold(self, recipient: str, envelopes: Sequence[bytes]) -> int:
         """Keep envelopes for an absent recipient until it registers or they expire."""
-        if recipient in self._members:  # it came back meanwhile: the sender should retry
+        if recipient in self._members or recipient in self._hosts:  # it came back meanwhile:
+            # the sender should retry
             return 0
         slot = self._held.setdefault(recipient, [])
         for data in envelopes:
@@ -148,7 +192,7 @@ class Directory:
         return list(self._dead)[-limit:]
 
     def stats(self) -> dict[str, Any]:
-        return {"members": len(self._members),
+        return {"members": len(self._members), "hosts": len(self._hosts),
                 "held": sum(len(v) for v in self._held.values()),
                 "dead_letters": sum(self.dead_counts.values()),
                 "dead_by_recipient": dict(self.dead_counts)}

@@ -105,6 +105,9 @@ class Endpoint(Requests):
         self.rumours = RumourStore()
         self._flusher: asyncio.Task[None] | None = None
         self._routes: dict[str, tuple[float, dict[str, Any]]] = {}  # see _route
+        #: leave this endpoint out of its own topics' fan-out (an agent host's outbound
+        #: endpoint: the host's subscribers already had the message in-process)
+        self.fanout_skips_self = False
 
     async def start(self, self_handle: Any) -> None:
         """Join the bus (receiving what was held for us) and start the flusher."""
@@ -115,6 +118,10 @@ class Endpoint(Requests):
             self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
         if held:
             await self.deliver(held)
+
+    async def subscribe(self, pattern: str) -> None:
+        """Take what is published on topics matching ``pattern`` from now on."""
+        await self.directory.subscribe.remote(self.agent_id, pattern)
 
     def tune(self, max_batch: int | None = None, linger_s: float | None = None) -> None:
         """Change the batching of what is sent from now on (like a producer's
@@ -256,6 +263,10 @@ class Endpoint(Requests):
                                                         f"no subscriber for {dest}")
                 self.counts["dead_lettered"] += len(rows)
                 return
+            if self.fanout_skips_self:  # a host: its own subscribers were served in-process
+                targets = {a: h for a, h in targets.items() if a != self.agent_id}
+                if not targets:
+                    return
             batch: Any = [frame] if len(targets) == 1 else ray.put([frame])  # one copy for all
             await asyncio.gather(*(self._to_agent(a, h, batch) for a, h in targets.items()))
             return
@@ -295,21 +306,27 @@ class Endpoint(Requests):
     async def deliver(self, batch: Sequence[bytes]) -> int:
         """Called by senders (one Ray call per batch of frames or single envelopes);
         returns how many envelopes were accepted."""
-        accepted = 0
         dead: dict[str, list[bytes]] = {}
-        for data in batch:
-            for parcel in self._decode(data, dead):
-                if (self.keyring is None and parcel.performative is not Performative.REQUEST
-                        and parcel.corrs.count(None) == len(parcel.corrs)):
-                    await self._enqueue(parcel)  # the common case: straight into the mailbox
-                    accepted += len(parcel)
-                else:
-                    accepted += await self._sort(parcel.envelopes(), dead)
+        parcels = [p for data in batch for p in self._decode(data, dead)]
+        accepted = await self.accept(parcels, dead)
+        await self._dead_letter(dead)
+        return accepted
+
+    async def accept(self, parcels: Sequence[Parcel], dead: dict[str, list[bytes]]) -> int:
+        """Take decoded parcels in (replies to their requests, requests to the handler, the
+        rest into the mailbox); what cannot be opened goes into ``dead``.  How many were."""
+        accepted = 0
+        for parcel in parcels:
+            if (self.keyring is None and parcel.performative is not Performative.REQUEST
+                    and parcel.corrs.count(None) == len(parcel.corrs)):
+                await self._enqueue(parcel)  # the common case: straight into the mailbox
+                accepted += len(parcel)
+            else:
+                accepted += await self._sort(parcel.envelopes(), dead)
         self.counts["received"] += accepted
         if accepted:
             async with self._arrived:
                 self._arrived.notify_all()
-        await self._dead_letter(dead)
         return accepted
 
     def _decode(self, data: bytes, dead: dict[str, list[bytes]]) -> list[Parcel]:

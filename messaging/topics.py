@@ -91,6 +91,10 @@ class TopicMatcher:
     def patterns(self, subscriber: str) -> set[str]:
         return set(self._patterns.get(subscriber, ()))
 
+    def has(self, subscriber: str, pattern: str) -> bool:
+        """Whether ``subscriber`` holds ``pattern``."""
+        return pattern in self._patterns.get(subscriber, ())
+
     def match(self, topic: str) -> set[str]:
         """Every subscriber whose pattern matches ``topic``."""
         levels = validate_topic(topic)

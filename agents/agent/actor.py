@@ -178,7 +178,7 @@ class AgentActor:
         return self._endpoint().broadcast(payload, agent_type, **fields).id
 
     async def subscribe(self, pattern: str) -> None:
-        await self._endpoint().directory.subscribe.remote(self.agent.agent_id, pattern)
+        await self._endpoint().subscribe(pattern)
 
     async def request(self, recipient: str, payload: Any = None, timeout_s: float = 5.0
                       ) -> dict[str, Any]:

@@ -77,7 +77,7 @@ class Senses:
     async def start(self) -> None:
         spec = self.agent.spec
         for pattern in spec.subscribe:
-            await self.endpoint.directory.subscribe.remote(self.agent_id, pattern)
+            await self.endpoint.subscribe(pattern)
         linger_ms = spec.bus_linger_ms
         if linger_ms is None and spec.environments:
             linger_ms = ENVIRONMENT_LINGER_MS

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 import warnings
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
@@ -28,12 +29,15 @@ import ray
 from agents.agent.actor import AgentActor, agent_actor_name
 from agents.agent.spawn import spawn_agents
 from agents.errors import AllocationError, NotFoundError, TaskFailedError
+from agents.hosting import HostPlan, host_actor_name, host_of, plan_hosts
+from agents.hosting.host import expand_specs
 from agents.planning import TaskGraph
 from agents.protocols import get_strategy
 from agents.specs import AgentSpec, TaskAllocation, TaskState
 from agents.supervisor import bundle_rounds, calls
 from agents.supervisor.audit import AuditLog
 from agents.supervisor.book import TaskBook
+from agents.supervisor.hosts import Hosts, start_hosts
 from agents.supervisor.keys import KeyStore
 from agents.supervisor.ledger import Ledger, Transition, mask_url
 from agents.supervisor.records import Action, AgentEntry, Probe, Settle, TaskRecord, Watch
@@ -70,6 +74,8 @@ class Supervisor:
                              heartbeat_timeout_s=self.cfg.heartbeat_timeout_s,
                              seed=self.cfg.seed)
         self.handles: dict[str, Any] = {}
+        #: agent hosts (``hosting: shared``) and the agents each holds
+        self.hosts = Hosts()
         self._probing: set[str] = set()  # agents whose actor is being asked if it is back
         self._finished: dict[str, asyncio.Event] = {}
         self._awarded: dict[str, asyncio.Event] = {}
@@ -112,33 +118,53 @@ class Supervisor:
                 continue
             parsed = AgentSpec.from_dict(spec)
             try:
-                handle = calls.find_agent(agent_actor_name(agent_id), self.cfg.namespace)
+                if parsed.host is not None:  # a shared agent: its host, found by name
+                    host = calls.find_agent(host_actor_name(parsed.host), self.cfg.namespace)
+                    handle = self.hosts.add(parsed.host, host, [agent_id])[0]
+                else:
+                    handle = calls.find_agent(agent_actor_name(agent_id), self.cfg.namespace)
             except ValueError:  # died while the Supervisor was down: keep it on the record
                 self.book.agent_gone(agent_id, parsed, "gone when the Supervisor restarted")
                 continue
             self._register(parsed, handle, None)
-            self._background(self._issue_identity(parsed, handle))  # a fresh token
+            if parsed.host is None:
+                self._background(self._issue_identity(parsed, handle))  # a fresh token
         self.book.reload()
         self._poke()
 
     # -- carrying out the book's actions ---------------------------------------------
     def _apply(self, actions: Sequence[Action]) -> None:
+        # a host's agents share one settle call and one probe per burst of actions
+        settles: dict[str, list[Settle]] = {}
+        probes: dict[str, list[str]] = {}
         for action in actions:
+            handle = self.handles.get(action.agent_id)
+            where = host_of(handle)
             if isinstance(action, Settle):
                 for task in action.tasks:
                     self._wake_awaiting_award(task.spec.task_id)
-                self._background(self._settle(action))
+                if where is None:
+                    self._background(self._settle(action))
+                else:
+                    settles.setdefault(where[1], []).append(action)
             elif isinstance(action, Probe):
-                handle = self.handles.get(action.agent_id)
                 if handle is not None and action.agent_id not in self._probing:
                     self._probing.add(action.agent_id)
-                    self._background(self._probe(action.agent_id, handle))
-            elif isinstance(action, Watch):
-                handle = self.handles.get(action.agent_id)
-                if handle is not None:
-                    self._background(self._watch(action.agent_id, handle))
-                    rec = self.book.agents[action.agent_id]
-                    self._background(self._issue_identity(rec.spec, handle))
+                    if where is None:
+                        self._background(self._probe(action.agent_id, handle))
+                    else:
+                        probes.setdefault(where[1], []).append(action.agent_id)
+            elif isinstance(action, Watch) and handle is not None:
+                if where is not None:  # the host is watched, once; identity when asked
+                    self._watch_host(where[1])
+                    continue
+                self._background(self._watch(action.agent_id, handle))
+                rec = self.book.agents[action.agent_id]
+                self._background(self._issue_identity(rec.spec, handle))
+        for host_id, batch in settles.items():
+            self._background(self._settle_host(host_id, batch))
+        for host_id, ids in probes.items():
+            self._background(self._probe_host(host_id, ids))
         if self.book.has_decisions:
             self._schedule_flush()
 
@@ -201,6 +227,20 @@ class Supervisor:
                             action.agent_id, extra=trace.log_fields(
                                 t.spec.correlation_id, task=t.spec.task_id,
                                 agent=action.agent_id))
+        self._after_settle(action, outcomes, called_at)
+        self._poke()
+
+    async def _settle_host(self, host_id: str, actions: Sequence[Settle]) -> None:
+        """The awards of one round to agents of one host: one call for them all."""
+        called_at = time.monotonic()
+        outcomes = await calls.settle_hosted(self.hosts.handles[host_id], [
+            (a.agent_id, a.conversation_id, [t.wire for t in a.tasks], a.rejected)
+            for a in actions])
+        for action, outcome in zip(actions, outcomes, strict=True):
+            self._after_settle(action, outcome, called_at)
+        self._poke()
+
+    def _after_settle(self, action: Settle, outcomes: Any, called_at: float) -> None:
         if isinstance(outcomes, calls.Unanswered):
             if outcomes.died:
                 self._apply(self.book.settle_lost(action.agent_id, action.tasks,
@@ -211,7 +251,38 @@ class Supervisor:
         else:
             self._apply(self.book.settled(action.agent_id, action.tasks, action.tokens,
                                           outcomes))
-        self._poke()
+
+    async def _probe_host(self, host_id: str, agent_ids: Sequence[str]) -> None:
+        """Heard from agents of a host taken for dead: back if the host answers a call."""
+        called_at = time.monotonic()
+        try:
+            host = self.hosts.handles[host_id]
+            if await calls.answers(host, self.book.heartbeat_timeout_s):
+                for agent_id in agent_ids:
+                    if host_of(self.handles.get(agent_id)) is not None:
+                        self._apply(self.book.back(agent_id, called_at))
+                self._poke()
+        finally:
+            self._probing.difference_update(agent_ids)
+
+    def _watch_host(self, host_id: str) -> None:
+        if host_id not in self.hosts.watched:
+            self.hosts.watched.add(host_id)
+            self._background(self._host_watch(host_id, self.hosts.handles[host_id]))
+
+    async def _host_watch(self, host_id: str, handle: Any) -> None:
+        """A host that dies takes its agents with it: all are dead together (Ray restarts
+        the host, whose agents then beat again and are probed back)."""
+        called_at = time.monotonic()
+        try:
+            ended = await calls.watch(handle)
+        finally:
+            self.hosts.watched.discard(host_id)
+        if ended is None:
+            for agent_id in sorted(self.hosts.members.get(host_id, ())):
+                self._apply(self.book.agent_dead(agent_id, f"host {host_id} died: RayActorError",
+                                                 called_at))
+            self._poke()
 
     async def _probe(self, agent_id: str, handle: Any) -> None:
         """Heard from an agent taken for dead: back only if its actor answers a call."""
@@ -299,7 +370,11 @@ class Supervisor:
     def _register(self, spec: AgentSpec, handle: Any, node_id: str | None) -> None:
         self.handles[spec.agent_id] = handle
         self._apply(self.book.agent_joined(spec, time.monotonic(), node_id))
-        self._background(self._watch(spec.agent_id, handle))
+        where = host_of(handle)
+        if where is None:
+            self._background(self._watch(spec.agent_id, handle))
+        else:
+            self._watch_host(where[1])
         self._poke()
 
     async def spawn(self, specs: Sequence[Mapping[str, Any]],
@@ -311,13 +386,93 @@ class Supervisor:
         """
         parsed = [AgentSpec.from_dict(s) for s in specs]
         keys = message_keys if message_keys is not None else self.cfg.message_keys
+        hosted = await self._spawn_hosted(
+            plan_hosts(parsed, f"{self.cfg.name}-{uuid.uuid4().hex[:8]}"), keys)
         started = await spawn_agents(
-            AgentActor, parsed, self.cfg.name, self.cfg.namespace, self.cfg.agent_start_timeout_s,
-            self.cfg.bus_name, keys)
+            AgentActor, [s for s in parsed if s.hosting != "shared"], self.cfg.name,
+            self.cfg.namespace, self.cfg.agent_start_timeout_s, self.cfg.bus_name, keys)
         for spec, handle, info in started:
             self._register(spec, handle, info.get("node_id"))
         await asyncio.gather(*(self._issue_identity(spec, handle) for spec, handle, _ in started))
-        return [info for _, _, info in started]
+        infos = {info["agent_id"]: info for _, _, info in started}
+        infos.update(hosted)
+        return [infos[s.agent_id] for s in parsed]
+
+    async def spawn_group(self, template: Mapping[str, Any], count: int,
+                          message_keys: str | None = None) -> dict[str, Any]:
+        """Start ``count`` shared agents like ``template`` (ids ``<agent_id>-<i>``, from 0),
+        in hosts of ``agents_per_host``; returns how many and the hosts, not one
+        description per agent (there may be a hundred thousand)."""
+        base = AgentSpec.from_dict({**template, "hosting": "shared"})
+        prefix = f"{self.cfg.name}-{uuid.uuid4().hex[:8]}"
+        per = base.agent_id, base.agents_per_host
+        plans = []
+        for k, lo in enumerate(range(0, count, per[1])):
+            host_id = f"{prefix}-{k}"
+            tpl = {**base.to_dict(), "host": host_id}
+            plans.append(HostPlan(host_id, tpl, [{"agent_id": f"{per[0]}-{i}"}
+                                                 for i in range(lo, min(count, lo + per[1]))]))
+        keys = message_keys if message_keys is not None else self.cfg.message_keys
+        infos = await self._spawn_hosted(plans, keys, describe=False)
+        return {"agents": len(infos), "hosts": [p.host_id for p in plans]}
+
+    async def _spawn_hosted(self, plans: Sequence[HostPlan], keys: str | None,
+                            describe: bool = True) -> dict[str, dict[str, Any]]:
+        """Start hosts and put their agents in the book; a description per agent."""
+        if not plans:
+            return {}
+        started = await start_hosts(plans, self.cfg.name, self.cfg.namespace,
+                                    self.cfg.bus_name, keys, self.cfg.agent_start_timeout_s,
+                                    plans[0].template.get("scheduling"))
+        out: dict[str, dict[str, Any]] = {}
+        now = time.monotonic()
+        for plan, host, info in started:
+            handles = self.hosts.add(plan.host_id, host, plan.agent_ids)
+            specs = expand_specs({**plan.template, "host": plan.host_id}, plan.rows)
+            for spec, handle in zip(specs, handles, strict=True):
+                self.handles[spec.agent_id] = handle
+            self._apply(self.book.agents_joined(specs, now, info.get("node_id")))
+            self._watch_host(plan.host_id)
+            if describe:
+                for spec in specs:
+                    out[spec.agent_id] = {
+                        "agent_id": spec.agent_id, "agent_type": spec.agent_type.value,
+                        "capabilities": sorted(spec.capabilities), "hosting": "shared",
+                        "host_id": plan.host_id, "node_id": info.get("node_id"),
+                        "pid": info.get("pid"), "capacity": spec.task_limit}
+            else:
+                out.update({a: {} for a in plan.agent_ids})
+        self._poke()
+        return out
+
+    def heartbeat_host(self, host_id: str, beat: Mapping[str, Any]) -> int:
+        """A host's heartbeat for all its agents (see ``AgentHost.beat``); how many of
+        them the book knows."""
+        now = time.monotonic()
+        busy, reports = beat.get("busy", {}), beat.get("reports", {})
+        known_n, poke = 0, False
+        actions: list[Action] = []
+        for agent_id in beat["agents"]:
+            self.mailboxes[agent_id] = busy[agent_id][2] if agent_id in busy else 0
+            if agent_id in reports:
+                self.reports[agent_id] = dict(reports[agent_id])
+            rec = self.book.agents.get(agent_id)
+            was_eligible = rec is not None and rec.eligible
+            known, acts = self.book.heard(agent_id, now)
+            actions.extend(acts)
+            known_n += known
+            poke = poke or (known and not was_eligible)
+        self._apply(actions)
+        if poke:
+            self._poke()
+        return known_n
+
+    async def issue_identity(self, agent_id: str) -> str:
+        """The identity token of a registered agent (hosted agents ask when first needed)."""
+        rec = self.book.agents.get(agent_id)
+        if rec is None:
+            raise NotFoundError("agent", agent_id)
+        return self.issuer.issue(agent_id, rec.spec.capabilities)
 
     async def _issue_identity(self, spec: AgentSpec, handle: Any) -> None:
         await calls.set_identity(handle, self.issuer.issue(spec.agent_id, spec.capabilities))
@@ -381,6 +536,9 @@ class Supervisor:
         handle = self.handles.pop(agent_id, None)
         if handle is not None:
             await calls.stop(handle, timeout_s if was_alive else 0.0)
+            where = host_of(handle)
+            if where is not None:
+                self.hosts.discard(where[1], agent_id)
         self.book.agent_left(agent_id)
         self._apply([])
         self._poke()
@@ -658,7 +816,15 @@ class Supervisor:
     async def shutdown(self) -> int:
         """Stop every agent (running tasks finish first); return how many were stopped."""
         names = list(self.book.agents)
-        for agent_id in names:
+        for host_id, members in list(self.hosts.members.items()):  # a host at a time
+            for agent_id in members:
+                self.book.agent_leaving(agent_id)
+            await calls.stop_host(self.hosts.handles[host_id])
+            for agent_id in members:
+                self.handles.pop(agent_id, None)
+                self.book.agent_left(agent_id)
+            del self.hosts.members[host_id]
+        for agent_id in [a for a in names if a in self.book.agents]:
             await self.deregister_agent(agent_id)
         self._flush()
         await asyncio.to_thread(self.audit.flush)

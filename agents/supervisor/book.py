@@ -126,6 +126,15 @@ class TaskBook:
         self.ledger.upsert_agent(spec.agent_id, spec.to_dict(), "alive")
         return self._drain()
 
+    def agents_joined(self, specs: Sequence[AgentSpec], now: float,
+                      node_id: str | None = None) -> list[Action]:
+        """Many agents joined at once (a host's): one write to the ledger."""
+        for spec in specs:
+            view = AgentView(spec.agent_id, frozenset(spec.capabilities), spec.task_limit)
+            self.agents[spec.agent_id] = AgentEntry(spec, view, now, node_id=node_id)
+        self.ledger.upsert_agents([(s.agent_id, s.to_dict(), "alive") for s in specs])
+        return self._drain()
+
     def agent_gone(self, agent_id: str, spec: AgentSpec, reason: str) -> None:
         """Record an agent that was found dead when the book was rebuilt."""
         view = AgentView(agent_id, frozenset(spec.capabilities), spec.task_limit, alive=False)

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 import ray
 
+from agents.hosting.handle import host_of
 from agents.protocols.auction import Bid, Rule, clear
 from agents.protocols.base import AgentView, Proposal, Refusal, TaskView, Vote
 from agents.protocols.consensus import Rule as VoteRule
@@ -25,9 +26,59 @@ from agents.protocols.consensus import tally
 from agents.protocols.contract_net import Conversation
 from agents.supervisor.rounds import RoundResult, by_capabilities, cfp_groups
 
-__all__ = ["Unanswered", "answers", "auction_resource", "ballot_round", "cfp_payload",
-           "cfp_round", "describe", "find_agent", "gather_replies", "hold_vote", "quotes",
-           "set_identity", "settle", "stop", "watch"]
+__all__ = ["Unanswered", "answers", "auction_resource", "ballot_round", "call_each",
+           "cfp_payload", "cfp_round", "describe", "find_agent", "gather_replies", "hold_vote",
+           "quotes", "set_identity", "settle", "settle_hosted", "stop", "stop_host",
+           "watch"]
+
+
+#: the tasks spreading a host's batched answers to its agents' futures (kept referenced)
+_spreading: set[asyncio.Task[None]] = set()
+
+
+def call_each(handles: Mapping[str, Any], method: str, *args: Any) -> dict[str, Any]:
+    """``method(*args)`` on each agent: one awaitable per agent id.
+
+    An agent actor gets a Ray call of its own; the hosted agents of one host share
+    one call (:meth:`agents.hosting.host.AgentHost.each`), whose answers are spread
+    to per-agent futures.  A host's death fails every one of its agents' futures
+    with Ray's error, as an actor's death fails its call.
+    """
+    out: dict[str, Any] = {}
+    hosts: dict[str, tuple[Any, list[str]]] = {}
+    for agent_id, handle in handles.items():
+        where = host_of(handle)
+        if where is None:
+            out[agent_id] = getattr(handle, method).remote(*args)
+        else:
+            hosts.setdefault(where[1], (where[0], []))[1].append(agent_id)
+    loop = asyncio.get_running_loop()
+    for host, ids in hosts.values():
+        futures = {a: loop.create_future() for a in ids}
+        task = loop.create_task(_spread(host.each.remote(method, ids, *args), futures))
+        _spreading.add(task)
+        task.add_done_callback(_spreading.discard)
+        out.update(futures)
+    return out
+
+
+async def _spread(ref: Any, futures: Mapping[str, asyncio.Future[Any]]) -> None:
+    try:
+        results = await ref
+    except BaseException as exc:  # the host died or could not be reached: all its agents
+        for fut in futures.values():
+            if not fut.done():
+                fut.set_exception(exc)
+        return
+    for fut, result in zip(futures.values(), results, strict=True):
+        if fut.done():
+            continue
+        if isinstance(result, LookupError):  # not in its host (any more): as good as dead
+            fut.set_exception(ray.exceptions.ActorDiedError())
+        elif isinstance(result, BaseException):
+            fut.set_exception(result)
+        else:
+            fut.set_result(result)
 
 
 async def gather_replies(
@@ -81,9 +132,9 @@ async def cfp_round(
     calls, payloads = {}, {}
     for members, mine in cfp_groups(tasks, agents, fanout):
         payload = ray.put(cfp_payload(mine))
-        for agent_id in members:
-            calls[agent_id] = handles[agent_id].cfp.remote(conv.conversation_id, payload)
-            payloads[agent_id] = payload
+        calls.update(call_each({a: handles[a] for a in members}, "cfp",
+                               conv.conversation_id, payload))
+        payloads.update(dict.fromkeys(members, payload))
     replies, dead, late = await gather_replies(calls, timeout)
     result = RoundResult(conv.conversation_id, dead=dead, late_agents=late, conversation=conv,
                          payloads=payloads)
@@ -136,9 +187,9 @@ async def ballot_round(
         if costs is not None:  # the candidates' own costs, from a call for proposals
             ballot["costs"] = {t: dict(costs.get(t, {})) for t in mine}
         payload = ray.put(ballot)
+        calls.update(call_each({a.agent_id: handles[a.agent_id] for a in committee},
+                               "vote_assignments", result.conversation_id, payload))
         for a in committee:
-            calls[a.agent_id] = handles[a.agent_id].vote_assignments.remote(
-                result.conversation_id, payload)
             asked[a.agent_id] = mine
         for task_id in mine:
             result.electorate[task_id] = [a.agent_id for a in committee]
@@ -198,8 +249,41 @@ async def describe(handle: Any) -> dict[str, Any]:
     return dict(await handle.describe.remote())
 
 
+async def settle_hosted(host: Any, items: Sequence[tuple[str, str, Sequence[Mapping[str, Any]],
+                                                         Sequence[str]]]
+                        ) -> list[list[tuple[bool, Any]] | Unanswered]:
+    """:func:`settle` for many agents of one host in one call: ``(agent id, conversation
+    id, tasks, rejected ids)`` each; the outcomes of each, or :class:`Unanswered`."""
+    try:
+        results = await host.settle_many.remote(list(items))
+    except ray.exceptions.ActorUnavailableError as exc:
+        return [Unanswered(False, f"ActorUnavailableError: {exc}")] * len(items)
+    except ray.exceptions.RayActorError:
+        return [Unanswered(True, "host died: RayActorError")] * len(items)
+    return [Unanswered(True, f"{type(r).__name__}: {r}") if isinstance(r, LookupError)
+            else Unanswered(False, f"{type(r).__name__}: {r}") if isinstance(r, BaseException)
+            else r for r in results]
+
+
+async def stop_host(host: Any, timeout_s: float = 30.0) -> None:
+    """Stop every agent of a host (their running tasks finish), then kill the host."""
+    try:
+        await asyncio.wait_for(host.stop.remote(), timeout=timeout_s)
+    except (TimeoutError, ray.exceptions.RayActorError):
+        pass
+    ray.kill(host, no_restart=True)
+
+
 async def stop(handle: Any, timeout_s: float) -> None:
-    """Let the agent finish its running tasks (up to ``timeout_s``), then kill its actor."""
+    """Let the agent finish its running tasks (up to ``timeout_s``), then kill its actor
+    (a hosted agent leaves its host, which stays)."""
+    where = host_of(handle)
+    if where is not None:
+        try:
+            await where[0].stop_agents.remote([handle.agent_id], timeout_s)
+        except ray.exceptions.RayActorError:
+            pass
+        return
     if timeout_s > 0:
         try:
             await asyncio.wait_for(handle.stop.remote(), timeout=timeout_s)
@@ -226,7 +310,7 @@ async def hold_vote(
     """Put ``question`` to ``voters`` (agent id → actor handle); votes after the deadline miss."""
     proposal_id = f"vote-{uuid.uuid4().hex[:12]}"
     ballot = {"proposal_id": proposal_id, "question": question, "options": list(options)}
-    calls = {a: h.vote.remote([ballot]) for a, h in voters.items()}
+    calls = call_each(voters, "vote", [ballot])
     replies, dead, late = await gather_replies(calls, deadline_s)
     votes = [Vote(a, r[0]) for a, r in sorted(replies.items())]
     decision = tally(votes, rule=rule, eligible=sorted(voters), weights=weights, quorum=quorum)
@@ -245,7 +329,7 @@ async def auction_resource(
     deadline_s: float = 2.0,
 ) -> dict[str, Any]:
     """Sell ``resource`` to the highest sealed bid; agents without a valuation do not bid."""
-    calls = {a: h.bid_for.remote(resource) for a, h in bidders.items()}
+    calls = call_each(bidders, "bid_for", resource)
     replies, dead, late = await gather_replies(calls, deadline_s)
     bids = [Bid(a, float(v)) for a, v in sorted(replies.items()) if v is not None]
     result = clear(bids, rule=rule, side="sell", reserve=reserve)

@@ -401,6 +401,17 @@ class Ledger:
         )
         self._conn.commit()
 
+    def upsert_agents(self, rows: Sequence[tuple[str, dict[str, Any], str]]) -> None:
+        """:meth:`upsert_agent` for many agents in one transaction (a host's)."""
+        now = time.time()
+        self._many(
+            "INSERT INTO raymas_agents (agent_id, spec, status, updated_at) "
+            "VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (agent_id) DO UPDATE SET spec = excluded.spec, "
+            "status = excluded.status, updated_at = excluded.updated_at",
+            [(a, json.dumps(spec), status, now) for a, spec, status in rows])
+        self._conn.commit()
+
     def agents(self) -> list[tuple[str, dict[str, Any], str]]:
         rows = self._query("SELECT agent_id, spec, status FROM raymas_agents ORDER BY agent_id")
         return [(a, json.loads(spec), status) for a, spec, status in rows]

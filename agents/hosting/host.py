@@ -1,0 +1,304 @@
+"""The agent host: one Ray actor holding many agents (``hosting: shared``).
+
+An agent actor costs a worker process (about 66 MB and a start of a second or
+more on a small machine); thousands of light agents, a swarm or a market,
+want to share one.  A host holds :class:`~agents.hosting.hosted_agent.HostedAgent`
+objects, each with the identity, registry entry, bus address, mailbox, goals
+and contract-net part of an agent actor, and batches what an actor does once
+per agent:
+
+- **one call per round**: :meth:`AgentHost.each` runs a method (a call for
+  proposals, a ballot) on many of its agents and returns all their answers;
+  :meth:`AgentHost.settle_many` runs the tasks awarded to its agents;
+- **one heartbeat** for all its agents, to the Supervisor's ``heartbeat_host``;
+- **one bus registration** and one outbound endpoint; messages between its
+  agents never leave the process (:mod:`agents.hosting.host_bus`);
+- **one watch**: a host that dies takes its agents with it; the Supervisor
+  marks them dead together and Ray restarts the host (``max_restarts``), which
+  builds its agents again from their specs and joins the bus again.
+
+Everything else an agent does goes through :meth:`AgentHost.call` with the
+agent's id (what :class:`~agents.hosting.handle.HostedAgentHandle` sends).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import ray
+
+from agents.agent.actor import _tune_gc
+from agents.agent.senses import Senses
+from agents.hosting.host_bus import HostBus, HostedEndpoint
+from agents.hosting.hosted_agent import HostedAgent
+from agents.specs import AgentSpec, LifecycleState
+from messaging.crypto import Keyring
+from messaging.endpoint import BROADCAST_ALL, Endpoint, broadcast_topic
+
+__all__ = ["AgentHost", "expand_specs"]
+
+logger = logging.getLogger(__name__)
+
+
+def expand_specs(template: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]
+                 ) -> list[AgentSpec]:
+    """Specs from a shared ``template`` and per-agent differences (at least ``agent_id``)."""
+    base = AgentSpec.from_dict(template)
+    if all(set(r) == {"agent_id"} for r in rows):  # the common case: only the ids differ
+        import dataclasses
+
+        return [dataclasses.replace(base, agent_id=r["agent_id"]) for r in rows]
+    return [AgentSpec.from_dict({**template, **r}) for r in rows]
+
+
+class AgentHost:
+    """Actor body holding many agents (see the module docstring)."""
+
+    def __init__(self, host_id: str, template: Mapping[str, Any],
+                 rows: Sequence[Mapping[str, Any]], supervisor_name: str, namespace: str,
+                 bus_name: str | None = None, message_keys: str | None = None) -> None:
+        self.host_id = host_id
+        self.key = f"host:{host_id}"
+        self.supervisor_name = supervisor_name
+        self.namespace = namespace
+        self.agents: dict[str, HostedAgent] = {}
+        self.by_type: dict[str, set[str]] = {}
+        self.bus: HostBus | None = None
+        self.joined: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
+        self.has_bus = bool(bus_name)
+        specs = expand_specs(template, rows)
+        for spec in specs:
+            self._add(spec)
+        _tune_gc()
+        loop = asyncio.get_running_loop()
+        self._keys = message_keys
+        if bus_name:
+            self.joined = loop.create_task(self._join_bus(bus_name))
+            for agent in self.agents.values():
+                agent._joined = self.joined
+        self._beat = loop.create_task(self._heartbeats())
+
+    def _add(self, spec: AgentSpec) -> HostedAgent:
+        agent = HostedAgent(spec, self)
+        self.agents[spec.agent_id] = agent
+        self.by_type.setdefault(spec.agent_type.value, set()).add(spec.agent_id)
+        return agent
+
+    # -- the bus ----------------------------------------------------------------------
+    async def _join_bus(self, bus_name: str) -> None:
+        directory = ray.get_actor(bus_name, namespace=self.namespace)
+        keyring = Keyring.from_spec(self._keys) if self._keys else None
+        outbound = Endpoint(self.key, "host", directory, keyring=keyring)
+        self.bus = HostBus(self.key, directory, outbound, self._endpoint_of, self._members,
+                           keyring=keyring)
+        me = ray.get_runtime_context().current_actor
+        held = await directory.register_host.remote(
+            self.key, me, [(a, h.agent.spec.agent_type.value) for a, h in self.agents.items()])
+        outbound._flusher = asyncio.get_running_loop().create_task(outbound._flush_loop())
+        for topic in (BROADCAST_ALL, *(broadcast_topic(t) for t in self.by_type)):
+            await directory.subscribe.remote(self.key, topic)
+        for agent in self.agents.values():
+            await self._start_senses(agent)
+        if held:
+            for frames in held.values():
+                await self.bus.deliver(frames)
+
+    def _endpoint_of(self, agent_id: str) -> HostedEndpoint | None:
+        agent = self.agents.get(agent_id)
+        if agent is None or self.bus is None:
+            return None
+        spec = agent.agent.spec
+        ep = HostedEndpoint(agent_id, spec.agent_type.value, self.bus,
+                            mailbox_capacity=spec.mailbox_capacity,
+                            request_handler=agent._serve_request)
+        return ep
+
+    def _members(self, agent_type: str | None) -> list[str]:
+        if agent_type is None:
+            return list(self.agents)
+        return list(self.by_type.get(agent_type, ()))
+
+    async def _start_senses(self, agent: HostedAgent) -> None:
+        """Environments, subscriptions, role behaviours and goals, for agents with any."""
+        spec = agent.agent.spec
+        if agent.senses is None and (spec.environments or spec.subscribe or spec.role
+                                     or spec.pursue):
+            agent.senses = Senses(agent.agent, agent._endpoint(), agent._supervisor)
+            await agent.senses.start()
+
+    async def deliver(self, batch: Sequence[bytes]) -> int:
+        """Envelopes from other actors for this host's agents (one call per batch)."""
+        if self.joined is not None:
+            await self.joined
+        assert self.bus is not None
+        return await self.bus.deliver(batch)
+
+    async def serve(self, frames: Sequence[bytes]) -> list[bytes]:
+        """Requests sent straight to this host's agents (the replies are the return value)."""
+        if self.joined is not None:
+            await self.joined
+        assert self.bus is not None
+        return await self.bus.serve(frames)
+
+    # -- the Supervisor's calls, batched ---------------------------------------------
+    async def each(self, method: str, agent_ids: Sequence[str], *args: Any) -> list[Any]:
+        """Run ``method(*args)`` on each of ``agent_ids``; one result per agent, in order
+        (an exception object where it raised, a :class:`LookupError` for an agent not
+        here)."""
+        async def one(agent_id: str) -> Any:
+            agent = self.agents.get(agent_id)
+            if agent is None:
+                return LookupError(f"agent {agent_id!r} is not in host {self.host_id!r}")
+            try:
+                return await getattr(agent, method)(*args)
+            except Exception as exc:
+                return exc
+        return list(await asyncio.gather(*(one(a) for a in agent_ids)))
+
+    async def settle_many(self, items: Sequence[tuple[str, str, Sequence[Mapping[str, Any]],
+                                                      Sequence[str]]]) -> list[Any]:
+        """``(agent id, conversation id, accepted tasks, rejected ids)`` for each agent
+        settled this round: each agent runs its tasks; the outcomes of each, in order."""
+        async def one(agent_id: str, conv: str, accepted: Sequence[Mapping[str, Any]],
+                      rejected: Sequence[str]) -> Any:
+            agent = self.agents.get(agent_id)
+            if agent is None:
+                return LookupError(f"agent {agent_id!r} is not in host {self.host_id!r}")
+            try:
+                return await agent.settle(conv, accepted, rejected)
+            except Exception as exc:
+                return exc
+        return list(await asyncio.gather(*(one(*item) for item in items)))
+
+    async def call(self, agent_id: str, method: str, args: Sequence[Any] = (),
+                   kwargs: Mapping[str, Any] | None = None) -> Any:
+        """Any agent method on one agent (what a hosted agent's handle sends)."""
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            raise LookupError(f"agent {agent_id!r} is not in host {self.host_id!r}")
+        if method.startswith("_"):
+            raise AttributeError(f"{method!r} is not an agent method")
+        result = getattr(agent, method)(*args, **dict(kwargs or {}))
+        if asyncio.iscoroutine(result):
+            result = await result
+        return result
+
+    # -- membership ---------------------------------------------------------------
+    async def ready(self) -> dict[str, Any]:
+        """The host's node, pid and agent count, once it is on the bus."""
+        if self.joined is not None:
+            await self.joined
+        ctx = ray.get_runtime_context()
+        return {"host_id": self.host_id, "node_id": ctx.get_node_id(), "pid": os.getpid(),
+                "agents": len(self.agents)}
+
+    async def add(self, template: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]
+                  ) -> int:
+        """Take more agents in (a pool growing); how many the host holds now."""
+        specs = expand_specs(template, rows)
+        added = [self._add(s) for s in specs if s.agent_id not in self.agents]
+        if self.bus is not None:
+            await self.bus.directory.register_host.remote(
+                self.key, ray.get_runtime_context().current_actor,
+                [(a.agent.agent_id, a.agent.spec.agent_type.value) for a in added])
+            for t in {a.agent.spec.agent_type.value for a in added}:
+                await self.bus.directory.subscribe.remote(self.key, broadcast_topic(t))
+            for agent in added:
+                agent._joined = self.joined
+                await self._start_senses(agent)
+        return len(self.agents)
+
+    async def remove(self, agent_id: str) -> None:
+        """An agent stopped: out of the host and off the bus."""
+        agent = self.agents.pop(agent_id, None)
+        if agent is None:
+            return
+        self.by_type.get(agent.agent.spec.agent_type.value, set()).discard(agent_id)
+        if self.bus is not None:
+            self.bus.forget(agent_id)
+            await self.bus.directory.deregister.remote(agent_id)
+
+    async def stop_agents(self, agent_ids: Sequence[str], timeout_s: float = 30.0) -> int:
+        """Stop these agents (running tasks finish, up to ``timeout_s``); how many were."""
+        present = [self.agents[a] for a in agent_ids if a in self.agents]
+        try:
+            await asyncio.wait_for(asyncio.gather(*(a.stop() for a in present),
+                                                  return_exceptions=True), timeout_s)
+        except TimeoutError:
+            for agent in present:
+                await self.remove(agent.agent.agent_id)
+        return len(present)
+
+    # -- liveness -------------------------------------------------------------------
+    async def _heartbeats(self) -> None:
+        """One beat for all agents: their loads and states, and the self-reports of
+        agents that sense or pursue anything."""
+        supervisor = None
+        while not self._stopped.is_set():
+            interval = min((a.agent.spec.heartbeat_interval_s for a in self.agents.values()),
+                           default=1.0)
+            try:
+                if supervisor is None:
+                    supervisor = ray.get_actor(self.supervisor_name, namespace=self.namespace)
+                await supervisor.heartbeat_host.remote(self.host_id, self.beat())
+                for agent in self.agents.values():
+                    if agent.unrecorded_waiting:
+                        await agent._unrecorded.flush(supervisor)
+            except (ray.exceptions.RayActorError, ValueError) as exc:
+                logger.debug("heartbeat from host %s failed: %s", self.host_id, exc)
+                supervisor = None
+            try:
+                await asyncio.wait_for(self._stopped.wait(), timeout=interval)
+            except TimeoutError:
+                pass
+
+    def beat(self) -> dict[str, Any]:
+        """What a heartbeat carries: every agent's id; the load, state and mailbox of the
+        agents not idle and empty; the self-reports there are."""
+        busy: dict[str, tuple[int, str, int]] = {}
+        reports: dict[str, Any] = {}
+        endpoints = self.bus.endpoints if self.bus is not None else {}
+        for agent_id, hosted in self.agents.items():
+            a = hosted.agent
+            ep = endpoints.get(agent_id)
+            depth = len(ep.mailbox) if ep is not None else 0
+            if a.load or depth or a.state is not LifecycleState.IDLE:
+                busy[agent_id] = (a.load, a.state.value, depth)
+            if hosted.senses is not None:
+                reports[agent_id] = hosted.senses.report()
+        return {"agents": list(self.agents), "busy": busy, "reports": reports}
+
+    async def ping(self) -> bool:
+        return True
+
+    async def watch(self) -> str:
+        """Return when the host stops; a RayActorError here means it died."""
+        await self._stopped.wait()
+        return "stopped"
+
+    async def stop(self) -> int:
+        """Stop every agent, then the host; how many agents there were."""
+        n = await self.stop_agents(list(self.agents))
+        if self.bus is not None:
+            await self.bus.flush()
+            await self.bus.directory.deregister_host.remote(self.key)
+        self._stopped.set()
+        return n
+
+    def stats(self) -> dict[str, Any]:
+        """Agents, bus endpoints made, and in-host / received message counts."""
+        bus = self.bus
+        return {"host_id": self.host_id, "agents": len(self.agents),
+                "endpoints": len(bus.endpoints) if bus is not None else 0,
+                **(dict(bus.counts) if bus is not None else {}),
+                "outbound": bus.outbound.stats() if bus is not None else {}}
+
+    def imported_modules(self, names: Sequence[str]) -> dict[str, bool]:
+        import sys
+
+        return {n: n in sys.modules for n in names}
