@@ -235,10 +235,11 @@ class AgentActor:
         )
         return info
 
-    async def cfp(self, conversation_id: str, cfp: Mapping[str, Sequence[Any]]
-                  ) -> dict[str, Any]:
-        """Answer a round's calls for proposals (one Ray call per agent per round)."""
-        return self.agent.propose(cfp)
+    async def cfp(self, conversation_id: str, cfp: Mapping[str, Sequence[Any]],
+                  subset: Sequence[int] | None = None) -> dict[str, Any]:
+        """Answer a round's calls for proposals (one Ray call per agent per round), on the
+        tasks at positions ``subset`` of ``cfp`` when given."""
+        return self.agent.propose(cfp, subset)
 
     async def settle(self, conversation_id: str, accepted: Sequence[Mapping[str, Any]],
                      rejected: Sequence[str]) -> list[tuple[bool, Any]]:

@@ -169,7 +169,8 @@ class Agent:
         return results
 
     # -- contract net --------------------------------------------------------
-    def propose(self, cfp: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
+    def propose(self, cfp: Mapping[str, Sequence[Any]],
+                subset: Sequence[int] | None = None) -> dict[str, Any]:
         """Answer a round's calls for proposals in one go.
 
         ``cfp`` is columnar: ``task_ids``, ``kinds`` and ``capabilities`` (one
@@ -179,8 +180,11 @@ class Agent:
         every task gets exactly one answer, compactly, because one Ray call
         carries a whole round.  The cost is the agent's cost function's (all
         the round's tasks in one call), else ``1 + utilisation + eta``; an
-        adaptive bidder's markup goes on top.
+        adaptive bidder's markup goes on top.  ``subset``: the positions of the tasks
+        this agent is asked about (a round shared by many agents); None: all.
         """
+        if subset is not None:
+            cfp = {k: [v[i] for i in subset] for k, v in cfp.items()}
         # additive: its bids do not depend on what else it holds (then nobody needs to ask
         # it again as it wins tasks, and exchanges may be computed from these bids alone)
         reply: dict[str, Any] = {"propose": [], "refuse": {}, "not-understood": {},

@@ -58,8 +58,7 @@ def expand_specs(template: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]
 class AgentHost:
     """Actor body holding many agents (see the module docstring)."""
 
-    def __init__(self, host_id: str, template: Mapping[str, Any],
-                 rows: Sequence[Mapping[str, Any]], supervisor_name: str, namespace: str,
+    def __init__(self, host_id: str, supervisor_name: str, namespace: str,
                  bus_name: str | None = None, message_keys: str | None = None) -> None:
         self.host_id = host_id
         self.key = f"host:{host_id}"
@@ -71,26 +70,38 @@ class AgentHost:
         self.joined: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
         self.has_bus = bool(bus_name)
-        specs = expand_specs(template, rows)
-        for spec in specs:
+        self._keys = message_keys
+        # the agents come from the Supervisor, also after Ray restarts this host: a
+        # restart never depends on constructor arguments kept in the object store
+        self.started = asyncio.get_running_loop().create_task(self._start(bus_name))
+        self._beat: asyncio.Task[None] | None = None
+
+    async def _start(self, bus_name: str | None) -> None:
+        supervisor = ray.get_actor(self.supervisor_name, namespace=self.namespace)
+        while True:
+            try:
+                template, rows = await supervisor.host_plan.remote(self.host_id)
+                break
+            except ray.exceptions.RayActorError:  # restarting: it reloads, then answers
+                await asyncio.sleep(0.2)
+        if bus_name:
+            self.joined = asyncio.get_running_loop().create_task(self._join_bus(bus_name))
+        for spec in expand_specs(template, rows):
             self._add(spec)
         _tune_gc()
-        loop = asyncio.get_running_loop()
-        self._keys = message_keys
-        if bus_name:
-            self.joined = loop.create_task(self._join_bus(bus_name))
-            for agent in self.agents.values():
-                agent._joined = self.joined
-        self._beat = loop.create_task(self._heartbeats())
+        self._beat = asyncio.get_running_loop().create_task(self._heartbeats())
+        if self.joined is not None:
+            await self.joined
 
     def _add(self, spec: AgentSpec) -> HostedAgent:
-        agent = HostedAgent(spec, self)
+        agent = HostedAgent(spec, self)  # its _joined: the host's joining of the bus
         self.agents[spec.agent_id] = agent
         self.by_type.setdefault(spec.agent_type.value, set()).add(spec.agent_id)
         return agent
 
     # -- the bus ----------------------------------------------------------------------
     async def _join_bus(self, bus_name: str) -> None:
+        await asyncio.sleep(0)  # the agents are made first (see _start)
         directory = ray.get_actor(bus_name, namespace=self.namespace)
         keyring = Keyring.from_spec(self._keys) if self._keys else None
         outbound = Endpoint(self.key, "host", directory, keyring=keyring)
@@ -133,6 +144,7 @@ class AgentHost:
 
     async def deliver(self, batch: Sequence[bytes]) -> int:
         """Envelopes from other actors for this host's agents (one call per batch)."""
+        await self.started
         if self.joined is not None:
             await self.joined
         assert self.bus is not None
@@ -140,30 +152,39 @@ class AgentHost:
 
     async def serve(self, frames: Sequence[bytes]) -> list[bytes]:
         """Requests sent straight to this host's agents (the replies are the return value)."""
+        await self.started
         if self.joined is not None:
             await self.joined
         assert self.bus is not None
         return await self.bus.serve(frames)
 
     # -- the Supervisor's calls, batched ---------------------------------------------
-    async def each(self, method: str, agent_ids: Sequence[str], *args: Any) -> list[Any]:
-        """Run ``method(*args)`` on each of ``agent_ids``; one result per agent, in order
-        (an exception object where it raised, a :class:`LookupError` for an agent not
-        here)."""
-        async def one(agent_id: str) -> Any:
+    async def each(self, method: str, agent_ids: Sequence[str], *args: Any,
+                   last: Sequence[Any] | None = None) -> list[Any]:
+        """Run ``method(*args)`` on each of ``agent_ids`` (with ``last[i]`` as a last
+        argument for the i-th, when given); one result per agent, in order (an exception
+        object where it raised, a :class:`LookupError` for an agent not here)."""
+        await self.started
+
+        async def one(agent_id: str, *more: Any) -> Any:
             agent = self.agents.get(agent_id)
             if agent is None:
                 return LookupError(f"agent {agent_id!r} is not in host {self.host_id!r}")
             try:
-                return await getattr(agent, method)(*args)
+                return await getattr(agent, method)(*args, *more)
             except Exception as exc:
                 return exc
-        return list(await asyncio.gather(*(one(a) for a in agent_ids)))
+        if last is None:
+            return list(await asyncio.gather(*(one(a) for a in agent_ids)))
+        return list(await asyncio.gather(*(one(a, x) for a, x in zip(agent_ids, last,
+                                                                        strict=True))))
 
     async def settle_many(self, items: Sequence[tuple[str, str, Sequence[Mapping[str, Any]],
                                                       Sequence[str]]]) -> list[Any]:
         """``(agent id, conversation id, accepted tasks, rejected ids)`` for each agent
         settled this round: each agent runs its tasks; the outcomes of each, in order."""
+        await self.started
+
         async def one(agent_id: str, conv: str, accepted: Sequence[Mapping[str, Any]],
                       rejected: Sequence[str]) -> Any:
             agent = self.agents.get(agent_id)
@@ -178,6 +199,7 @@ class AgentHost:
     async def call(self, agent_id: str, method: str, args: Sequence[Any] = (),
                    kwargs: Mapping[str, Any] | None = None) -> Any:
         """Any agent method on one agent (what a hosted agent's handle sends)."""
+        await self.started
         agent = self.agents.get(agent_id)
         if agent is None:
             raise LookupError(f"agent {agent_id!r} is not in host {self.host_id!r}")
@@ -191,8 +213,7 @@ class AgentHost:
     # -- membership ---------------------------------------------------------------
     async def ready(self) -> dict[str, Any]:
         """The host's node, pid and agent count, once it is on the bus."""
-        if self.joined is not None:
-            await self.joined
+        await self.started
         ctx = ray.get_runtime_context()
         return {"host_id": self.host_id, "node_id": ctx.get_node_id(), "pid": os.getpid(),
                 "agents": len(self.agents)}
@@ -200,6 +221,7 @@ class AgentHost:
     async def add(self, template: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]
                   ) -> int:
         """Take more agents in (a pool growing); how many the host holds now."""
+        await self.started
         specs = expand_specs(template, rows)
         added = [self._add(s) for s in specs if s.agent_id not in self.agents]
         if self.bus is not None:
@@ -283,6 +305,7 @@ class AgentHost:
 
     async def stop(self) -> int:
         """Stop every agent, then the host; how many agents there were."""
+        await self.started
         n = await self.stop_agents(list(self.agents))
         if self.bus is not None:
             await self.bus.flush()

@@ -32,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import gc
 import random
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
@@ -97,11 +98,13 @@ class StepContext:
     not the context itself.
     """
 
-    __slots__ = ("_outbox", "_stepper", "agent_id", "inbox", "model", "random", "rng", "step")
+    __slots__ = ("_mail", "_stepper", "_to", "agent_id", "inbox", "model", "random", "rng",
+                 "step")
 
     def __init__(self, stepper: Stepper) -> None:
         self._stepper = stepper
-        self._outbox = stepper._outbox
+        self._to = stepper._to      # the outbox as two parallel lists: recipients, messages
+        self._mail = stepper._mail
         self.agent_id = ""
         #: The step number, from 0.
         self.step = 0
@@ -117,8 +120,8 @@ class StepContext:
         """Queue ``payload`` for ``recipient``; it arrives in the recipient's next step."""
         if priority != DEFAULT_PRIORITY:
             self._stepper._check_priority(priority)
-        self._outbox.append(
-            (recipient, _new_message(Message, (self.agent_id, payload, priority, self.step))))
+        self._to.append(recipient)
+        self._mail.append(_new_message(Message, (self.agent_id, payload, priority, self.step)))
 
     def broadcast(self, payload: Any, group: Hashable | None = None,
                   priority: int = DEFAULT_PRIORITY) -> int:
@@ -127,9 +130,10 @@ class StepContext:
             self._stepper._check_priority(priority)
         me = self.agent_id
         msg = _new_message(Message, (me, payload, priority, self.step))
-        before = len(self._outbox)
-        self._outbox.extend([(r, msg) for r in self._stepper._members(group) if r != me])
-        return len(self._outbox) - before
+        to = [r for r in self._stepper._members(group) if r != me]
+        self._to.extend(to)
+        self._mail.extend([msg] * len(to))
+        return len(to)
 
 
 @dataclass
@@ -159,12 +163,12 @@ class StepStats:
         self.undelivered.extend(other.undelivered)
 
 
-def _priority(entry: tuple[str, Message]) -> int:
-    return entry[1][2]
-
-
 def _message_priority(msg: Message) -> int:
     return msg[2]
+
+
+def _pair_priority(pair: tuple[str, Message]) -> int:
+    return pair[1][2]
 
 
 class Stepper:
@@ -174,10 +178,13 @@ class Stepper:
         activation: ``"random"`` (a fresh seeded shuffle every step) or ``"sequential"``.
         seed: seeds ``rng`` (NumPy) and ``random`` (standard library); same seed, same run.
         model: shared state the agents reach as ``ctx.model`` (a spatial grid, say).
+        pause_gc: hold Python's cyclic garbage collector until the step ends (reference
+            counting still frees everything as usual).  A step allocates a message per send;
+            collections triggered in the middle of it would cost more than the step itself.
     """
 
     def __init__(self, *, activation: Activation = "random", seed: int | None = None,
-                 model: Any = None) -> None:
+                 model: Any = None, pause_gc: bool = True) -> None:
         if activation not in ACTIVATIONS:
             raise ConfigError("Stepper", [("activation", f"must be one of {list(ACTIVATIONS)}, "
                                                          f"got {activation!r}")])
@@ -185,14 +192,19 @@ class Stepper:
         self.rng = np.random.default_rng(seed)
         self.random = random.Random(seed)
         self.model = model
+        self.pause_gc = pause_gc
         #: Steps completed.
         self.steps = 0
         self._agents: dict[str, StepAgent] = {}
-        self._advancing: dict[str, None] = {}       # ids of agents with advance(), ordered
+        self._steps: dict[str, Callable[[StepContext], None]] = {}     # their bound methods
+        self._advances: dict[str, Callable[[StepContext], None]] = {}  # only those that have it
+        self._stepping = False
+        self._gone: set[str] = set()                # removed during the step under way
         self._groups: dict[Hashable, dict[str, None]] = {}
         self._group_of: dict[str, Hashable] = {}    # only agents that have a group
         self._inboxes: dict[str, list[Message]] = {}  # mail for the next step
-        self._outbox: list[tuple[str, Message]] = []
+        self._to: list[str] = []           # the outbox: recipients ...
+        self._mail: list[Message] = []     # ... and their messages, in the order sent
         self._removed: set[str] = set()
         self._prioritised = False
         self._reporters: dict[str, Callable[[Stepper], Any]] = {}
@@ -224,9 +236,11 @@ class Stepper:
             raise ConfigError("Stepper.add", [(agent_id, f"{type(agent).__name__} has no "
                                                          "step(ctx) method")])
         self._agents[agent_id] = agent
+        self._steps[agent_id] = agent.step
         self._removed.discard(agent_id)
-        if callable(getattr(agent, "advance", None)):
-            self._advancing[agent_id] = None
+        advance = getattr(agent, "advance", None)
+        if callable(advance):
+            self._advances[agent_id] = advance
         if group is None:
             group = getattr(agent, "group", None)
         if group is not None:
@@ -241,7 +255,10 @@ class Stepper:
         if agent_id not in self._agents:
             raise NotFoundError("agent", agent_id)
         del self._agents[agent_id]
-        self._advancing.pop(agent_id, None)
+        del self._steps[agent_id]
+        self._advances.pop(agent_id, None)
+        if self._stepping:
+            self._gone.add(agent_id)
         group = self._group_of.pop(agent_id, None)
         if group is not None:
             members = self._groups[group]
@@ -271,31 +288,48 @@ class Stepper:
     def step(self) -> StepStats:
         """Step every agent, advance the staged ones, exchange the mail, record the data."""
         start = time.perf_counter()
-        ids = list(self._agents)
-        if self.activation == "random":
-            self.random.shuffle(ids)
-        agents, inboxes, ctx = self._agents, self._inboxes, self._ctx
+        paused = self.pause_gc and gc.isenabled()
+        if paused:
+            gc.disable()
+        try:
+            stats = self._step()
+        finally:
+            if paused:
+                gc.enable()
+        stats.seconds = time.perf_counter() - start
+        return stats
+
+    def _step(self) -> StepStats:
+        entries = list(self._steps.items())
+        if self.activation == "random" and len(entries) > 1:
+            entries = [entries[i] for i in self.rng.permutation(len(entries)).tolist()]
+        inboxes, ctx, gone = self._inboxes, self._ctx, self._gone
+        mail_of = inboxes.get
         ctx.step = self.steps
-        for aid in ids:
-            agent = agents.get(aid)
-            if agent is None:  # removed during this step
-                continue
-            ctx.agent_id = aid
-            ctx.inbox = inboxes.get(aid, _EMPTY)
-            agent.step(ctx)
-        if self._advancing:
-            advancing = self._advancing
-            for aid in ids:
-                if aid in advancing:
-                    ctx.agent_id = aid
-                    ctx.inbox = inboxes.get(aid, _EMPTY)
-                    agents[aid].advance(ctx)  # type: ignore[attr-defined]
-        ctx.agent_id, ctx.inbox = "", _EMPTY
+        self._stepping = True
+        try:
+            for aid, step in entries:
+                if gone and aid in gone:  # removed during this step
+                    continue
+                ctx.agent_id = aid
+                ctx.inbox = mail_of(aid, _EMPTY)
+                step(ctx)
+            if self._advances:
+                advance_of = self._advances.get
+                for aid, _ in entries:
+                    advance = advance_of(aid)
+                    if advance is not None and not (gone and aid in gone):
+                        ctx.agent_id = aid
+                        ctx.inbox = mail_of(aid, _EMPTY)
+                        advance(ctx)
+        finally:
+            self._stepping = False
+            gone.clear()
+            ctx.agent_id, ctx.inbox = "", _EMPTY
         stats = self._exchange()
         self.steps += 1
         for name, reporter in self._reporters.items():
             self.data[name].append(reporter(self))
-        stats.seconds = time.perf_counter() - start
         return stats
 
     def run(self, steps: int) -> StepStats:
@@ -308,30 +342,27 @@ class Stepper:
         return total
 
     def _exchange(self) -> StepStats:
-        outbox = self._outbox
-        if self._prioritised:
-            outbox.sort(key=_priority, reverse=True)  # stable: FIFO within a priority
+        to, mail = self._to, self._mail
+        pairs: Iterable[tuple[str, Message]] = zip(to, mail, strict=True)
+        if self._prioritised:  # a stable sort: first in, first out within a priority
+            pairs = sorted(pairs, key=_pair_priority, reverse=True)
             self._prioritised = False
         inboxes: dict[str, list[Message]] = {}
+        box_of = inboxes.setdefault
+        for recipient, msg in pairs:  # every recipient first; the strangers are taken out after
+            box_of(recipient, []).append(msg)
+        sent = len(mail)
+        to.clear()
+        mail.clear()
         outbound: dict[str, list[Message]] = {}
         undelivered: list[tuple[str, Message]] = []
-        agents, removed, box_of = self._agents, self._removed, inboxes.get
-        for recipient, msg in outbox:
-            box = box_of(recipient)
-            if box is not None:
-                box.append(msg)
-            elif recipient in agents:
-                inboxes[recipient] = [msg]
-            elif recipient in removed:
-                undelivered.append((recipient, msg))
+        strangers = inboxes.keys() - self._agents.keys()
+        for recipient in [r for r in inboxes if r in strangers] if strangers else ():
+            msgs = inboxes.pop(recipient)
+            if recipient in self._removed:
+                undelivered.extend((recipient, m) for m in msgs)
             else:
-                away = outbound.get(recipient)
-                if away is None:
-                    outbound[recipient] = [msg]
-                else:
-                    away.append(msg)
-        sent = len(outbox)
-        outbox.clear()
+                outbound[recipient] = msgs
         self._inboxes = inboxes
         delivered = sent - len(undelivered) - sum(map(len, outbound.values()))
         return StepStats(1, delivered, 0.0, outbound, undelivered)

@@ -113,24 +113,41 @@ class Supervisor:
             return bool(ray.get_runtime_context().was_current_actor_reconstructed)
 
     def _reload(self) -> None:
-        for agent_id, spec, status in self.ledger.agents():
-            if status != "alive":
+        rows = self.ledger.agents()
+        hosted: dict[str, list[dict[str, Any]]] = {}
+        for _, spec, status in rows:
+            if status == "alive" and spec.get("host"):
+                hosted.setdefault(spec["host"], []).append(spec)
+        for host_id, specs in hosted.items():  # before any host asks for its plan
+            self.hosts.reloaded(host_id, specs)
+            self._reattach_host(host_id, [AgentSpec.from_dict(s) for s in specs])
+        for agent_id, spec, status in rows:
+            if status != "alive" or spec.get("host"):
                 continue
             parsed = AgentSpec.from_dict(spec)
             try:
-                if parsed.host is not None:  # a shared agent: its host, found by name
-                    host = calls.find_agent(host_actor_name(parsed.host), self.cfg.namespace)
-                    handle = self.hosts.add(parsed.host, host, [agent_id])[0]
-                else:
-                    handle = calls.find_agent(agent_actor_name(agent_id), self.cfg.namespace)
+                handle = calls.find_agent(agent_actor_name(agent_id), self.cfg.namespace)
             except ValueError:  # died while the Supervisor was down: keep it on the record
                 self.book.agent_gone(agent_id, parsed, "gone when the Supervisor restarted")
                 continue
             self._register(parsed, handle, None)
-            if parsed.host is None:
-                self._background(self._issue_identity(parsed, handle))  # a fresh token
+            self._background(self._issue_identity(parsed, handle))  # a fresh token
         self.book.reload()
         self._poke()
+
+    def _reattach_host(self, host_id: str, specs: Sequence[AgentSpec]) -> None:
+        """A restarted Supervisor finds a host by name and takes its agents back."""
+        try:
+            host = calls.find_agent(host_actor_name(host_id), self.cfg.namespace)
+        except ValueError:
+            for spec in specs:
+                self.book.agent_gone(spec.agent_id, spec, "its host was gone when the "
+                                     "Supervisor restarted")
+            return
+        handles = self.hosts.add(host_id, host, [s.agent_id for s in specs])
+        self.handles.update((s.agent_id, h) for s, h in zip(specs, handles, strict=True))
+        self._apply(self.book.agents_joined(specs, time.monotonic()))
+        self._watch_host(host_id)
 
     # -- carrying out the book's actions ---------------------------------------------
     def _apply(self, actions: Sequence[Action]) -> None:
@@ -421,6 +438,8 @@ class Supervisor:
         """Start hosts and put their agents in the book; a description per agent."""
         if not plans:
             return {}
+        for plan in plans:
+            self.hosts.plans[plan.host_id] = plan
         started = await start_hosts(plans, self.cfg.name, self.cfg.namespace,
                                     self.cfg.bus_name, keys, self.cfg.agent_start_timeout_s,
                                     plans[0].template.get("scheduling"))
@@ -444,6 +463,11 @@ class Supervisor:
                 out.update({a: {} for a in plan.agent_ids})
         self._poke()
         return out
+
+    def host_plan(self, host_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """What agent host ``host_id`` holds: a template spec and each agent's differences
+        (a host asks when it starts, and again when Ray restarts it)."""
+        return self.hosts.plan_of(host_id)
 
     def heartbeat_host(self, host_id: str, beat: Mapping[str, Any]) -> int:
         """A host's heartbeat for all its agents (see ``AgentHost.beat``); how many of

@@ -24,7 +24,7 @@ from agents.protocols.base import AgentView, Proposal, Refusal, TaskView, Vote
 from agents.protocols.consensus import Rule as VoteRule
 from agents.protocols.consensus import tally
 from agents.protocols.contract_net import Conversation
-from agents.supervisor.rounds import RoundResult, by_capabilities, cfp_groups
+from agents.supervisor.rounds import RoundResult, by_capabilities, cfp_groups, offers
 
 __all__ = ["Unanswered", "answers", "auction_resource", "ballot_round", "call_each",
            "cfp_payload", "cfp_round", "describe", "find_agent", "gather_replies", "hold_vote",
@@ -36,8 +36,10 @@ __all__ = ["Unanswered", "answers", "auction_resource", "ballot_round", "call_ea
 _spreading: set[asyncio.Task[None]] = set()
 
 
-def call_each(handles: Mapping[str, Any], method: str, *args: Any) -> dict[str, Any]:
-    """``method(*args)`` on each agent: one awaitable per agent id.
+def call_each(handles: Mapping[str, Any], method: str, *args: Any,
+              last: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``method(*args)`` on each agent (with ``last[agent]`` as a last argument, when
+    given): one awaitable per agent id.
 
     An agent actor gets a Ray call of its own; the hosted agents of one host share
     one call (:meth:`agents.hosting.host.AgentHost.each`), whose answers are spread
@@ -49,13 +51,16 @@ def call_each(handles: Mapping[str, Any], method: str, *args: Any) -> dict[str, 
     for agent_id, handle in handles.items():
         where = host_of(handle)
         if where is None:
-            out[agent_id] = getattr(handle, method).remote(*args)
+            more = () if last is None else (last[agent_id],)
+            out[agent_id] = getattr(handle, method).remote(*args, *more)
         else:
             hosts.setdefault(where[1], (where[0], []))[1].append(agent_id)
     loop = asyncio.get_running_loop()
     for host, ids in hosts.values():
         futures = {a: loop.create_future() for a in ids}
-        task = loop.create_task(_spread(host.each.remote(method, ids, *args), futures))
+        extra = {} if last is None else {"last": [last[a] for a in ids]}
+        task = loop.create_task(_spread(host.each.remote(method, ids, *args, **extra),
+                                        futures))
         _spreading.add(task)
         task.add_done_callback(_spreading.discard)
         out.update(futures)
@@ -132,8 +137,11 @@ async def cfp_round(
     calls, payloads = {}, {}
     for members, mine in cfp_groups(tasks, agents, fanout):
         payload = ray.put(cfp_payload(mine))
+        # many participants: each is asked about a share, every task still by ``fanout``
+        subsets = (dict(zip(members, offers(len(members), len(mine), fanout), strict=True))
+                   if 0 < fanout < len(members) else None)
         calls.update(call_each({a: handles[a] for a in members}, "cfp",
-                               conv.conversation_id, payload))
+                               conv.conversation_id, payload, last=subsets))
         payloads.update(dict.fromkeys(members, payload))
     replies, dead, late = await gather_replies(calls, timeout)
     result = RoundResult(conv.conversation_id, dead=dead, late_agents=late, conversation=conv,

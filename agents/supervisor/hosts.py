@@ -29,6 +29,8 @@ class Hosts:
     def __init__(self) -> None:
         self.handles: dict[str, Any] = {}
         self.members: dict[str, set[str]] = {}
+        #: what each host is made of: it asks for this when it starts and restarts
+        self.plans: dict[str, HostPlan] = {}
         #: hosts whose actor is being watched now (one watch per host)
         self.watched: set[str] = set()
 
@@ -40,6 +42,21 @@ class Hosts:
 
     def discard(self, host_id: str, agent_id: str) -> None:
         self.members.get(host_id, set()).discard(agent_id)
+        plan = self.plans.get(host_id)
+        if plan is not None:
+            plan.rows[:] = [r for r in plan.rows if r["agent_id"] != agent_id]
+
+    def plan_of(self, host_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """``(template, rows)`` of a host's agents (what ``AgentHost`` is built from)."""
+        plan = self.plans.get(host_id)
+        if plan is None:
+            raise LookupError(f"no agent host {host_id!r} is known to this Supervisor")
+        return plan.template, plan.rows
+
+    def reloaded(self, host_id: str, specs: Sequence[dict[str, Any]]) -> None:
+        """Rebuild a host's plan from its agents' specs in the ledger (a restart)."""
+        if specs:
+            self.plans[host_id] = HostPlan(host_id, dict(specs[0]), [dict(s) for s in specs])
 
 
 async def start_hosts(plans: Sequence[HostPlan], supervisor_name: str, namespace: str,
@@ -52,15 +69,14 @@ async def start_hosts(plans: Sequence[HostPlan], supervisor_name: str, namespace
 
     remote_cls: Any = ray.remote(AgentHost)
     handles = []
-    for plan in plans:
+    for plan in plans:  # the host asks the Supervisor for its plan (Supervisor.host_plan)
         opts: dict[str, Any] = {"name": host_actor_name(plan.host_id), "namespace": namespace,
                                 "lifetime": "detached", "get_if_exists": True,
                                 "max_restarts": -1, "max_concurrency": 10_000, "num_cpus": 0}
         if scheduling:
             opts["scheduling_strategy"] = scheduling
         handles.append(remote_cls.options(**opts).remote(
-            plan.host_id, plan.template, plan.rows, supervisor_name, namespace, bus_name,
-            message_keys))
+            plan.host_id, supervisor_name, namespace, bus_name, message_keys))
     try:
         infos = await asyncio.wait_for(asyncio.gather(*(h.ready.remote() for h in handles)),
                                        timeout_s)

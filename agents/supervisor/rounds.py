@@ -15,7 +15,7 @@ from typing import Any
 from agents.protocols.base import AgentView, Proposal, Refusal, TaskView, Vote
 from agents.protocols.contract_net import Conversation
 
-__all__ = ["RoundResult", "by_capabilities", "cfp_groups"]
+__all__ = ["RoundResult", "by_capabilities", "cfp_groups", "offers"]
 
 
 @dataclass
@@ -45,6 +45,24 @@ def by_capabilities(agents: Mapping[str, AgentView]) -> dict[frozenset[str], lis
         if agent.alive:
             groups.setdefault(agent.capabilities, []).append(agent)
     return groups
+
+
+def offers(n_members: int, n_tasks: int, per_task: int) -> list[list[int]]:
+    """Which tasks each of ``n_members`` participants is asked about: every task by
+    ``per_task`` of them (all, if fewer), dealt round-robin so each gets an even share.
+
+    Example:
+        >>> offers(3, 4, 2)
+        [[0, 1, 3], [0, 2, 3], [1, 2]]
+        >>> all(sorted(sum(offers(5, 7, 3), [])) == sorted(list(range(7)) * 3) for _ in [0])
+        True
+    """
+    k = min(per_task, n_members)
+    out: list[list[int]] = [[] for _ in range(n_members)]
+    for task in range(n_tasks):
+        for j in range(k):
+            out[(task * k + j) % n_members].append(task)
+    return out
 
 
 def cfp_groups(
