@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -61,6 +62,9 @@ class AgentHost:
     def __init__(self, host_id: str, supervisor_name: str, namespace: str,
                  bus_name: str | None = None, message_keys: str | None = None) -> None:
         self.host_id = host_id
+        #: a fresh value each time Ray (re)starts this host: a caller that sees it change
+        #: knows the host's agents started over, with nothing of what they ran
+        self.incarnation = uuid.uuid4().hex
         self.key = f"host:{host_id}"
         self.supervisor_name = supervisor_name
         self.namespace = namespace
@@ -216,7 +220,7 @@ class AgentHost:
         await self.started
         ctx = ray.get_runtime_context()
         return {"host_id": self.host_id, "node_id": ctx.get_node_id(), "pid": os.getpid(),
-                "agents": len(self.agents)}
+                "agents": len(self.agents), "incarnation": self.incarnation}
 
     async def add(self, template: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]
                   ) -> int:
@@ -297,6 +301,10 @@ class AgentHost:
 
     async def ping(self) -> bool:
         return True
+
+    async def life(self) -> str:
+        """This start's incarnation (see ``incarnation``)."""
+        return self.incarnation
 
     async def watch(self) -> str:
         """Return when the host stops; a RayActorError here means it died."""

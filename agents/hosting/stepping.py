@@ -13,6 +13,11 @@ mail for an agent that was removed comes back as ``undelivered``.  Nothing is
 dropped silently.  :meth:`Stepper.deliver` takes mail from elsewhere before the
 next step.
 
+A message is a plain tuple ``(sender, recipient, payload, priority, step)``
+(:data:`Message`): a step's hot path is the send, and a tuple is the cheapest
+thing Python makes; unpack it, or index it with :data:`PAYLOAD` and friends.
+Nothing per agent is allocated for mail until an agent gets some.
+
 No Ray and no asyncio here: a host actor owns a stepper and calls it.
 
 Example:
@@ -38,7 +43,7 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -47,6 +52,11 @@ from agents.errors import ConfigError, NotFoundError
 __all__ = [
     "ACTIVATIONS",
     "DEFAULT_PRIORITY",
+    "PAYLOAD",
+    "PRIORITY",
+    "RECIPIENT",
+    "SENDER",
+    "STEP",
     "Activation",
     "Message",
     "StagedAgent",
@@ -62,19 +72,13 @@ Activation = Literal["random", "sequential"]
 #: ``random``: a fresh seeded shuffle every step (Mesa's ``shuffle_do``);
 #: ``sequential``: the order the agents were added in.
 ACTIVATIONS: tuple[Activation, ...] = ("random", "sequential")
+
+#: ``(sender, recipient, payload, priority, step)``; a NamedTuple would cost three times as
+#: much to make, and sending is the hot path of a step.
+Message = tuple[str, str, Any, int, int]
+#: Where each field of a :data:`Message` is.
+SENDER, RECIPIENT, PAYLOAD, PRIORITY, STEP = range(5)
 _EMPTY: tuple[Message, ...] = ()
-
-
-class Message(NamedTuple):
-    """One message: who sent it, what, how urgent, and in which step."""
-
-    sender: str
-    payload: Any
-    priority: int = DEFAULT_PRIORITY
-    step: int = 0
-
-
-_new_message = tuple.__new__  # Message(...) without NamedTuple's slower __new__
 
 
 @runtime_checkable
@@ -98,13 +102,11 @@ class StepContext:
     not the context itself.
     """
 
-    __slots__ = ("_mail", "_stepper", "_to", "agent_id", "inbox", "model", "random", "rng",
-                 "step")
+    __slots__ = ("_post", "_stepper", "agent_id", "inbox", "model", "random", "rng", "step")
 
     def __init__(self, stepper: Stepper) -> None:
         self._stepper = stepper
-        self._to = stepper._to      # the outbox as two parallel lists: recipients, messages
-        self._mail = stepper._mail
+        self._post = stepper._outbox.append
         self.agent_id = ""
         #: The step number, from 0.
         self.step = 0
@@ -118,35 +120,33 @@ class StepContext:
 
     def send(self, recipient: str, payload: Any, priority: int = DEFAULT_PRIORITY) -> None:
         """Queue ``payload`` for ``recipient``; it arrives in the recipient's next step."""
-        if priority != DEFAULT_PRIORITY:
+        if priority != 5:  # DEFAULT_PRIORITY, without a global look-up on the hot path
             self._stepper._check_priority(priority)
-        self._to.append(recipient)
-        self._mail.append(_new_message(Message, (self.agent_id, payload, priority, self.step)))
+        self._post((self.agent_id, recipient, payload, priority, self.step))
 
     def broadcast(self, payload: Any, group: Hashable | None = None,
                   priority: int = DEFAULT_PRIORITY) -> int:
         """Queue ``payload`` for every other agent (of ``group``); returns how many."""
         if priority != DEFAULT_PRIORITY:
             self._stepper._check_priority(priority)
-        me = self.agent_id
-        msg = _new_message(Message, (me, payload, priority, self.step))
-        to = [r for r in self._stepper._members(group) if r != me]
-        self._to.extend(to)
-        self._mail.extend([msg] * len(to))
-        return len(to)
+        me, step, outbox = self.agent_id, self.step, self._stepper._outbox
+        before = len(outbox)
+        outbox.extend([(me, r, payload, priority, step)
+                       for r in self._stepper._members(group) if r != me])
+        return len(outbox) - before
 
 
 @dataclass
 class StepStats:
     """What one or more steps did: steps, messages put into inboxes, seconds, and the mail
-    that did not stay here (``outbound`` by foreign recipient, ``undelivered`` to removed
-    agents as ``(recipient, message)``)."""
+    that did not stay here: ``outbound`` by foreign recipient, and ``undelivered``: the
+    messages to agents that were removed."""
 
     steps: int = 0
     delivered: int = 0
     seconds: float = 0.0
     outbound: dict[str, list[Message]] = field(default_factory=dict)
-    undelivered: list[tuple[str, Message]] = field(default_factory=list)
+    undelivered: list[Message] = field(default_factory=list)
 
     @property
     def steps_per_s(self) -> float:
@@ -163,12 +163,16 @@ class StepStats:
         self.undelivered.extend(other.undelivered)
 
 
-def _message_priority(msg: Message) -> int:
-    return msg[2]
+def _checked(msg: Any) -> Message:
+    sender, recipient, payload, priority, step = msg
+    if not isinstance(priority, int):
+        raise ConfigError("Stepper.deliver", [("priority", f"must be an int, got {priority!r} "
+                                                           f"in {msg!r}")])
+    return (sender, recipient, payload, priority, step)
 
 
-def _pair_priority(pair: tuple[str, Message]) -> int:
-    return pair[1][2]
+def _priority(msg: Message) -> int:
+    return msg[3]
 
 
 class Stepper:
@@ -198,13 +202,13 @@ class Stepper:
         self._agents: dict[str, StepAgent] = {}
         self._steps: dict[str, Callable[[StepContext], None]] = {}     # their bound methods
         self._advances: dict[str, Callable[[StepContext], None]] = {}  # only those that have it
+        self._entries: list[tuple[str, Callable[[StepContext], None]]] | None = None
         self._stepping = False
         self._gone: set[str] = set()                # removed during the step under way
         self._groups: dict[Hashable, dict[str, None]] = {}
         self._group_of: dict[str, Hashable] = {}    # only agents that have a group
         self._inboxes: dict[str, list[Message]] = {}  # mail for the next step
-        self._to: list[str] = []           # the outbox: recipients ...
-        self._mail: list[Message] = []     # ... and their messages, in the order sent
+        self._outbox: list[Message] = []              # sent this step, in order
         self._removed: set[str] = set()
         self._prioritised = False
         self._reporters: dict[str, Callable[[Stepper], Any]] = {}
@@ -237,6 +241,7 @@ class Stepper:
                                                          "step(ctx) method")])
         self._agents[agent_id] = agent
         self._steps[agent_id] = agent.step
+        self._entries = None
         self._removed.discard(agent_id)
         advance = getattr(agent, "advance", None)
         if callable(advance):
@@ -256,6 +261,7 @@ class Stepper:
             raise NotFoundError("agent", agent_id)
         del self._agents[agent_id]
         del self._steps[agent_id]
+        self._entries = None
         self._advances.pop(agent_id, None)
         if self._stepping:
             self._gone.add(agent_id)
@@ -300,9 +306,11 @@ class Stepper:
         return stats
 
     def _step(self) -> StepStats:
-        entries = list(self._steps.items())
-        if self.activation == "random" and len(entries) > 1:
-            entries = [entries[i] for i in self.rng.permutation(len(entries)).tolist()]
+        entries = self._entries
+        if entries is None:
+            entries = self._entries = list(self._steps.items())
+        if self.activation == "random":
+            self.rng.shuffle(entries)  # type: ignore[arg-type]  # in place, a fresh order
         inboxes, ctx, gone = self._inboxes, self._ctx, self._gone
         mail_of = inboxes.get
         ctx.step = self.steps
@@ -342,48 +350,50 @@ class Stepper:
         return total
 
     def _exchange(self) -> StepStats:
-        to, mail = self._to, self._mail
-        pairs: Iterable[tuple[str, Message]] = zip(to, mail, strict=True)
+        outbox = self._outbox
         if self._prioritised:  # a stable sort: first in, first out within a priority
-            pairs = sorted(pairs, key=_pair_priority, reverse=True)
+            outbox.sort(key=_priority, reverse=True)
             self._prioritised = False
         inboxes: dict[str, list[Message]] = {}
         box_of = inboxes.setdefault
-        for recipient, msg in pairs:  # every recipient first; the strangers are taken out after
-            box_of(recipient, []).append(msg)
-        sent = len(mail)
-        to.clear()
-        mail.clear()
+        for msg in outbox:  # every recipient first; the strangers are taken out after
+            box_of(msg[1], []).append(msg)
+        sent = len(outbox)
+        outbox.clear()
         outbound: dict[str, list[Message]] = {}
-        undelivered: list[tuple[str, Message]] = []
-        strangers = inboxes.keys() - self._agents.keys()
-        for recipient in [r for r in inboxes if r in strangers] if strangers else ():
-            msgs = inboxes.pop(recipient)
-            if recipient in self._removed:
-                undelivered.extend((recipient, m) for m in msgs)
-            else:
-                outbound[recipient] = msgs
+        undelivered: list[Message] = []
+        here = self._agents.keys()
+        if not inboxes.keys() <= here:
+            for recipient in [r for r in inboxes if r not in here]:
+                msgs = inboxes.pop(recipient)
+                if recipient in self._removed:
+                    undelivered.extend(msgs)
+                else:
+                    outbound[recipient] = msgs
         self._inboxes = inboxes
         delivered = sent - len(undelivered) - sum(map(len, outbound.values()))
         return StepStats(1, delivered, 0.0, outbound, undelivered)
 
-    def deliver(self, mail: Mapping[str, Iterable[Message | tuple[Any, ...]]]
-                ) -> list[tuple[str, Message]]:
+    def deliver(self, messages: Iterable[Message]) -> list[Message]:
         """Put mail from elsewhere into inboxes for the next step, in priority order.
 
-        Returns ``(recipient, message)`` for every recipient that is not here.
+        Returns the messages whose recipient is not here.
         """
-        refused: list[tuple[str, Message]] = []
-        for recipient, msgs in mail.items():
-            batch = [m if type(m) is Message else Message._make(m) for m in msgs]
+        refused: list[Message] = []
+        touched: dict[str, list[Message]] = {}
+        for msg in messages:
+            msg = _checked(msg)
+            recipient = msg[1]
             if recipient not in self._agents:
-                refused.extend((recipient, m) for m in batch)
+                refused.append(msg)
                 continue
             box = self._inboxes.get(recipient)
             if box is None:
                 box = self._inboxes[recipient] = []
-            box.extend(batch)
-            box.sort(key=_message_priority, reverse=True)
+            box.append(msg)
+            touched[recipient] = box
+        for box in touched.values():
+            box.sort(key=_priority, reverse=True)
         return refused
 
     # -- data collection --------------------------------------------------------------

@@ -288,18 +288,27 @@ class Supervisor:
             self._background(self._host_watch(host_id, self.hosts.handles[host_id]))
 
     async def _host_watch(self, host_id: str, handle: Any) -> None:
-        """A host that dies takes its agents with it: all are dead together (Ray restarts
-        the host, whose agents then beat again and are probed back)."""
-        called_at = time.monotonic()
+        """A host that dies takes its agents with it: all are dead together.  Ray restarts
+        a host (its incarnation changes): its agents, started over, beat again and are
+        probed back; one that is gone for good stays dead."""
         try:
-            ended = await calls.watch(handle)
+            while True:
+                called_at = time.monotonic()
+                life = await calls.host_life(handle)
+                if life is not None and self.hosts.lives.setdefault(host_id, life) == life:
+                    if await calls.watch_host(handle) == "stopped":
+                        return
+                    continue  # unreachable or restarted: ask its incarnation again
+                for agent_id in sorted(self.hosts.members.get(host_id, ())):
+                    self._apply(self.book.agent_dead(
+                        agent_id, f"host {host_id} " + ("died" if life is None
+                                                        else "restarted"), called_at))
+                self._poke()
+                if life is None:
+                    return
+                self.hosts.lives[host_id] = life
         finally:
             self.hosts.watched.discard(host_id)
-        if ended is None:
-            for agent_id in sorted(self.hosts.members.get(host_id, ())):
-                self._apply(self.book.agent_dead(agent_id, f"host {host_id} died: RayActorError",
-                                                 called_at))
-            self._poke()
 
     async def _probe(self, agent_id: str, handle: Any) -> None:
         """Heard from an agent taken for dead: back only if its actor answers a call."""
@@ -446,6 +455,7 @@ class Supervisor:
         out: dict[str, dict[str, Any]] = {}
         now = time.monotonic()
         for plan, host, info in started:
+            self.hosts.lives[plan.host_id] = info["incarnation"]
             handles = self.hosts.add(plan.host_id, host, plan.agent_ids)
             specs = expand_specs({**plan.template, "host": plan.host_id}, plan.rows)
             for spec, handle in zip(specs, handles, strict=True):

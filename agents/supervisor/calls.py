@@ -28,8 +28,8 @@ from agents.supervisor.rounds import RoundResult, by_capabilities, cfp_groups, o
 
 __all__ = ["Unanswered", "answers", "auction_resource", "ballot_round", "call_each",
            "cfp_payload", "cfp_round", "describe", "find_agent", "gather_replies", "hold_vote",
-           "quotes", "set_identity", "settle", "settle_hosted", "stop", "stop_host",
-           "watch"]
+           "host_life", "quotes", "set_identity", "settle", "settle_hosted", "stop",
+           "stop_host", "watch", "watch_host"]
 
 
 #: the tasks spreading a host's batched answers to its agents' futures (kept referenced)
@@ -246,6 +246,25 @@ async def watch(handle: Any) -> str | None:
             continue  # unreachable for a moment, not dead: Ray says which when it knows
         except ray.exceptions.RayActorError:
             return None
+
+
+async def host_life(host: Any) -> str | None:
+    """A host's incarnation (waiting while Ray restarts it), or None when it is dead."""
+    while True:
+        try:
+            return str(await host.life.remote())
+        except ray.exceptions.ActorUnavailableError:
+            await asyncio.sleep(0.1)
+        except ray.exceptions.RayActorError:
+            return None
+
+
+async def watch_host(host: Any) -> str | None:
+    """Until the host stops ("stopped"), dies or restarts (None: ask :func:`host_life`)."""
+    try:
+        return str(await host.watch.remote())
+    except ray.exceptions.RayActorError:  # includes ActorUnavailableError
+        return None
 
 
 async def set_identity(handle: Any, token: str) -> None:

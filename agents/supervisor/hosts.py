@@ -33,6 +33,8 @@ class Hosts:
         self.plans: dict[str, HostPlan] = {}
         #: hosts whose actor is being watched now (one watch per host)
         self.watched: set[str] = set()
+        #: each host's incarnation when last seen (it changes when Ray restarts the host)
+        self.lives: dict[str, str] = {}
 
     def add(self, host_id: str, handle: Any, agent_ids: Sequence[str]) -> list[HostedAgentHandle]:
         """Record a host and its agents; the agents' handles, in order."""
