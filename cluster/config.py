@@ -268,7 +268,8 @@ class PursueGoal(_Section):
 
 class AgentGroup(_Section):
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    count: int = Field(1, ge=1, le=10_000)
+    count: int = Field(1, ge=1, le=1_000_000, description=(
+        "how many agents (at most 10,000 with hosting: actor)"))
     type: AgentType = AgentType.TASK_EXECUTOR
     capabilities: list[str] = Field(default_factory=lambda: ["execution"])
     max_tasks: int | None = Field(None, ge=1, le=1000)
@@ -299,6 +300,24 @@ class AgentGroup(_Section):
         "module:function; default: the load-based cost"))
     state: dict[str, Any] = Field(default_factory=dict, description=(
         "the agents' own state their cost function reads (position, skills, battery...)"))
+    hosting: Literal["actor", "shared"] = Field("actor", description=(
+        "actor: an actor (a worker process) per agent; shared: many agents per host actor, "
+        "for thousands of light agents (no resources of their own)"))
+    agents_per_host: int = Field(1000, ge=1, le=1_000_000, description=(
+        "shared agents one host actor holds at most"))
+
+    @model_validator(mode="after")
+    def _hosting_fits(self) -> AgentGroup:
+        if self.hosting == "actor" and self.count > 10_000:
+            raise ValueError(f"count {self.count}: at most 10,000 agents with hosting: actor "
+                             "(a worker process each); use hosting: shared")
+        if self.hosting == "shared":
+            own = [f for f in ("num_cpus", "num_gpus", "memory", "resources")
+                   if getattr(self, f)]
+            if own:
+                raise ValueError(f"hosting: shared agents run in their host's process and "
+                                 f"cannot ask for {', '.join(own)}; use hosting: actor")
+        return self
 
     @model_validator(mode="after")
     def _role_known(self) -> AgentGroup:
@@ -481,6 +500,7 @@ class RaymasConfig(_Section):
                     role_options=_anchored(g.role_options),
                     pursue=[p.model_dump() for p in g.pursue],
                     bus_linger_ms=g.bus_linger_ms, cost=g.cost, state=dict(g.state),
+                    hosting=g.hosting, agents_per_host=g.agents_per_host,
                 ))
         return specs
 

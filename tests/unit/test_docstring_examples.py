@@ -16,6 +16,7 @@ MODULES = [
     "agents.protocols.load_balance", "agents.protocols.assignment", "agents.protocols.ssi",
     "agents.protocols.cbba", "agents.protocols.claims", "agents.agent.costs",
     "agents.agent.bundles", "cluster.config", "agents.agent.resources",
+    "agents.hosting.placement", "agents.hosting.handle", "agents.supervisor.rounds",
     "messaging.batcher", "messaging.crypto", "messaging.envelope", "messaging.gossip",
     "messaging.mailbox", "messaging.topics", "messaging.wire",
     "swarm.aco", "swarm.aco_path", "swarm.bee", "swarm.boids", "swarm.errors", "swarm.evaluate",

@@ -196,3 +196,14 @@ def test_the_commented_bridge_example_in_config_yaml_is_valid() -> None:
     cfg = parse_config(yaml.safe_load(text[:start] + example + text[end:]), env={})
     [bridge] = cfg.messaging.bridges
     assert bridge.broker in cfg.messaging.brokers and bridge.out and bridge.in_
+
+
+def test_shared_hosting_allows_large_groups_and_refuses_resources() -> None:
+    from cluster.config import AgentGroup
+
+    group = AgentGroup(id="boids", count=100_000, hosting="shared", agents_per_host=25_000)
+    assert group.count == 100_000
+    with pytest.raises(ValueError, match="at most 10,000 agents with hosting: actor"):
+        AgentGroup(id="boids", count=20_000)
+    with pytest.raises(ValueError, match="cannot ask for num_cpus; use hosting: actor"):
+        AgentGroup(id="boids", count=2, hosting="shared", num_cpus=1)
