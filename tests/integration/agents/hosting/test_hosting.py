@@ -154,8 +154,9 @@ def test_a_topic_reaches_each_subscriber_once_with_one_delivery_per_host(
         want = 50 if info in subscribers else 0
         got: list[dict[str, Any]] = []
         if want:
-            wait_until(lambda h=h, got=got: got.extend(ray.get(h.receive.remote(100, 0.2)))
-                       or len(got) >= want, f"{info['agent_id']} did not get {want}")
+            wait_until(lambda h=h, got=got, want=want: got.extend(
+                ray.get(h.receive.remote(100, 0.2))) or len(got) >= want,
+                f"{info['agent_id']} did not get {want}")
         got.extend(ray.get(h.receive.remote(100, 0.3)))
         assert sorted(m["payload"] for m in got) == list(range(want)), info["agent_id"]
     # a hosted agent publishing: its host-mates hear it in-process, the rest over the bus

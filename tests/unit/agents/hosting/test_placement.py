@@ -57,7 +57,7 @@ class _Host:
         self.calls: list[tuple[object, ...]] = []
 
     @property
-    def call(self) -> "_Host":
+    def call(self) -> _Host:
         return self
 
     def remote(self, *args: object) -> int:
