@@ -80,7 +80,7 @@ def raw_calls(handles: list, n: int) -> float:
     return n / (time.perf_counter() - t)
 
 
-PARTS = ("core", "metrics", "nodes")
+PARTS = ("core", "hosted", "metrics", "nodes")
 
 
 def main() -> None:
@@ -90,6 +90,10 @@ def main() -> None:
     n_agents, n_bench, n_tasks = (40, 40, 400) if quick else (200, 100, 2000)
     if "core" in parts:
         core(quick, n_agents, n_bench, n_tasks)
+    if "hosted" in parts:
+        from bench.hosted_agents import hosted_figures
+
+        hosted_figures(quick)
     if "metrics" in parts:
         metrics_overhead(n_bench, n_tasks)
     if "nodes" in parts:
@@ -142,6 +146,10 @@ def core(quick: bool, n_agents: int, n_bench: int, n_tasks: int) -> None:
         throughput(sup, strategy, 100)  # warm-up
         rate = median_of(3, throughput, sup, strategy, n_tasks)
         log(f"{strategy}: {rate:.0f} tasks/s")
+        if strategy == "contract_net":
+            from bench.hosted_agents import SAME_RUN
+
+            SAME_RUN[f"contract_net_{n_bench}_actor_agents"] = rate
         emit(B, f"{strategy}_allocations_per_s", rate, "tasks/s", baseline=raw,
              baseline_name="raw ray actor calls to the same agents",
              **({"target": 500, "better": "higher"} if strategy == "contract_net" else {}),

@@ -38,9 +38,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.optimize import Bounds, LinearConstraint, linear_sum_assignment, milp
-from scipy.sparse import csr_array
-from scipy.sparse.csgraph import maximum_flow
 
 from agents.errors import AllocationError
 from agents.protocols.base import (
@@ -166,6 +163,7 @@ Pairs = list[tuple[int, int]]
 
 def _lsa(sub: np.ndarray) -> Pairs:
     """(row, column) pairs of a min-cost maximum matching of finite entries."""
+    from scipy.optimize import linear_sum_assignment  # lazy: agent processes never solve
     finite = np.isfinite(sub)
     shifted = np.where(finite, sub - sub[finite].min(), 0.0)
     # One more finite pair always beats any change in cost among finite pairs.
@@ -176,6 +174,9 @@ def _lsa(sub: np.ndarray) -> Pairs:
 
 def _max_pairs(agent: np.ndarray, task: np.ndarray, caps: np.ndarray, n_tasks: int) -> int:
     """Most tasks placeable: max flow source -> agent (cap) -> task (1) -> sink."""
+    from scipy.sparse import csr_array
+    from scipy.sparse.csgraph import maximum_flow
+
     n_agents = len(caps)
     sink = n_agents + n_tasks + 1
     heads = np.concatenate([np.zeros(n_agents, int), 1 + agent, 1 + n_agents + np.arange(n_tasks)])
@@ -187,6 +188,9 @@ def _max_pairs(agent: np.ndarray, task: np.ndarray, caps: np.ndarray, n_tasks: i
 
 def _milp(sub: np.ndarray, caps: np.ndarray, time_limit_s: float) -> tuple[Pairs | None, bool]:
     """(row, column) pairs from HiGHS and whether they are proven optimal."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import csr_array
+
     agent, task = np.nonzero(np.isfinite(sub))
     n_agents, n_tasks = sub.shape
     n = len(agent)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import scipy.optimize
 
 import agents.protocols.assignment as assignment_module
 from agents.errors import AllocationError
@@ -285,7 +286,7 @@ def test_time_limit_without_incumbent_falls_back_to_greedy(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     costs = _plane(5, 12, seed=3)
-    monkeypatch.setattr(assignment_module, "milp", _fake_milp(1, None))
+    monkeypatch.setattr(scipy.optimize, "milp", _fake_milp(1, None))
     got = optimal_assignment(costs, [3] * 5, time_limit_s=0.5)
     assert got == greedy_assignment(costs, [3] * 5)
     assert got.method == "greedy" and not got.exact
@@ -296,19 +297,19 @@ def test_time_limit_keeps_the_better_of_incumbent_and_greedy(
 ) -> None:
     costs = np.array([[1.0, 1.0, 100.0], [1.0, INF, INF]])
     # An incumbent placing nothing loses to greedy ...
-    monkeypatch.setattr(assignment_module, "milp", _fake_milp(1, np.zeros))
+    monkeypatch.setattr(scipy.optimize, "milp", _fake_milp(1, np.zeros))
     assert optimal_assignment(costs, [2, 1]).method == "greedy"
     # ... one placing all three wins, but is not claimed exact.  The variables are the
     # finite pairs in row-major order: (a0,t0) (a0,t1) (a0,t2) (a1,t0).
     incumbent = _fake_milp(1, lambda n: np.array([0.0, 1.0, 1.0, 1.0]))
-    monkeypatch.setattr(assignment_module, "milp", incumbent)
+    monkeypatch.setattr(scipy.optimize, "milp", incumbent)
     got = optimal_assignment(costs, [2, 1])
     assert got.method == "milp" and not got.exact and len(got.pairs) == 3
 
 
 def test_broken_solver_answer_is_never_trusted(monkeypatch: pytest.MonkeyPatch) -> None:
     costs = np.ones((2, 2))
-    monkeypatch.setattr(assignment_module, "milp", _fake_milp(0, np.ones))  # 2 agents per task
+    monkeypatch.setattr(scipy.optimize, "milp", _fake_milp(0, np.ones))  # 2 agents per task
     got = optimal_assignment(costs, [2, 2])
     assert got.method == "greedy" and not got.exact
     _valid(got, costs, [2, 2])
@@ -318,7 +319,7 @@ def test_zero_time_limit_skips_the_solver(monkeypatch: pytest.MonkeyPatch) -> No
     def boom(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("milp must not run")
 
-    monkeypatch.setattr(assignment_module, "milp", boom)
+    monkeypatch.setattr(scipy.optimize, "milp", boom)
     costs = _plane(4, 9, seed=4)
     assert optimal_assignment(costs, [3] * 4, time_limit_s=0).method == "greedy"
     # The capacity-one path has no time limit: it stays exact.
