@@ -311,6 +311,12 @@ class AgentSpec:
             self.max_tasks = DEFAULT_TASK_LIMITS[self.agent_type]
 
     @property
+    def senses_wanted(self) -> bool:
+        """Whether the agent has environments, subscriptions, a role or goals to pursue
+        (then it starts its senses when it joins the bus; see ``agents.agent.senses``)."""
+        return bool(self.environments or self.subscribe or self.role or self.pursue)
+
+    @property
     def task_limit(self) -> int:
         assert self.max_tasks is not None  # set in __post_init__
         return self.max_tasks

@@ -61,9 +61,13 @@ class Directory:
         self.outgoing: list[bytes] = []
 
     # -- membership --------------------------------------------------------------
-    def register(self, agent_id: str, agent_type: str, handle: Any) -> list[bytes]:
-        """Join (or re-join after a restart); returns the messages held for this agent."""
+    def register(self, agent_id: str, agent_type: str, handle: Any,
+                 topics: Sequence[str] = ()) -> list[bytes]:
+        """Join (or re-join after a restart), subscribed to ``topics``; returns the
+        messages held for this agent."""
         self._members[agent_id] = (agent_type, handle)
+        for topic in topics:
+            self._topics.subscribe(topic, agent_id)
         now = time.time()
         held = self._held.pop(agent_id, [])
         live = []

@@ -111,9 +111,9 @@ class Endpoint(Requests):
 
     async def start(self, self_handle: Any) -> None:
         """Join the bus (receiving what was held for us) and start the flusher."""
-        held = await self.directory.register.remote(self.agent_id, self.agent_type, self_handle)
-        for topic in (BROADCAST_ALL, broadcast_topic(self.agent_type)):
-            await self.directory.subscribe.remote(self.agent_id, topic)
+        held = await self.directory.register.remote(  # one call: joining is on every start
+            self.agent_id, self.agent_type, self_handle,
+            [BROADCAST_ALL, broadcast_topic(self.agent_type)])
         if self._flusher is None:
             self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
         if held:

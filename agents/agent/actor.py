@@ -13,20 +13,22 @@ import gc
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 from cachetools import TTLCache
 
 from agents.agent import Agent
-from agents.agent.bundles import DEAD, Member
 from agents.agent.context import AgentContext
 from agents.agent.peer_allocation import Unrecorded, allocate, payload_for
-from agents.agent.senses import Senses
 from agents.specs import AgentGoal, AgentSpec, Behavior, LifecycleState
 from messaging.crypto import Keyring
 from messaging.endpoint import Endpoint
 from messaging.envelope import Envelope
+
+if TYPE_CHECKING:  # imported where used: most agents never sense nor run a bundle round
+    from agents.agent.bundles import Member
+    from agents.agent.senses import Senses
 
 __all__ = ["AgentActor", "agent_actor_name"]
 
@@ -60,7 +62,8 @@ class AgentActor:
     """Actor body: one per agent, created by the Supervisor (see ``Supervisor.spawn``)."""
 
     def __init__(self, spec: Mapping[str, Any], supervisor_name: str, namespace: str,
-                 bus_name: str | None = None, message_keys: str | None = None) -> None:
+                 bus_name: str | None = None, message_keys: str | None = None,
+                 token: str | None = None) -> None:
         self.agent = Agent(AgentSpec.from_dict(spec))
         self.agent.start()
         _tune_gc()
@@ -71,7 +74,8 @@ class AgentActor:
         self._hb = loop.create_task(self._heartbeats())
         self.bus: Endpoint | None = None
         self.senses: Senses | None = None
-        self.token: str | None = None
+        #: its identity token, issued before the actor was created (one call fewer at start)
+        self.token: str | None = token
         #: rounds run among peers while the Supervisor could not be told
         self._unrecorded = Unrecorded()
         #: bundle-algorithm rounds by conversation id, and pushes that came before them
@@ -93,8 +97,16 @@ class AgentActor:
         self.agent.context = AgentContext(spec.agent_id, asyncio.get_running_loop(),
                                           lambda topic, payload: bus.publish(topic, payload),
                                           self.agent.world)
-        self.senses = Senses(self.agent, self.bus, self._supervisor)
+        if spec.senses_wanted:
+            await self._start_senses()
+
+    async def _start_senses(self) -> Senses:
+        """Environments, subscriptions, role behaviours and goals (``agents.agent.senses``)."""
+        from agents.agent.senses import Senses
+
+        self.senses = Senses(self.agent, self._endpoint(), self._supervisor)
         await self.senses.start()
+        return self.senses
 
     def _supervisor(self) -> Any:
         return ray.get_actor(self._supervisor_name, namespace=self._namespace)
@@ -257,6 +269,8 @@ class AgentActor:
         """Take part in a bundle-algorithm round with ``peers`` (id -> actor handle):
         gossip with them until the winners agree; returns what this agent won (its free
         slots, unless ``capacity``) and, with ``run``, the results of running it."""
+        from agents.agent.bundles import DEAD, Member
+
         member = Member(self.agent, conversation_id, cfp, list(peers),
                         self.agent.free_slots if capacity is None else capacity)
         self._bundles[conversation_id] = member
@@ -358,7 +372,9 @@ class AgentActor:
         if self._joined is not None:
             await self._joined
         if self.senses is None:
-            raise RuntimeError(f"agent {self.agent.agent_id!r} is not on a bus")
+            if self.bus is None:
+                raise RuntimeError(f"agent {self.agent.agent_id!r} is not on a bus")
+            return await self._start_senses()  # a goal given at run time
         return self.senses
 
     async def environment_act(self, environment: str, action: str,

@@ -9,7 +9,7 @@ is created, and an actor that does not come up (resources busy, a crash in
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ray
@@ -52,6 +52,7 @@ async def spawn_agents(
     stall_timeout_s: float,
     bus_name: str | None = None,
     message_keys: str | None = None,
+    tokens: Mapping[str, str] | None = None,
 ) -> list[tuple[AgentSpec, Any, dict[str, Any]]]:
     """Create the actors and wait until each answers ``ready``.
 
@@ -64,7 +65,8 @@ async def spawn_agents(
     for spec in specs:  # check all before creating any
         created.append((spec, actor_options(spec, nodes, namespace)))
     handles = [(spec, remote_cls.options(**opts).remote(
-        spec.to_dict(), supervisor_name, namespace, bus_name, message_keys))
+        spec.to_dict(), supervisor_name, namespace, bus_name, message_keys,
+        (tokens or {}).get(spec.agent_id)))
         for spec, opts in created]
     futures = {asyncio.ensure_future(h.ready.remote()): (spec, h) for spec, h in handles}
     infos: dict[str, dict[str, Any]] = {}

@@ -33,7 +33,6 @@ from typing import Any
 import ray
 
 from agents.agent.actor import _tune_gc
-from agents.agent.senses import Senses
 from agents.hosting.host_bus import HostBus, HostedEndpoint
 from agents.hosting.hosted_agent import HostedAgent
 from agents.specs import AgentSpec, LifecycleState
@@ -140,11 +139,8 @@ class AgentHost:
 
     async def _start_senses(self, agent: HostedAgent) -> None:
         """Environments, subscriptions, role behaviours and goals, for agents with any."""
-        spec = agent.agent.spec
-        if agent.senses is None and (spec.environments or spec.subscribe or spec.role
-                                     or spec.pursue):
-            agent.senses = Senses(agent.agent, agent._endpoint(), agent._supervisor)
-            await agent.senses.start()
+        if agent.senses is None and agent.agent.spec.senses_wanted:
+            await agent._start_senses()
 
     async def deliver(self, batch: Sequence[bytes]) -> int:
         """Envelopes from other actors for this host's agents (one call per batch)."""

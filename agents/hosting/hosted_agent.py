@@ -22,10 +22,10 @@ from agents.agent.actor import AgentActor
 from agents.agent.context import AgentContext
 from agents.agent.core import Agent
 from agents.agent.peer_allocation import Unrecorded
-from agents.agent.senses import Senses
 from agents.specs import AgentSpec, LifecycleState
 
 if TYPE_CHECKING:
+    from agents.agent.senses import Senses
     from agents.hosting.host import AgentHost
     from messaging.endpoint import Endpoint
 
@@ -86,15 +86,6 @@ class HostedAgent(AgentActor):
     def unrecorded_waiting(self) -> bool:
         return self._lazy is not None and "unrecorded" in self._lazy \
             and bool(self._unrecorded.waiting)
-
-    async def _senses(self) -> Senses:
-        """Its senses, started when first needed (a goal given at run time)."""
-        if self.senses is None:
-            if self._joined is not None:
-                await self._joined
-            self.senses = Senses(self.agent, self._endpoint(), self._supervisor)
-            await self.senses.start()
-        return self.senses
 
     async def identity(self) -> str | None:
         """Its identity token, asked of the Supervisor when first wanted (issuing one for

@@ -414,12 +414,13 @@ class Supervisor:
         keys = message_keys if message_keys is not None else self.cfg.message_keys
         hosted = await self._spawn_hosted(
             plan_hosts(parsed, f"{self.cfg.name}-{uuid.uuid4().hex[:8]}"), keys)
+        actors = [s for s in parsed if s.hosting != "shared"]
         started = await spawn_agents(
-            AgentActor, [s for s in parsed if s.hosting != "shared"], self.cfg.name,
-            self.cfg.namespace, self.cfg.agent_start_timeout_s, self.cfg.bus_name, keys)
+            AgentActor, actors, self.cfg.name, self.cfg.namespace,
+            self.cfg.agent_start_timeout_s, self.cfg.bus_name, keys,
+            {s.agent_id: self.issuer.issue(s.agent_id, s.capabilities) for s in actors})
         for spec, handle, info in started:
             self._register(spec, handle, info.get("node_id"))
-        await asyncio.gather(*(self._issue_identity(spec, handle) for spec, handle, _ in started))
         infos = {info["agent_id"]: info for _, _, info in started}
         infos.update(hosted)
         return [infos[s.agent_id] for s in parsed]

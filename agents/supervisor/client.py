@@ -121,6 +121,12 @@ class SupervisorOperations:
         """Start agents from specs (resources checked first); their descriptions."""
         return self._call("spawn", [dict(s) for s in specs], message_keys)
 
+    def spawn_group(self, template: Mapping[str, Any], count: int,
+                    message_keys: str | None = None) -> Any:
+        """Start ``count`` shared agents like ``template`` (``hosting: shared``, ids
+        ``<agent_id>-<i>``), in hosts of ``agents_per_host``: how many, and the hosts."""
+        return self._call("spawn_group", dict(template), count, message_keys)
+
     def deregister_agent(self, agent_id: str) -> Any:
         """Stop an agent after its running tasks finish, and forget it."""
         return self._call("deregister_agent", agent_id)

@@ -9,7 +9,8 @@ from agents.supervisor.client import Coordinator, SupervisorClient, SupervisorOp
 
 #: Supervisor methods that are not operations for users: agents' own calls and internals
 # calls agents make (heartbeats, identity, rounds they ran among themselves), not users
-NOT_CLIENT_CALLS = {"heartbeat", "verify_token", "progress", "name", "record_allocation"}
+NOT_CLIENT_CALLS = {"heartbeat", "verify_token", "progress", "name", "record_allocation",
+                    "heartbeat_host", "host_plan", "issue_identity"}
 
 
 def _public(cls: type) -> set[str]:
