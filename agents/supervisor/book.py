@@ -240,6 +240,20 @@ class TaskBook:
                 self._enqueue(task, reason)
         rec.assigned.clear()
 
+    def waiting(self, limit: int = 100_000) -> list[tuple[tuple[str, ...], float]]:
+        """Queued tasks not placed yet: their required capabilities and how long since they
+        were submitted (a pool grows on these), the first ``limit`` of them."""
+        now = self.clock()
+        out = []
+        for _, _, task_id in self._pending[:limit]:
+            task = self.tasks.get(task_id)
+            if task is not None and task.queued and task.agent_id is None:
+                out.append((tuple(task.spec.required_capabilities),
+                            now - task.spec.submitted_at))
+        out.extend((tuple(t.spec.required_capabilities), now - t.spec.submitted_at)
+                   for t in self._deferred[:limit] if t.agent_id is None)
+        return out
+
     def has_free(self) -> bool:
         return any(a.eligible and a.view.capacity > len(a.assigned)
                    for a in self.agents.values())

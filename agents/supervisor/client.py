@@ -127,6 +127,17 @@ class SupervisorOperations:
         ``<agent_id>-<i>``), in hosts of ``agents_per_host``: how many, and the hosts."""
         return self._call("spawn_group", dict(template), count, message_keys)
 
+    def add_pool(self, template: Mapping[str, Any], min: int = 0, max: int = 1,
+                 grow_after_s: float = 2.0, idle_after_s: float = 30.0, step: int = 8) -> Any:
+        """A pool of agents like ``template`` that grows when its tasks wait and shrinks
+        (draining) when its agents sit idle, between ``min`` and ``max``; its status."""
+        return self._call("add_pool", dict(template), min, max, grow_after_s, idle_after_s,
+                          step)
+
+    def pools_status(self) -> Any:
+        """Each pool's members, bounds and how often it grew and shrank."""
+        return self._call("pools_status")
+
     def deregister_agent(self, agent_id: str) -> Any:
         """Stop an agent after its running tasks finish, and forget it."""
         return self._call("deregister_agent", agent_id)

@@ -13,13 +13,15 @@ NOT_CLIENT_CALLS = {"heartbeat", "verify_token", "progress", "name", "record_all
                     "heartbeat_host", "host_plan", "issue_identity"}
 
 
-def _public(cls: type) -> set[str]:
-    return {n for n, v in vars(cls).items() if callable(v) and not n.startswith("_")}
+def _public(cls: type, *bases: type) -> set[str]:
+    """Public methods defined on ``cls`` (and on ``bases``: the Supervisor's mixins)."""
+    return {n for c in (cls, *bases) for n, v in vars(c).items()
+            if callable(v) and not n.startswith("_")}
 
 
 def test_every_supervisor_method_is_a_client_operation() -> None:
     ops = _public(SupervisorOperations)
-    calls = _public(Supervisor) - NOT_CLIENT_CALLS
+    calls = _public(Supervisor, *Supervisor.__bases__) - NOT_CLIENT_CALLS
     missing = {m for m in calls if m not in ops and m != "shutdown"}
     assert not missing, f"Supervisor methods without a client operation: {sorted(missing)}"
     assert "shutdown" in calls and "stop_agents" in ops
