@@ -305,6 +305,25 @@ class AgentGroup(_Section):
         "for thousands of light agents (no resources of their own)"))
     agents_per_host: int = Field(1000, ge=1, le=1_000_000, description=(
         "shared agents one host actor holds at most"))
+    min: int | None = Field(None, ge=0, description=(
+        "a pool: at least this many agents (with max; count is then not given)"))
+    max: int | None = Field(None, ge=1, le=1_000_000, description=(
+        "a pool: at most this many agents, grown when its tasks wait grow_after_s"))
+    grow_after_s: float = Field(2.0, ge=0, description=(
+        "a pool grows when a task it could take has waited this long"))
+    idle_after_s: float = Field(30.0, gt=0, description=(
+        "a pool retires (drains) an agent idle this long, down to min"))
+
+    @model_validator(mode="after")
+    def _pool_bounds(self) -> AgentGroup:
+        if self.min is not None and self.max is None:
+            raise ValueError("min without max: a pool needs both")
+        if self.max is not None:
+            if "count" in self.model_fields_set:
+                raise ValueError("a pool (min/max) takes no count: it starts with min agents")
+            if (self.min or 0) > self.max:
+                raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
+        return self
 
     @model_validator(mode="after")
     def _hosting_fits(self) -> AgentGroup:
@@ -480,29 +499,41 @@ class RaymasConfig(_Section):
         return self
 
     def agent_specs(self) -> list[AgentSpec]:
-        """One :class:`AgentSpec` per agent (groups with ``count > 1`` get ``-1``, ``-2``…)."""
-        specs = []
+        """One :class:`AgentSpec` per agent (groups with ``count > 1`` get ``-1``, ``-2``…);
+        pools (groups with ``max``) start through :meth:`pools` instead."""
+        specs: list[AgentSpec] = []
         for g in self.agents:
+            if g.max is not None:
+                continue
             ids = [g.id] if g.count == 1 else [f"{g.id}-{i + 1}" for i in range(g.count)]
-            for agent_id in ids:
-                specs.append(AgentSpec(
-                    agent_id=agent_id, agent_type=g.type, capabilities=list(g.capabilities),
-                    max_tasks=g.max_tasks, num_cpus=g.num_cpus, num_gpus=g.num_gpus,
-                    memory=int(g.memory) if g.memory else None, resources=dict(g.resources),
-                    max_restarts=g.max_restarts,
-                    heartbeat_interval_s=self.supervisor.heartbeat_interval_s,
-                    voter=g.voter, scheduling=g.scheduling, valuations=dict(g.valuations),
-                    bidding=g.bidding, bid_markups=list(g.bid_markups),
-                    worker_threads=g.worker_threads,
-                    environments=[{**e.model_dump(exclude_none=True),
-                                   "options": _anchored(e.options)} for e in g.environments],
-                    subscribe=list(g.subscribe), role=g.role,
-                    role_options=_anchored(g.role_options),
-                    pursue=[p.model_dump() for p in g.pursue],
-                    bus_linger_ms=g.bus_linger_ms, cost=g.cost, state=dict(g.state),
-                    hosting=g.hosting, agents_per_host=g.agents_per_host,
-                ))
+            specs.extend(self._spec(g, agent_id) for agent_id in ids)
         return specs
+
+    def pools(self) -> list[dict[str, Any]]:
+        """The pools (groups with ``max``), as ``SupervisorClient.add_pool`` takes them."""
+        return [{"template": self._spec(g, g.id).to_dict(), "min": g.min or 0, "max": g.max,
+                 "grow_after_s": g.grow_after_s, "idle_after_s": g.idle_after_s}
+                for g in self.agents if g.max is not None]
+
+    def _spec(self, g: AgentGroup, agent_id: str) -> AgentSpec:
+        """The spec of agent ``agent_id`` of group ``g``."""
+        return AgentSpec(
+            agent_id=agent_id, agent_type=g.type, capabilities=list(g.capabilities),
+            max_tasks=g.max_tasks, num_cpus=g.num_cpus, num_gpus=g.num_gpus,
+            memory=int(g.memory) if g.memory else None, resources=dict(g.resources),
+            max_restarts=g.max_restarts,
+            heartbeat_interval_s=self.supervisor.heartbeat_interval_s,
+            voter=g.voter, scheduling=g.scheduling, valuations=dict(g.valuations),
+            bidding=g.bidding, bid_markups=list(g.bid_markups),
+            worker_threads=g.worker_threads,
+            environments=[{**e.model_dump(exclude_none=True),
+                           "options": _anchored(e.options)} for e in g.environments],
+            subscribe=list(g.subscribe), role=g.role,
+            role_options=_anchored(g.role_options),
+            pursue=[p.model_dump() for p in g.pursue],
+            bus_linger_ms=g.bus_linger_ms, cost=g.cost, state=dict(g.state),
+            hosting=g.hosting, agents_per_host=g.agents_per_host,
+        )
 
     def audit_url(self) -> str:
         """Where the audit log lives: ``serve.audit_url``, else the ledger's database."""

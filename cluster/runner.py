@@ -238,6 +238,8 @@ def run(cfg: RaymasConfig, *, keep: bool = False,
     try:
         t1 = time.perf_counter()
         client.spawn([s.to_dict() for s in cfg.agent_specs()])
+        for pool in cfg.pools():
+            client.add_pool(**pool)
         timings["spawn_s"] = time.perf_counter() - t1
         if cfg.messaging.bridges:
             t1 = time.perf_counter()

@@ -27,6 +27,10 @@ def start_system(cfg: RaymasConfig) -> tuple[Any, Any, int]:
     missing = [s.to_dict() for s in cfg.agent_specs() if s.agent_id not in running]
     if missing:
         client.spawn(missing)
+    pools = {p["name"] for p in client.pools_status()}
+    for pool in cfg.pools():
+        if pool["template"]["agent_id"] not in pools:
+            client.add_pool(**pool)
     return info, client, len(missing)
 
 

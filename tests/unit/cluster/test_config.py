@@ -207,3 +207,22 @@ def test_shared_hosting_allows_large_groups_and_refuses_resources() -> None:
         AgentGroup(id="boids", count=20_000)
     with pytest.raises(ValueError, match="cannot ask for num_cpus; use hosting: actor"):
         AgentGroup(id="boids", count=2, hosting="shared", num_cpus=1)
+
+
+def test_a_group_with_min_and_max_is_a_pool() -> None:
+    from cluster.config import AgentGroup, parse_config
+
+    cfg = parse_config({"agents": [
+        {"id": "workers", "capabilities": ["burst"], "min": 1, "max": 8, "grow_after_s": 0.5},
+        {"id": "fixed", "count": 2}]}, env={})
+    assert [s.agent_id for s in cfg.agent_specs()] == ["fixed-1", "fixed-2"]
+    (pool,) = cfg.pools()
+    assert pool["template"]["agent_id"] == "workers" and pool["template"]["capabilities"] == [
+        "burst"]
+    assert (pool["min"], pool["max"], pool["grow_after_s"]) == (1, 8, 0.5)
+    with pytest.raises(ValueError, match="min without max"):
+        AgentGroup(id="w", min=1)
+    with pytest.raises(ValueError, match=r"a pool \(min/max\) takes no count"):
+        AgentGroup(id="w", count=3, max=4)
+    with pytest.raises(ValueError, match=r"min \(5\) must not exceed max \(4\)"):
+        AgentGroup(id="w", min=5, max=4)
