@@ -34,6 +34,8 @@ class Batcher(Generic[D, T]):
         self.linger_s = linger_s
         self._buf: dict[D, list[T]] = {}
         self._since: dict[D, float] = {}
+        #: destinations that linger longer (or shorter) than ``linger_s``
+        self.lingers: dict[D, float] = {}
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._buf.values())
@@ -66,12 +68,15 @@ class Batcher(Generic[D, T]):
 
     def due(self, now: float) -> list[tuple[D, list[T]]]:
         """Batches whose oldest item has lingered ``linger_s`` or longer."""
-        ready = [d for d, t in self._since.items() if now - t >= self.linger_s]
+        ready = [d for d, t in self._since.items()
+                 if now - t >= self.lingers.get(d, self.linger_s)]
         return [(d, self._pop(d)) for d in ready]
 
     def next_deadline(self) -> float | None:
         """When the oldest buffered batch falls due (None if nothing is buffered)."""
-        return min(self._since.values()) + self.linger_s if self._since else None
+        if not self._since:
+            return None
+        return min(t + self.lingers.get(d, self.linger_s) for d, t in self._since.items())
 
     def take(self, dest: D) -> list[T]:
         """Whatever is buffered for ``dest`` now (possibly nothing)."""

@@ -42,6 +42,12 @@ __all__ = ["BROADCAST_ALL", "EVENTS_PREFIX", "ROUTE_TTL_S", "Endpoint", "broadca
 logger = logging.getLogger(__name__)
 
 BROADCAST_ALL = "raymas/broadcast/all"
+#: a fan-out frame under this size is sent inline with every delivery, not put once
+INLINE_FRAME_BYTES = 100_000
+#: a topic with this many subscribers (agent actors or hosts) or more lets its sends
+#: gather FANOUT_LINGER_S before each fan-out: one batch costs a Ray call per subscriber
+FANOUT_LINGER_MIN = 8
+FANOUT_LINGER_S = 0.005
 #: how long the subscribers of an environment's topic are remembered (see Endpoint._route)
 ROUTE_TTL_S = 1.0
 #: topics under EVENTS_PREFIX and ENVIRONMENT_PREFIX carry events for whoever listens: when
@@ -164,7 +170,8 @@ class Endpoint(Requests):
     def _queue(self, dest: str, rows: list[wire.Row]) -> None:
         for d, batch in self._batcher.extend(dest, rows, time.monotonic()):
             self._launch(d, batch)
-        if self._batcher.linger_s == 0 and dest not in self._busy:
+        if self._batcher.linger_s == 0 and dest not in self._busy \
+                and dest not in self._batcher.lingers:
             self._launch(dest, self._batcher.take(dest))  # idle line: go now, no linger
         else:
             self._kick.set()
@@ -199,6 +206,7 @@ class Endpoint(Requests):
 
     def _launch(self, dest: str, batch: list[wire.Row]) -> None:
         if batch:
+            self.counts["batches"] += 1
             self._busy.add(dest)
             self._background(self._deliver_then_next(dest, batch))
 
@@ -263,11 +271,18 @@ class Endpoint(Requests):
                                                         f"no subscriber for {dest}")
                 self.counts["dead_lettered"] += len(rows)
                 return
+            if len(targets) >= FANOUT_LINGER_MIN:
+                self._batcher.lingers[dest] = max(FANOUT_LINGER_S, self._batcher.linger_s)
+            else:
+                self._batcher.lingers.pop(dest, None)
             if self.fanout_skips_self:  # a host: its own subscribers were served in-process
                 targets = {a: h for a, h in targets.items() if a != self.agent_id}
                 if not targets:
                     return
-            batch: Any = [frame] if len(targets) == 1 else ray.put([frame])  # one copy for all
+            # a large frame is put once for all; a small one goes inline with each call
+            # (resolving a put object costs each subscriber a lookup at the owner)
+            batch: Any = ([frame] if len(targets) == 1 or len(frame) < INLINE_FRAME_BYTES
+                          else ray.put([frame]))
             await asyncio.gather(*(self._to_agent(a, h, batch) for a, h in targets.items()))
             return
         batch = [frame]
