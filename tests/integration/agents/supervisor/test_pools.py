@@ -45,7 +45,8 @@ def test_a_burst_grows_the_pool_and_the_quiet_shrinks_it(make_supervisor: Any,
                lambda: f"the pool never shrank back: {sup.pools_status()}", timeout=60)
     pool = sup.pools_status()[0]
     assert pool["shrunk"] == pool["grown"] and len(pool["members"]) == 1
-    assert [a["agent_id"] for a in sup.list_agents()] == pool["members"]
+    wait_until(lambda: [a["agent_id"] for a in sup.list_agents()] == pool["members"],
+               lambda: f"retired agents still on the books: {sup.list_agents()}")
     assert sup.status()["tasks"] == {"done": 60}
     assert all([s for s, _, _ in sup.history(t)].count("done") == 1 for t in ids)
     # the next burst grows it again
