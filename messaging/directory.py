@@ -96,6 +96,10 @@ class Directory:
             held[agent_id] = self.register(agent_id, agent_type, handle)
         return {k: v for k, v in held.items() if v}
 
+    def hosted(self) -> set[str]:
+        """The ids of the agents that live in hosts (their host answers calls for them)."""
+        return set(self._hosted)
+
     def deregister_host(self, host_key: str) -> None:
         """The host is gone for good, with every agent it held."""
         self._hosts.pop(host_key, None)

@@ -327,17 +327,20 @@ class Endpoint(Requests):
         await self._dead_letter(dead)
         return accepted
 
-    async def accept(self, parcels: Sequence[Parcel], dead: dict[str, list[bytes]]) -> int:
+    async def accept(self, parcels: Sequence[Parcel], dead: dict[str, list[bytes]],
+                     opened: bool = False) -> int:
         """Take decoded parcels in (replies to their requests, requests to the handler, the
-        rest into the mailbox); what cannot be opened goes into ``dead``.  How many were."""
+        rest into the mailbox); what cannot be opened goes into ``dead``.  How many were.
+        ``opened``: the payloads are not sealed (they never left the process)."""
         accepted = 0
         for parcel in parcels:
-            if (self.keyring is None and parcel.performative is not Performative.REQUEST
+            if ((self.keyring is None or opened)
+                    and parcel.performative is not Performative.REQUEST
                     and parcel.corrs.count(None) == len(parcel.corrs)):
                 await self._enqueue(parcel)  # the common case: straight into the mailbox
                 accepted += len(parcel)
             else:
-                accepted += await self._sort(parcel.envelopes(), dead)
+                accepted += await self._sort(parcel.envelopes(), dead, opened)
         self.counts["received"] += accepted
         if accepted:
             async with self._arrived:
@@ -361,11 +364,12 @@ class Endpoint(Requests):
             dead.setdefault(f"rejected: {exc}", []).append(env.to_bytes())
             return None
 
-    async def _sort(self, envs: list[Envelope], dead: dict[str, list[bytes]]) -> int:
+    async def _sort(self, envs: list[Envelope], dead: dict[str, list[bytes]],
+                    opened: bool = False) -> int:
         """Open, route replies, serve requests, queue the rest; returns how many were taken."""
         taken = 0
         for sealed in envs:
-            env = self._open(sealed, dead)
+            env = sealed if opened else self._open(sealed, dead)
             if env is None:
                 continue
             if env.correlation_id is not None and self._route_reply(env):
@@ -441,6 +445,7 @@ class Endpoint(Requests):
     async def gossip_round(self, fanout: int, rng: Any) -> int:
         """Push-pull with ``fanout`` random members; returns how many rumours were new here."""
         members = await self.directory.members.remote()
+        hosted = await self.directory.hosted.remote()  # their host answers for them
         peers = sorted(a for a in members if a != self.agent_id)
         if not peers:
             return 0
@@ -450,7 +455,8 @@ class Endpoint(Requests):
         metrics.count("raymas_messages", len(picks), pattern="gossip")
         learned = 0
         replies = await asyncio.gather(
-            *(members[p].gossip_exchange.remote(hot, digest) for p in picks),
+            *(members[p].gossip_exchange_of.remote(p, hot, digest) if p in hosted
+              else members[p].gossip_exchange.remote(hot, digest) for p in picks),
             return_exceptions=True)
         for reply in replies:
             if isinstance(reply, dict):

@@ -158,6 +158,12 @@ class AgentHost:
         assert self.bus is not None
         return await self.bus.serve(frames)
 
+    async def gossip_exchange_of(self, agent_id: str, pushed: dict[str, Any],
+                                 digest: set[str]) -> dict[str, Any]:
+        """A peer's gossip push to one of this host's agents; what the caller lacks."""
+        await self.started
+        return self.agents[agent_id]._endpoint().gossip_exchange(pushed, digest)
+
     # -- the Supervisor's calls, batched ---------------------------------------------
     async def each(self, method: str, agent_ids: Sequence[str], *args: Any,
                    last: Sequence[Any] | None = None) -> list[Any]:

@@ -81,9 +81,6 @@ class HostedEndpoint(Endpoint):
     async def flush(self) -> None:
         await self.bus.flush()
 
-    async def gossip_round(self, fanout: int, rng: Any) -> int:
-        return await super().gossip_round(fanout, rng)
-
 
 class HostBus:
     """The host's agents' bus: local subscriptions, local delivery, one outbound endpoint.
@@ -227,7 +224,7 @@ class HostBus:
                         f"recipient {agent_id!r} left its host")
                     continue
                 dead: dict[str, list[bytes]] = {}
-                await ep.accept(parcels, dead)
+                await ep.accept(parcels, dead, opened=True)  # never sealed: never left
                 await ep._dead_letter(dead)
 
     async def flush(self) -> None:

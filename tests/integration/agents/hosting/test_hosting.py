@@ -210,3 +210,36 @@ def test_a_hosted_group_spawns_by_count(make_supervisor: Any) -> None:
                       for i in range(500)])
     assert all(r["state"] == "done" for r in sup.wait(ids, timeout_s=60).values())
     assert ray.get(handle(sup, "grp-999").describe.remote())["host_id"] == out["hosts"][2]
+
+
+def test_sealed_payloads_requests_and_gossip_reach_hosted_agents(make_supervisor: Any) -> None:
+    import base64
+    import secrets
+
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    sup = make_supervisor(message_keys=f"k1:{key}")
+    infos = sup.spawn(hosted("sec", 3, 2) + specs("sec-act", 1))
+    ids = [i["agent_id"] for i in infos]
+    actor = agent_actor(infos[3])
+    everyone = [handle(sup, a) for a in ids[:3]] + [actor]
+    for to in ids[1:]:  # in-host (never sealed), to the other host and to the actor (sealed)
+        ray.get(everyone[0].tell.remote(to, {"secret": to}))
+    ray.get(everyone[0].flush.remote())
+    for to, h in zip(ids[1:], everyone[1:], strict=True):
+        got: list[dict[str, Any]] = []
+        wait_until(lambda h=h, got=got: got.extend(ray.get(h.receive.remote(10, 0.2))) or got,
+                   f"{to} got nothing")
+        assert [m["payload"] for m in got] == [{"secret": to}]
+    # a request from an agent actor to a hosted agent goes straight to its host
+    reply = ray.get(actor.request.remote(ids[2], {"kind": "echo", "args": {"value": 9}}))
+    assert reply["payload"] == 9 and reply["sender"] == ids[2]
+    # gossip between agent actors and hosted agents
+    ray.get(actor.spread.remote("r1", {"x": 1}))
+    rounds = [0]
+
+    def everyone_knows() -> bool:
+        rounds[0] += 1
+        ray.get([h.gossip_round.remote(1, 100 * rounds[0] + i) for i, h in enumerate(everyone)])
+        return all("r1" in ray.get(h.rumours.remote()) for h in everyone)
+
+    wait_until(everyone_knows, lambda: f"the rumour did not spread in {rounds[0]} rounds")
