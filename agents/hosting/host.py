@@ -216,6 +216,46 @@ class AgentHost:
             result = await result
         return result
 
+    # -- Mesa-style stepping (agents.hosting.simulation) ---------------------------
+    async def start_stepping(self, builder: str, options: Mapping[str, Any],
+                             activation: str = "random", seed: int | None = None) -> int:
+        """Build a model over this host's agents (``builder``: ``"module:function"``, see
+        :mod:`agents.hosting.simulation`); how many agents step."""
+        from agents.hosting.simulation import resolve_builder
+        from agents.hosting.stepping import Stepper
+
+        await self.started
+        built = resolve_builder(builder)([h.agent for h in self.agents.values()],
+                                         dict(options), seed)
+        model, stepping, reporters = (*built, {}) if len(built) == 2 else built
+        self.stepper = Stepper(activation=activation, seed=seed,  # type: ignore[arg-type]
+                               model=model)
+        for agent_id, agent in stepping.items():
+            self.stepper.add(agent_id, agent)
+        for name, reporter in dict(reporters).items():
+            self.stepper.collect(name, reporter)
+        return len(stepping)
+
+    def stepping_members(self) -> list[str]:
+        return list(self._stepper().agents)
+
+    async def step_agents(self, steps: int, mail: Sequence[Any]) -> dict[str, Any]:
+        """Take mail from other hosts, run ``steps`` steps; the mail for elsewhere."""
+        stepper = self._stepper()
+        refused = stepper.deliver([tuple(m) for m in mail])
+        stats = stepper.run(steps)
+        return {"delivered": stats.delivered, "seconds": stats.seconds,
+                "outbound": stats.outbound, "undelivered": refused + stats.undelivered}
+
+    def stepping_data(self, name: str) -> list[Any]:
+        return list(self._stepper().data.get(name, []))
+
+    def _stepper(self) -> Any:
+        stepper = getattr(self, "stepper", None)
+        if stepper is None:
+            raise RuntimeError(f"host {self.host_id!r} has no model: call start_stepping")
+        return stepper
+
     # -- membership ---------------------------------------------------------------
     async def ready(self) -> dict[str, Any]:
         """The host's node, pid and agent count, once it is on the bus."""

@@ -8,7 +8,6 @@ import uuid
 from typing import Any
 
 import pytest
-import ray
 
 from agents import TaskAllocation
 from tests.integration.conftest import HEARTBEAT, wait_until
