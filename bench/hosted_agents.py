@@ -5,7 +5,9 @@ to show the growth is linear), the host's memory per agent, contract-net
 throughput with 10,000 hosted agents, in-host messages against the cross-host
 bus, and a topic's fan-out to 10,000 hosted subscribers.  Baselines, same run:
 as many bare Ray actors as hosts, an agent actor's memory, the contract net
-over 100 agent actors (when the ``core`` part ran), the cross-host bus.
+over 100 agent actors (when the ``core`` part ran), the cross-host bus; and Mesa's
+Boltzmann wealth model stepped by 10,000 hosted agents (one host, and two hosts in
+lockstep) beside Mesa itself on the same model, same n and steps, same run.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ def hosted_figures(quick: bool) -> None:
         _contract_net(sup, quick)
         _messages(sup, quick)
         _fanout(sup, quick)
+        _stepping(sup, quick)
         sup.shutdown()
     finally:
         ray.shutdown()
@@ -203,3 +206,44 @@ def _fanout(sup: SupervisorClient, quick: bool) -> None:
             if base else {"baseline_name": "none: run with the core part for agent actors"}))
     sup.deregister_agent(pub["agent_id"])
     _stop(sup, out)
+
+
+def wealth_builder(agents: list[Any], options: dict[str, Any], seed: int | None
+                   ) -> tuple[list[str], dict[str, Any]]:
+    """The wealth model of ``bench/stepping.py`` over a host's agents (a model builder for
+    :class:`~agents.hosting.simulation.Simulation`): the model is every agent's id."""
+    from bench.stepping import WealthAgent
+
+    everyone = list(options["everyone"])
+    index = {a: i for i, a in enumerate(everyone)}
+    return everyone, {a.agent_id: WealthAgent(index[a.agent_id]) for a in agents}
+
+
+def _stepping(sup: SupervisorClient, quick: bool) -> None:
+    from agents.hosting.simulation import Simulation
+    from bench.stepping import mesa_wealth_model, run_mesa_wealth
+
+    n, steps = 10_000, 20 if quick else 50
+    for n_hosts in (1, 2):
+        _, out = _spawn(sup, f"wealth{n_hosts}", n, n // n_hosts)
+        ids = [f"wealth{n_hosts}-{i}" for i in range(n)]
+        sim = Simulation.of_supervisor(sup.handle, out["hosts"],
+                                       "bench.hosted_agents:wealth_builder",
+                                       {"everyone": ids}, seed=0)
+        sim.run(5)  # warm-up
+        ours = sim.run(steps)
+        try:
+            model = mesa_wealth_model(n, seed=0)
+            run_mesa_wealth(model, 5)
+            mesa: float | None = steps / run_mesa_wealth(model, steps)
+        except ImportError:  # Mesa is a bench extra: without it, no baseline
+            mesa = None
+        log(f"wealth model, {n} hosted agents in {n_hosts} host(s): {ours.steps_per_s:.1f} "
+            f"steps/s (Mesa {mesa})")
+        emit(B, f"hosted_steps_per_s_wealth_{n}_agents_{n_hosts}_host" + "s" * (n_hosts > 1),
+             ours.steps_per_s, "steps/s", better="higher (no worse than Mesa)",
+             **({"baseline": mesa, "baseline_name": "Mesa 3, the same model, n and steps"}
+                if mesa else {"baseline_name": "none: Mesa is not installed"}),
+             steps=steps, hosts=n_hosts, messages=ours.delivered,
+             across_hosts=ours.across_hosts, undelivered=len(ours.undelivered))
+        _stop(sup, out)

@@ -18,6 +18,12 @@ A message is a plain tuple ``(sender, recipient, payload, priority, step)``
 thing Python makes; unpack it, or index it with :data:`PAYLOAD` and friends.
 Nothing per agent is allocated for mail until an agent gets some.
 
+Porting a Mesa model: ``model.agents.shuffle_do("step")`` is ``activation="random"``;
+``SimultaneousActivation`` is an ``advance(ctx)`` on the agents; ``self.model``,
+``self.random`` and ``self.rng`` are ``ctx.model``, ``ctx.random`` and ``ctx.rng``;
+model reporters of a ``DataCollector`` are :meth:`Stepper.collect`; an agent changing
+another's state directly becomes a message that the other applies in its next step.
+
 No Ray and no asyncio here: a host actor owns a stepper and calls it.
 
 Example:
@@ -43,28 +49,15 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from agents.errors import ConfigError, NotFoundError
 
-__all__ = [
-    "ACTIVATIONS",
-    "DEFAULT_PRIORITY",
-    "PAYLOAD",
-    "PRIORITY",
-    "RECIPIENT",
-    "SENDER",
-    "STEP",
-    "Activation",
-    "Message",
-    "StagedAgent",
-    "StepAgent",
-    "StepContext",
-    "StepStats",
-    "Stepper",
-]
+__all__ = ["ACTIVATIONS", "DEFAULT_PRIORITY", "PAYLOAD", "PRIORITY", "RECIPIENT", "SENDER", "STEP",
+           "Activation", "Message", "StagedAgent", "StepAgent", "StepContext", "StepStats",
+           "Stepper"]
 
 #: The priority of a message sent without one; higher is delivered first.
 DEFAULT_PRIORITY = 5
@@ -77,7 +70,11 @@ ACTIVATIONS: tuple[Activation, ...] = ("random", "sequential")
 #: much to make, and sending is the hot path of a step.
 Message = tuple[str, str, Any, int, int]
 #: Where each field of a :data:`Message` is.
-SENDER, RECIPIENT, PAYLOAD, PRIORITY, STEP = range(5)
+SENDER: Final = 0
+RECIPIENT: Final = 1
+PAYLOAD: Final = 2
+PRIORITY: Final = 3
+STEP: Final = 4
 _EMPTY: tuple[Message, ...] = ()
 
 
@@ -114,9 +111,16 @@ class StepContext:
         self.rng: np.random.Generator = stepper.rng
         self.random: random.Random = stepper.random
         #: Whatever the stepper was given as ``model`` (a space, a grid, shared settings).
-        self.model: Any = stepper.model
+        self.model: Any = stepper._model
         #: The messages delivered to this agent at the last exchange, in priority order.
         self.inbox: Sequence[Message] = _EMPTY
+
+    @property
+    def stepper(self) -> Stepper:
+        """The stepper itself, to add or remove agents during a step (births and deaths):
+        a newcomer steps from the next step on, a removed agent that has not stepped yet
+        does not."""
+        return self._stepper
 
     def send(self, recipient: str, payload: Any, priority: int = DEFAULT_PRIORITY) -> None:
         """Queue ``payload`` for ``recipient``; it arrives in the recipient's next step."""
@@ -195,14 +199,13 @@ class Stepper:
         self.activation = activation
         self.rng = np.random.default_rng(seed)
         self.random = random.Random(seed)
-        self.model = model
+        self._model = model
         self.pause_gc = pause_gc
         #: Steps completed.
         self.steps = 0
         self._agents: dict[str, StepAgent] = {}
-        self._steps: dict[str, Callable[[StepContext], None]] = {}     # their bound methods
-        self._advances: dict[str, Callable[[StepContext], None]] = {}  # only those that have it
-        self._entries: list[tuple[str, Callable[[StepContext], None]]] | None = None
+        self._advancing: set[str] = set()           # the ids of agents with advance()
+        self._entries: list[tuple[str, StepAgent]] | None = None  # the order of the last step
         self._stepping = False
         self._gone: set[str] = set()                # removed during the step under way
         self._groups: dict[Hashable, dict[str, None]] = {}
@@ -217,6 +220,15 @@ class Stepper:
         self._ctx = StepContext(self)
 
     # -- the population ---------------------------------------------------------------
+
+    @property
+    def model(self) -> Any:
+        """What the agents see as ``ctx.model``."""
+        return self._model
+
+    @model.setter
+    def model(self, model: Any) -> None:
+        self._model = self._ctx.model = model
 
     @property
     def agents(self) -> Mapping[str, StepAgent]:
@@ -240,12 +252,10 @@ class Stepper:
             raise ConfigError("Stepper.add", [(agent_id, f"{type(agent).__name__} has no "
                                                          "step(ctx) method")])
         self._agents[agent_id] = agent
-        self._steps[agent_id] = agent.step
         self._entries = None
         self._removed.discard(agent_id)
-        advance = getattr(agent, "advance", None)
-        if callable(advance):
-            self._advances[agent_id] = advance
+        if callable(getattr(agent, "advance", None)):
+            self._advancing.add(agent_id)
         if group is None:
             group = getattr(agent, "group", None)
         if group is not None:
@@ -260,9 +270,8 @@ class Stepper:
         if agent_id not in self._agents:
             raise NotFoundError("agent", agent_id)
         del self._agents[agent_id]
-        del self._steps[agent_id]
         self._entries = None
-        self._advances.pop(agent_id, None)
+        self._advancing.discard(agent_id)
         if self._stepping:
             self._gone.add(agent_id)
         group = self._group_of.pop(agent_id, None)
@@ -281,7 +290,7 @@ class Stepper:
     def _members(self, group: Hashable | None) -> Iterable[str]:
         if group is None:
             return self._agents
-        return self._groups.get(group, _EMPTY_GROUP)
+        return self._groups.get(group, ())
 
     def _check_priority(self, priority: object) -> None:
         if not isinstance(priority, int) or isinstance(priority, bool):
@@ -292,7 +301,11 @@ class Stepper:
     # -- stepping ---------------------------------------------------------------------
 
     def step(self) -> StepStats:
-        """Step every agent, advance the staged ones, exchange the mail, record the data."""
+        """Step every agent, advance the staged ones, exchange the mail, record the data.
+
+        An agent's exception ends the step there and propagates; what was sent before it
+        goes out with the next exchange.
+        """
         start = time.perf_counter()
         paused = self.pause_gc and gc.isenabled()
         if paused:
@@ -308,28 +321,27 @@ class Stepper:
     def _step(self) -> StepStats:
         entries = self._entries
         if entries is None:
-            entries = self._entries = list(self._steps.items())
+            entries = self._entries = list(self._agents.items())
         if self.activation == "random":
-            self.rng.shuffle(entries)  # type: ignore[arg-type]  # in place, a fresh order
+            self.rng.shuffle(entries)  # in place: a fresh order
         inboxes, ctx, gone = self._inboxes, self._ctx, self._gone
         mail_of = inboxes.get
         ctx.step = self.steps
         self._stepping = True
         try:
-            for aid, step in entries:
+            for aid, agent in entries:
                 if gone and aid in gone:  # removed during this step
                     continue
                 ctx.agent_id = aid
                 ctx.inbox = mail_of(aid, _EMPTY)
-                step(ctx)
-            if self._advances:
-                advance_of = self._advances.get
-                for aid, _ in entries:
-                    advance = advance_of(aid)
-                    if advance is not None and not (gone and aid in gone):
+                agent.step(ctx)
+            advancing = self._advancing
+            if advancing:
+                for aid, agent in entries:
+                    if aid in advancing and not (gone and aid in gone):
                         ctx.agent_id = aid
                         ctx.inbox = mail_of(aid, _EMPTY)
-                        advance(ctx)
+                        agent.advance(ctx)  # type: ignore[attr-defined]
         finally:
             self._stepping = False
             gone.clear()
@@ -402,6 +414,3 @@ class Stepper:
         """Record ``reporter(stepper)`` now and after every step into ``data[name]``."""
         self._reporters[name] = reporter
         self.data[name] = [reporter(self)]
-
-
-_EMPTY_GROUP: dict[str, None] = {}

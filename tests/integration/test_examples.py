@@ -119,3 +119,14 @@ def test_fleet_example_delivers_everything_and_draws_the_routes(
         legs = sum(math.dist(a, b) for a, b in itertools.pairwise(route))
         assert legs == pytest.approx(report["distance_by_robot"][robot], abs=0.1)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_the_flocking_example_orders_hosted_boid_agents(
+        ray_cluster: Any, own_ray_env: dict[str, str]) -> None:
+    proc = subprocess.run([sys.executable, "examples/flocking_agents.py", "--hosted",
+                           "--agents", "400", "--steps", "80", "--seed", "3", "--json"],
+                          cwd=ROOT, env=own_ray_env, capture_output=True, text=True,
+                          timeout=240)
+    report = json.loads(ok(proc).strip().splitlines()[-1])
+    assert report["hosted"] and report["hosts"] == 1 and report["undelivered"] == 0
+    assert report["order_first"] < 0.3 and report["order_last"] > 0.8

@@ -17,6 +17,8 @@ MODULES = [
     "agents.protocols.cbba", "agents.protocols.claims", "agents.agent.costs",
     "agents.agent.bundles", "cluster.config", "agents.agent.resources",
     "agents.hosting.placement", "agents.hosting.handle", "agents.supervisor.rounds",
+    "agents.hosting.stepping", "swarm.flock_agents", "agents.supervisor.pools",
+    "agents.supervisor.pool_shell",
     "messaging.batcher", "messaging.crypto", "messaging.envelope", "messaging.gossip",
     "messaging.mailbox", "messaging.topics", "messaging.wire",
     "swarm.aco", "swarm.aco_path", "swarm.bee", "swarm.boids", "swarm.errors", "swarm.evaluate",
