@@ -40,6 +40,7 @@ bench: install
 	$(PY) bench/http.py --quick
 	$(PY) bench/interfaces.py --quick
 	$(PY) bench/coordination.py --quick
+	$(PY) bench/stepping.py --quick
 
 clean:
 	rm -rf $(VENV) .raymas reports *.egg-info
