@@ -163,7 +163,7 @@ def _rate(sender: Any, to: str, n: int, flush_to: Any = None) -> float:
 def _messages(sup: SupervisorClient, quick: bool) -> None:
     n = 200_000 if quick else 1_000_000
     _, out = _spawn(sup, "msg", 4, 2, mailbox_capacity=2 * n)
-    a, b, c = (find_agent(f"msg-{i}", NS, BUS) for i in (0, 1, 2))
+    a, b = (find_agent(f"msg-{i}", NS, BUS) for i in (0, 1))
     _rate(a, "msg-1", 10_000)  # warm-up
     ray.get(b.receive.remote(20_000))
     in_host = _rate(a, "msg-1", n)
@@ -173,7 +173,6 @@ def _messages(sup: SupervisorClient, quick: bool) -> None:
     emit(B, "in_host_messages_per_s", in_host, "msg/s", target=1_000_000, better="higher",
          baseline=across, baseline_name="the same messages to an agent of another host",
          messages=n, path="tell_many -> mailbox")
-    del c
     _stop(sup, out)
 
 

@@ -264,23 +264,6 @@ class AgentHost:
         return {"host_id": self.host_id, "node_id": ctx.get_node_id(), "pid": os.getpid(),
                 "agents": len(self.agents), "incarnation": self.incarnation}
 
-    async def add(self, template: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]
-                  ) -> int:
-        """Take more agents in (a pool growing); how many the host holds now."""
-        await self.started
-        specs = expand_specs(template, rows)
-        added = [self._add(s) for s in specs if s.agent_id not in self.agents]
-        if self.bus is not None:
-            await self.bus.directory.register_host.remote(
-                self.key, ray.get_runtime_context().current_actor,
-                [(a.agent.agent_id, a.agent.spec.agent_type.value) for a in added])
-            for t in {a.agent.spec.agent_type.value for a in added}:
-                await self.bus.directory.subscribe.remote(self.key, broadcast_topic(t))
-            for agent in added:
-                agent._joined = self.joined
-                await self._start_senses(agent)
-        return len(self.agents)
-
     async def remove(self, agent_id: str) -> None:
         """An agent stopped: out of the host and off the bus."""
         agent = self.agents.pop(agent_id, None)
@@ -288,7 +271,7 @@ class AgentHost:
             return
         self.by_type.get(agent.agent.spec.agent_type.value, set()).discard(agent_id)
         if self.bus is not None:
-            self.bus.forget(agent_id)
+            await self.bus.forget(agent_id)
             await self.bus.directory.deregister.remote(agent_id)
 
     async def stop_agents(self, agent_ids: Sequence[str], timeout_s: float = 30.0) -> int:

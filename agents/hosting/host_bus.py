@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import itertools
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from messaging import metrics, wire
 from messaging.endpoint import BROADCAST_ALL, Endpoint, _traced, pattern_of
-from messaging.envelope import Envelope, EnvelopeError, Performative, new_id
+from messaging.envelope import Envelope, Performative, new_id
 from messaging.mailbox import Parcel
 from messaging.topics import TopicMatcher
 
@@ -106,7 +105,6 @@ class HostBus:
         self._patterns: collections.Counter[str] = collections.Counter()
         self._pending: dict[str, list[Parcel]] = {}
         self._drainer: asyncio.Task[None] | None = None
-        self._ids = itertools.count()
         self.counts: collections.Counter[str] = collections.Counter()
 
     # -- endpoints -------------------------------------------------------------------
@@ -121,11 +119,12 @@ class HostBus:
                 self.endpoints[agent_id] = ep
         return ep
 
-    def forget(self, agent_id: str) -> None:
-        """The agent left the host: its subscriptions go; the directory is told."""
+    async def forget(self, agent_id: str) -> None:
+        """The agent left the host: its subscriptions go, at the directory too where no
+        other agent of the host holds them."""
         self.endpoints.pop(agent_id, None)
         for pattern in self.topics.patterns(agent_id):
-            self._drop(agent_id, pattern)
+            await self.unsubscribe(agent_id, pattern)
 
     # -- subscriptions ---------------------------------------------------------------
     async def subscribe(self, agent_id: str, pattern: str) -> None:
@@ -134,16 +133,6 @@ class HostBus:
         self.topics.subscribe(pattern, agent_id)
         self._patterns[pattern] += 1
         if self._patterns[pattern] == 1:
-            await self.directory.subscribe.remote(self.host_key, pattern)
-
-    async def subscribe_many(self, agent_ids: Sequence[str], pattern: str) -> None:
-        """Subscribe many of the host's agents to ``pattern`` (one directory call)."""
-        fresh = [a for a in agent_ids if not self.topics.has(a, pattern)]
-        for agent_id in fresh:
-            self.topics.subscribe(pattern, agent_id)
-        first = self._patterns[pattern] == 0
-        self._patterns[pattern] += len(fresh)
-        if first and fresh:
             await self.directory.subscribe.remote(self.host_key, pattern)
 
     async def unsubscribe(self, agent_id: str, pattern: str) -> None:
@@ -265,20 +254,29 @@ class HostBus:
         return accepted
 
     async def serve(self, frames: Sequence[bytes]) -> list[bytes]:
-        """Direct requests to hosted agents: each answered by its recipient."""
+        """Direct requests to hosted agents: each answered by its recipient (a frame a
+        requester sends holds one request, handed on as it came); a recipient that is
+        not here has its requests held, and what cannot be decoded is dead-lettered."""
         replies: list[bytes] = []
+        dead: dict[str, list[bytes]] = {}
         for data in frames:
-            try:
-                envs = wire.decode(data, self.outbound.max_bytes)[0]
-            except EnvelopeError:
-                envs = []
-            for env in envs:
-                ep = self.local_endpoint(env.recipient)
-                if ep is None:
-                    await self.directory.hold.remote(env.recipient or "", [env.to_bytes()])
+            parcels, bad = wire.decode_parcels(data, self.outbound.max_bytes)
+            for single, reason in bad:
+                dead.setdefault(reason, []).append(single)
+            recipients = {p.key[2] for p in parcels}
+            if not bad and len(recipients) == 1:
+                ep = self.local_endpoint(next(iter(recipients)))
+                if ep is not None:
+                    replies.extend(await ep.serve([data]))
                     continue
-                replies.extend(await ep.serve([wire.pack_frame([wire.encode(
-                    env, self.outbound.max_bytes)])]))
+            for parcel in parcels:
+                ep = self.local_endpoint(parcel.key[2])
+                if ep is None:
+                    await self.directory.hold.remote(parcel.key[2] or "", parcel.encoded())
+                else:
+                    replies.extend(await ep.serve(parcel.encoded()))
+        if dead:
+            await self.outbound._dead_letter(dead)
         return replies
 
 

@@ -121,20 +121,21 @@ class HostedAgents:
         description per agent (there may be a hundred thousand)."""
         base = AgentSpec.from_dict({**template, "hosting": "shared"})
         prefix = f"{self.cfg.name}-{uuid.uuid4().hex[:8]}"
-        per = base.agent_id, base.agents_per_host
+        name, size = base.agent_id, base.agents_per_host
         plans = []
-        for k, lo in enumerate(range(0, count, per[1])):
+        for k, lo in enumerate(range(0, count, size)):
             host_id = f"{prefix}-{k}"
-            tpl = {**base.to_dict(), "host": host_id}
-            plans.append(HostPlan(host_id, tpl, [{"agent_id": f"{per[0]}-{i}"}
-                                                 for i in range(lo, min(count, lo + per[1]))]))
+            plans.append(HostPlan(host_id, {**base.to_dict(), "host": host_id},
+                                  [{"agent_id": f"{name}-{i}"}
+                                   for i in range(lo, min(count, lo + size))]))
         keys = message_keys if message_keys is not None else self.cfg.message_keys
-        infos = await self._spawn_hosted(plans, keys, describe=False)
-        return {"agents": len(infos), "hosts": [p.host_id for p in plans]}
+        await self._spawn_hosted(plans, keys, describe=False)
+        return {"agents": sum(len(p.rows) for p in plans), "hosts": [p.host_id for p in plans]}
 
     async def _spawn_hosted(self, plans: Sequence[HostPlan], keys: str | None,
                             describe: bool = True) -> dict[str, dict[str, Any]]:
-        """Start hosts and put their agents in the book; a description per agent."""
+        """Start hosts and put their agents in the book; a description per agent (none
+        without ``describe``)."""
         if not plans:
             return {}
         for plan in plans:
@@ -147,7 +148,7 @@ class HostedAgents:
         for plan, host, info in started:
             self.hosts.lives[plan.host_id] = info["incarnation"]
             handles = self.hosts.add(plan.host_id, host, plan.agent_ids)
-            specs = expand_specs({**plan.template, "host": plan.host_id}, plan.rows)
+            specs = expand_specs(plan.template, plan.rows)  # the template names the host
             for spec, handle in zip(specs, handles, strict=True):
                 self.handles[spec.agent_id] = handle
             self._apply(self.book.agents_joined(specs, now, info.get("node_id")))
@@ -159,8 +160,6 @@ class HostedAgents:
                         "capabilities": sorted(spec.capabilities), "hosting": "shared",
                         "host_id": plan.host_id, "node_id": info.get("node_id"),
                         "pid": info.get("pid"), "capacity": spec.task_limit}
-            else:
-                out.update({a: {} for a in plan.agent_ids})
         self._poke()
         return out
 
