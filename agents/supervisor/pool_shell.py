@@ -59,7 +59,7 @@ class AgentPools:
         """A pool of agents like ``template`` (ids ``<agent_id>-<n>``), between ``min`` and
         ``max``: grown when a task it could take waits ``grow_after_s``, shrunk (drained)
         when an agent sits idle ``idle_after_s``.  Starts ``min`` agents; its status."""
-        spec = AgentSpec.from_dict({**template, "agent_id": template["agent_id"]})
+        spec = AgentSpec.from_dict(template)
         name = spec.agent_id
         if name in self.pools:
             raise RaymasError(f"pool {name!r} exists already")
