@@ -70,8 +70,13 @@ class AgentActor:
         self._supervisor_name = supervisor_name
         self._namespace = namespace
         self._stopped = asyncio.Event()
+        #: set when the Supervisor first pulls this agent's :meth:`pulse`
+        self._pulled = asyncio.Event()
         loop = asyncio.get_running_loop()
-        self._hb = loop.create_task(self._heartbeats())
+        # A new agent is pulled by the Supervisor that started it and sends nothing of its
+        # own.  One that Ray restarted is not known to be back: it beats until pulled.
+        self._hb = (loop.create_task(self._heartbeats())
+                    if ray.get_runtime_context().was_current_actor_reconstructed else None)
         self.bus: Endpoint | None = None
         self.senses: Senses | None = None
         #: its identity token, issued before the actor was created (one call fewer at start)
@@ -125,28 +130,59 @@ class AgentActor:
         return self.bus
 
     async def _heartbeats(self) -> None:
+        """Beats pushed to the Supervisor by an agent Ray restarted, until it is pulled.
+
+        Only then does the agent hold a handle to the Supervisor: deserialising one imports
+        the Supervisor's whole module tree (0.3 s of CPU and the memory of numpy and
+        pydantic), which a fresh agent never pays.
+        """
         interval = self.agent.spec.heartbeat_interval_s
         supervisor = None
-        while not self._stopped.is_set():
+        while not (self._stopped.is_set() or self._pulled.is_set()):
             try:
                 if supervisor is None:
-                    supervisor = ray.get_actor(self._supervisor_name, namespace=self._namespace)
-                # with the mailbox's depth (Ray shows no actor queue depth) and, when the
-                # agent senses or pursues anything, its self-report
-                report = self.senses.report() if self.senses is not None else None
-                await supervisor.heartbeat.remote(
-                    self.agent.agent_id, self.agent.load, self.agent.state.value,
-                    len(self.bus.mailbox) if self.bus is not None else 0, report or None)
-                if self._unrecorded.waiting:  # rounds run among peers while it was away
-                    await self._unrecorded.flush(supervisor)
+                    supervisor = self._supervisor()
+                await supervisor.heartbeat.remote(self.agent.agent_id, **self._vitals())
+                await self._flush_unrecorded(supervisor)
             except (ray.exceptions.RayActorError, ValueError) as exc:
                 # Supervisor restarting or not yet up: keep beating, it reloads and listens
                 logger.debug("heartbeat from %s failed: %s", self.agent.agent_id, exc)
                 supervisor = None
+            await self._pause(interval)
+
+    def _vitals(self) -> dict[str, Any]:
+        """What a heartbeat carries: load, state, the mailbox's depth (Ray shows no actor
+        queue depth) and, when the agent senses or pursues anything, its self-report."""
+        report = self.senses.report() if self.senses is not None else None
+        return {"load": self.agent.load, "state": self.agent.state.value,
+                "mailbox": len(self.bus.mailbox) if self.bus is not None else 0,
+                "report": report or None}
+
+    async def _flush_unrecorded(self, supervisor: Any) -> None:
+        """Rounds run among peers while the Supervisor could not be told."""
+        if self._unrecorded.waiting:
+            await self._unrecorded.flush(supervisor)
+
+    async def pulse(self, wait_s: float) -> dict[str, Any]:
+        """The Supervisor's heartbeat, pulled: answers after ``wait_s`` (at once when the
+        agent stops) with what a heartbeat carries, and ``stopped``.  The Supervisor calls
+        again as soon as it has the answer; an agent too busy or paused to answer is
+        missed, not taken for dead."""
+        self._pulled.set()
+        await self._pause(wait_s)
+        if self._unrecorded.waiting:
             try:
-                await asyncio.wait_for(self._stopped.wait(), timeout=interval)
-            except TimeoutError:
-                pass
+                await self._flush_unrecorded(self._supervisor())
+            except (ray.exceptions.RayActorError, ValueError) as exc:
+                logger.info("the Supervisor is not reachable (%s): peer rounds wait", exc)
+        return {"stopped": self._stopped.is_set(), **self._vitals()}
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds``, or less if the agent stops meanwhile."""
+        try:
+            await asyncio.wait_for(self._stopped.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
 
     async def ready(self) -> dict[str, Any]:
         """Describe the agent (node, GPU ids) once it is on the bus, if it has one."""

@@ -81,6 +81,8 @@ class Supervisor(HostedAgents, AgentPools):
         #: agent pools that grow and shrink with the load (see ``add_pool``)
         self.pools: dict[str, Pool] = {}
         self._probing: set[str] = set()  # agents whose actor is being asked if it is back
+        #: agents whose pulse is being pulled, with the handle it is pulled through
+        self._pulling: dict[str, Any] = {}
         self._finished: dict[str, asyncio.Event] = {}
         self._awarded: dict[str, asyncio.Event] = {}
         self._flush_scheduled = False
@@ -261,10 +263,31 @@ class Supervisor(HostedAgents, AgentPools):
             self._probing.discard(agent_id)
 
     async def _watch(self, agent_id: str, handle: Any) -> None:
-        called_at = time.monotonic()
-        if await calls.watch(handle) is None and self.handles.get(agent_id) is handle:
-            self._apply(self.book.agent_dead(agent_id, "actor died: RayActorError", called_at))
-            self._poke()
+        """Pull the agent's pulse until it stops, dies or is replaced: each answer is a
+        heartbeat; a call that fails because the actor died is its death, at once.  Pulled,
+        not pushed, so that an agent never holds a handle to the Supervisor (see
+        ``AgentActor._heartbeats``)."""
+        if self._pulling.get(agent_id) is handle:
+            return
+        self._pulling[agent_id] = handle
+        try:
+            interval = self.book.agents[agent_id].spec.heartbeat_interval_s
+            while self.handles.get(agent_id) is handle:
+                called_at = time.monotonic()
+                beat = await calls.pulse(handle, interval)
+                if self.handles.get(agent_id) is not handle:
+                    return
+                if beat is None:
+                    self._apply(self.book.agent_dead(agent_id, "actor died: RayActorError",
+                                                     called_at))
+                    self._poke()
+                    return
+                if beat.pop("stopped"):
+                    return
+                self.heartbeat(agent_id, **beat)
+        finally:
+            if self._pulling.get(agent_id) is handle:
+                del self._pulling[agent_id]
 
     # -- the loops --------------------------------------------------------------------
     async def _allocation_loop(self) -> None:

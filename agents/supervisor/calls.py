@@ -28,8 +28,8 @@ from agents.supervisor.rounds import RoundResult, by_capabilities, cfp_groups, o
 
 __all__ = ["Unanswered", "answers", "auction_resource", "ballot_round", "call_each",
            "cfp_payload", "cfp_round", "describe", "find_agent", "gather_replies", "hold_vote",
-           "host_life", "quotes", "set_identity", "settle", "settle_hosted", "stop",
-           "stop_host", "watch", "watch_host"]
+           "host_life", "pulse", "quotes", "set_identity", "settle", "settle_hosted", "stop",
+           "stop_host", "watch_host"]
 
 
 #: the tasks spreading a host's batched answers to its agents' futures (kept referenced)
@@ -237,13 +237,14 @@ async def answers(handle: Any, timeout_s: float) -> bool:
     return True
 
 
-async def watch(handle: Any) -> str | None:
-    """Return when the agent stops: its final state, or None when its actor died."""
+async def pulse(handle: Any, wait_s: float) -> dict[str, Any] | None:
+    """An agent's heartbeat, pulled (see ``AgentActor.pulse``); None when its actor died."""
     while True:
         try:
-            return await handle.watch.remote()
+            return dict(await handle.pulse.remote(wait_s))
         except ray.exceptions.ActorUnavailableError:
-            continue  # unreachable for a moment, not dead: Ray says which when it knows
+            # unreachable for a moment, not dead: ask again, without spinning
+            await asyncio.sleep(min(wait_s, 0.1))
         except ray.exceptions.RayActorError:
             return None
 
