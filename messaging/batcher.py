@@ -6,15 +6,17 @@ Example:
     >>> b = Batcher(max_batch=2, linger_s=0.005)
     >>> b.add("a", 1, now=0.0), b.add("a", 2, now=0.001)
     ([], [('a', [1, 2])])
-    >>> b.add("b", 3, now=0.002), b.due(now=0.003), b.due(now=0.008)
-    ([], [], [('b', [3])])
+    >>> b.add("b", 3, now=0.002), b.due(now=0.003), b.due(now=0.008, held={"b"})
+    ([], [], [])
+    >>> b.next_deadline(held={"b"}), b.due(now=0.008)
+    (None, [('b', [3])])
     >>> b.extend("c", [4, 5, 6], now=0.01), len(b)
     ([('c', [4, 5])], 1)
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Container, Hashable
 from typing import Generic, TypeVar
 
 __all__ = ["Batcher"]
@@ -66,17 +68,18 @@ class Batcher(Generic[D, T]):
             self._since[dest] = now
         return [(dest, full[i:i + size]) for i in range(0, cut, size)]
 
-    def due(self, now: float) -> list[tuple[D, list[T]]]:
-        """Batches whose oldest item has lingered ``linger_s`` or longer."""
+    def due(self, now: float, held: Container[D] = ()) -> list[tuple[D, list[T]]]:
+        """Batches whose oldest item has lingered ``linger_s`` or longer, but for the
+        ``held`` destinations (their caller takes them when it is ready)."""
         ready = [d for d, t in self._since.items()
-                 if now - t >= self.lingers.get(d, self.linger_s)]
+                 if now - t >= self.lingers.get(d, self.linger_s) and d not in held]
         return [(d, self._pop(d)) for d in ready]
 
-    def next_deadline(self) -> float | None:
-        """When the oldest buffered batch falls due (None if nothing is buffered)."""
-        if not self._since:
-            return None
-        return min(t + self.lingers.get(d, self.linger_s) for d, t in self._since.items())
+    def next_deadline(self, held: Container[D] = ()) -> float | None:
+        """When the oldest buffered batch not ``held`` falls due (None if there is none)."""
+        times = [t + self.lingers.get(d, self.linger_s) for d, t in self._since.items()
+                 if d not in held]
+        return min(times) if times else None
 
     def take(self, dest: D) -> list[T]:
         """Whatever is buffered for ``dest`` now (possibly nothing)."""

@@ -225,9 +225,15 @@ class Endpoint(Requests):
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
 
+    def _held(self) -> list[str]:
+        """Fan-out topics with a batch on its way: what is sent meanwhile waits for it
+        (``_deliver_then_next`` takes it), so a busy topic's batches grow with the load
+        instead of each linger starting another fan-out to every subscriber."""
+        return [d for d in self._batcher.lingers if d in self._busy]
+
     async def _flush_loop(self) -> None:
         while True:
-            deadline = self._batcher.next_deadline()
+            deadline = self._batcher.next_deadline(self._held())
             if deadline is None:
                 self._kick.clear()
                 await self._kick.wait()
@@ -240,7 +246,7 @@ class Endpoint(Requests):
                     continue
                 except TimeoutError:
                     pass
-            for dest, batch in self._batcher.due(time.monotonic()):
+            for dest, batch in self._batcher.due(time.monotonic(), self._held()):
                 self._launch(dest, batch)
 
     async def _route(self, topic: str) -> dict[str, Any]:
