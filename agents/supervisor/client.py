@@ -32,11 +32,14 @@ __all__ = ["Coordinator", "SupervisorClient", "SupervisorOperations", "get_super
            "start_supervisor", "stop_supervisor_actor"]
 
 
-def start_supervisor(settings: SupervisorSettings | Mapping[str, Any] | None = None) -> Any:
+def start_supervisor(settings: SupervisorSettings | Mapping[str, Any] | None = None,
+                     runtime_env: Mapping[str, Any] | None = None) -> Any:
     """Create the Supervisor actor (or return the running one of that name).
 
     Settings are checked here, before the actor exists: a bad one raises
-    :class:`~messaging.errors.ConfigError` naming the field.
+    :class:`~messaging.errors.ConfigError` naming the field.  ``runtime_env``: Ray's
+    runtime environment for the Supervisor, which the agents and hosts it starts inherit
+    (environment variables such as ``RAYMAS_METRICS``, pip packages).
     """
     from messaging.bus import on_head, start_bus
 
@@ -54,6 +57,7 @@ def start_supervisor(settings: SupervisorSettings | Mapping[str, Any] | None = N
         max_task_retries=-1,
         num_cpus=0,
         max_concurrency=10_000,
+        **({"runtime_env": dict(runtime_env)} if runtime_env else {}),
     ).remote(cfg.model_dump())
     ray.get(handle.status.remote())
     return handle

@@ -39,12 +39,12 @@ def make_supervisor(ray_cluster: Any, tmp_path: Path) -> Iterator[Callable[..., 
 
     made: list[SupervisorClient] = []
 
-    def make(**settings: Any) -> SupervisorClient:
+    def make(runtime_env: dict[str, Any] | None = None, **settings: Any) -> SupervisorClient:
         name = f"sup-{uuid.uuid4().hex[:8]}"
         full = {"name": name, "namespace": "raymas-test", "bus_name": f"bus-{name}",
                 "ledger_url": f"sqlite:///{tmp_path}/{name}.db", "heartbeat_timeout_s": 2.0,
                 "bid_timeout_s": 2.0, **settings}
-        client = SupervisorClient(start_supervisor(full))
+        client = SupervisorClient(start_supervisor(full, runtime_env))
         made.append(client)
         return client
 

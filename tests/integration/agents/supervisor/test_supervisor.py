@@ -266,3 +266,25 @@ def test_adaptive_bidders_learn_from_contract_net_outcomes(make_supervisor: Any)
     scored = sum(sum(s["counts"].values()) for s in stats)
     assert scored >= 60  # every won proposal was scored, and the lost ones too
     assert all(set(s["counts"]) == {"0.8", "1.0", "1.25"} for s in stats)
+
+
+def test_agents_inherit_the_runtime_env_and_never_load_the_supervisor(
+        make_supervisor: Any) -> None:
+    """The Supervisor's runtime environment reaches its agents; an agent works and answers
+    its pulse (the heartbeat, pulled) without a handle to the Supervisor, whose module tree
+    would cost every agent process 0.3 s of imports."""
+    sup = make_supervisor(runtime_env={"env_vars": {"RAYMAS_TEST_INHERITED": "yes"}})
+    info = sup.spawn(specs("inherit", 1, capabilities=["execution"]))[0]
+    with open(f"/proc/{info['pid']}/environ", "rb") as f:
+        assert b"RAYMAS_TEST_INHERITED=yes" in f.read().split(b"\0")
+    handle = ray.get_actor(f"raymas-agent:{info['agent_id']}", namespace="raymas-test")
+    ids = sup.submit([TaskAllocation(task_id="inherit-1", kind="noop",
+                                     required_capabilities=["execution"])])
+    assert sup.wait(ids, timeout_s=60)["inherit-1"]["state"] == "done"
+    beat = ray.get(handle.pulse.remote(0.0))
+    assert beat == {"stopped": False, "load": 0, "state": "idle", "mailbox": 0,
+                    "report": None}
+    loaded = ray.get(handle.imported_modules.remote(["agents.supervisor.actor",
+                                                     "agents.supervisor.hosting_shell"]))
+    assert loaded == {"agents.supervisor.actor": False,
+                      "agents.supervisor.hosting_shell": False}
