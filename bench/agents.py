@@ -86,6 +86,8 @@ PARTS = ("core", "hosted", "metrics", "nodes")
 def main() -> None:
     quick = start(__doc__ or "", PARTS)
     parts = selected_parts() or list(PARTS)
+    # read before any part runs: Ray sets RAY_AUTH_MODE in this process's environment
+    token_auth = os.environ.get("RAY_AUTH_MODE") == "token" and "RAY_AUTH_TOKEN" in os.environ
     # the quick run must end within two minutes: 200 agents alone take longer to start
     n_agents, n_bench, n_tasks = (40, 40, 400) if quick else (200, 100, 2000)
     if "core" in parts:
@@ -97,7 +99,7 @@ def main() -> None:
     if "metrics" in parts:
         metrics_overhead(20 if quick else 40, 400 if quick else 1000)
     if "nodes" in parts:
-        if os.environ.get("RAY_AUTH_MODE") != "token":
+        if not token_auth:
             # Ray reads the auth mode when it is imported: the part runs in a child process
             import secrets
             import subprocess
