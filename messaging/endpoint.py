@@ -101,6 +101,8 @@ class Endpoint(Requests):
         self._batcher: Batcher[str, wire.Row] = Batcher(max_batch, linger_s)
         self._busy: set[str] = set()  # destinations with a batch on the way
         self._handles: dict[str, Any] = {}
+        #: look-ups on their way to the directory, by destination
+        self._resolving: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._replies: dict[str, asyncio.Future[Envelope]] = {}
         self._timed_out: TTLCache[str, bool] = TTLCache(maxsize=100_000, ttl=600)
         self._room = asyncio.Condition()
@@ -294,12 +296,24 @@ class Endpoint(Requests):
         batch = [frame]
         handle = self._handles.get(dest)
         if handle is None:
-            handle = (await self.directory.resolve.remote([dest]))[dest]
+            handle = await self._resolve(dest)
             if handle is None:
                 await self._hold(dest, batch, "not on the bus")
                 return
             self._handles[dest] = handle
         await self._to_agent(dest, handle, batch)
+
+    async def _resolve(self, dest: str) -> Any:
+        """``dest``'s handle from the directory (None when it is not on the bus).  The
+        batches of one large send all go out at once: they share one look-up instead of
+        each asking the directory (2,000 calls for a million-message ``tell_many``)."""
+        pending = self._resolving.get(dest)
+        if pending is None:
+            pending = asyncio.ensure_future(self.directory.resolve.remote([dest]))
+            self._resolving[dest] = pending
+            pending.add_done_callback(lambda _: self._resolving.pop(dest, None))
+        found: dict[str, Any] = await asyncio.shield(pending)
+        return found[dest]
 
     async def _to_agent(self, agent_id: str, handle: Any, batch: Any) -> None:
         """Deliver ``batch`` (a list of frames, or a reference to one shared by a fan-out)."""
