@@ -72,6 +72,8 @@ class AgentHost:
         self.bus: HostBus | None = None
         self.joined: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
+        #: stopping as a whole: its agents leave the directory with it (``deregister_host``)
+        self._leaving = False
         self.has_bus = bool(bus_name)
         self._keys = message_keys
         # the agents come from the Supervisor, also after Ray restarts this host: a
@@ -272,7 +274,8 @@ class AgentHost:
         self.by_type.get(agent.agent.spec.agent_type.value, set()).discard(agent_id)
         if self.bus is not None:
             await self.bus.forget(agent_id)
-            await self.bus.directory.deregister.remote(agent_id)
+            if not self._leaving:  # a host that stops leaves the directory in one call
+                await self.bus.directory.deregister.remote(agent_id)
 
     async def stop_agents(self, agent_ids: Sequence[str], timeout_s: float = 30.0) -> int:
         """Stop these agents (running tasks finish, up to ``timeout_s``); how many were."""
@@ -339,6 +342,7 @@ class AgentHost:
     async def stop(self) -> int:
         """Stop every agent, then the host; how many agents there were."""
         await self.started
+        self._leaving = True
         n = await self.stop_agents(list(self.agents))
         if self.bus is not None:
             await self.bus.flush()
