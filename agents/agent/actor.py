@@ -12,6 +12,7 @@ import asyncio
 import gc
 import logging
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:  # imported where used: most agents never sense nor run a bund
     from agents.agent.bundles import Member
     from agents.agent.senses import Senses
 
-__all__ = ["AgentActor", "agent_actor_name"]
+__all__ = ["AgentActor", "agent_actor_name", "restarted_by_ray"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,13 @@ def _tune_gc() -> None:
 #: how long one gossip exchange of a bundle round waits for a peer before asking again
 #: next round (a peer silent for several rounds is left out of that round)
 CBBA_EXCHANGE_TIMEOUT_S = 1.0
+
+
+def restarted_by_ray() -> bool:
+    """Whether Ray restarted the actor this runs in (``max_restarts``)."""
+    with warnings.catch_warnings():  # the property reads Ray's deprecated actor_id
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return bool(ray.get_runtime_context().was_current_actor_reconstructed)
 
 
 def agent_actor_name(agent_id: str) -> str:
@@ -75,8 +83,7 @@ class AgentActor:
         loop = asyncio.get_running_loop()
         # A new agent is pulled by the Supervisor that started it and sends nothing of its
         # own.  One that Ray restarted is not known to be back: it beats until pulled.
-        self._hb = (loop.create_task(self._heartbeats())
-                    if ray.get_runtime_context().was_current_actor_reconstructed else None)
+        self._hb = loop.create_task(self._heartbeats()) if restarted_by_ray() else None
         self.bus: Endpoint | None = None
         self.senses: Senses | None = None
         #: its identity token, issued before the actor was created (one call fewer at start)

@@ -20,13 +20,12 @@ import asyncio
 import logging
 import time
 import uuid
-import warnings
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 
 import ray
 
-from agents.agent.actor import AgentActor, agent_actor_name
+from agents.agent.actor import AgentActor, agent_actor_name, restarted_by_ray
 from agents.agent.spawn import spawn_agents
 from agents.errors import AllocationError, NotFoundError, TaskFailedError
 from agents.hosting import host_of, plan_hosts
@@ -114,9 +113,7 @@ class Supervisor(HostedAgents, AgentPools):
     @staticmethod
     def _restarted() -> bool:
         """Whether Ray restarted this actor (then the ledger is reloaded, never cleared)."""
-        with warnings.catch_warnings():  # the property reads Ray's deprecated actor_id
-            warnings.simplefilter("ignore", DeprecationWarning)
-            return bool(ray.get_runtime_context().was_current_actor_reconstructed)
+        return restarted_by_ray()
 
     def _reload(self) -> None:
         rows = self.ledger.agents()
@@ -267,11 +264,12 @@ class Supervisor(HostedAgents, AgentPools):
         heartbeat; a call that fails because the actor died is its death, at once.  Pulled,
         not pushed, so that an agent never holds a handle to the Supervisor (see
         ``AgentActor._heartbeats``)."""
-        if self._pulling.get(agent_id) is handle:
-            return
+        rec = self.book.agents.get(agent_id)
+        if rec is None or self._pulling.get(agent_id) is handle:
+            return  # gone meanwhile, or pulled already
         self._pulling[agent_id] = handle
         try:
-            interval = self.book.agents[agent_id].spec.heartbeat_interval_s
+            interval = rec.spec.heartbeat_interval_s
             while self.handles.get(agent_id) is handle:
                 called_at = time.monotonic()
                 beat = await calls.pulse(handle, interval)

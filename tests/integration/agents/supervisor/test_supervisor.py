@@ -288,3 +288,28 @@ def test_agents_inherit_the_runtime_env_and_never_load_the_supervisor(
                                                      "agents.supervisor.hosting_shell"]))
     assert loaded == {"agents.supervisor.actor": False,
                       "agents.supervisor.hosting_shell": False}
+
+
+def test_an_agent_ray_restarts_comes_back_and_is_pulled_again(make_supervisor: Any) -> None:
+    """Killed with a restart left, the agent comes back in a new process: the Supervisor's
+    pulse reaches the new incarnation (a call Ray could not deliver while it restarted is
+    asked again, not taken for a death), and the agent takes new work."""
+    sup = make_supervisor()
+    info = sup.spawn(specs("phoenix", 1, capabilities=["execution"], max_restarts=1))[0]
+    aid = info["agent_id"]
+    handle = ray.get_actor(f"raymas-agent:{aid}", namespace="raymas-test")
+    ray.kill(handle, no_restart=False)
+
+    def new_pid() -> bool:
+        try:
+            return bool(ray.get(handle.describe.remote(), timeout=5)["pid"] != info["pid"])
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            return False
+
+    wait_until(new_pid, "Ray never restarted the agent")
+    ids = sup.submit([TaskAllocation(task_id="phoenix-1", kind="noop",
+                                     required_capabilities=["execution"])])
+    assert sup.wait(ids, timeout_s=60)["phoenix-1"]["agent_id"] == aid
+    assert ray.get(handle.pulse.remote(0.0))["stopped"] is False
+    wait_until(lambda: next(a for a in sup.list_agents() if a["agent_id"] == aid)["alive"],
+               "the restarted agent is not alive in the Supervisor's book")
