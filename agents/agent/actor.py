@@ -360,7 +360,7 @@ class AgentActor:
             conv, cfp, others, None, 500, True), payload, timeout_s)
         self._unrecorded.add(out["conversation_id"], specs, out["results"])
         try:
-            supervisor = ray.get_actor(self._supervisor_name, namespace=self._namespace)
+            supervisor = self._supervisor()
             out["recorded"] = await self._unrecorded.flush(supervisor) > 0
         except (ray.exceptions.RayActorError, ValueError) as exc:
             logger.info("the Supervisor is not reachable (%s): the outcome of %s waits",
@@ -441,11 +441,6 @@ class AgentActor:
     async def ping(self) -> bool:
         """Answers when the actor is up (the Supervisor asks an agent it took for dead)."""
         return True
-
-    async def watch(self) -> str:
-        """Return when the agent stops; a RayActorError here means it died."""
-        await self._stopped.wait()
-        return self.agent.state.value
 
     async def stop(self) -> str:
         if self.senses is not None:

@@ -68,7 +68,7 @@ class Supervisor(HostedAgents, AgentPools):
         #: the identity key rests in the ledger's database: a restart signs with the same one
         self.keys = KeyStore(self.cfg.ledger_url, retire_after_s=self.cfg.token_ttl_s)
         self.issuer = self._identity()
-        if self.cfg.fresh and not self._restarted():
+        if self.cfg.fresh and not restarted_by_ray():  # a restart reloads, never clears
             self.ledger.clear()
         self.book = TaskBook(self.ledger, default_strategy=self.cfg.strategy,
                              batch_size=self.cfg.batch_size,
@@ -109,11 +109,6 @@ class Supervisor(HostedAgents, AgentPools):
             logger.warning("bus %r not found: no task events", self.cfg.bus_name)
             return None
         return Endpoint(f"supervisor:{self.cfg.name}", "supervisor", directory)
-
-    @staticmethod
-    def _restarted() -> bool:
-        """Whether Ray restarted this actor (then the ledger is reloaded, never cleared)."""
-        return restarted_by_ray()
 
     def _reload(self) -> None:
         rows = self.ledger.agents()

@@ -38,8 +38,9 @@ def start_supervisor(settings: SupervisorSettings | Mapping[str, Any] | None = N
 
     Settings are checked here, before the actor exists: a bad one raises
     :class:`~messaging.errors.ConfigError` naming the field.  ``runtime_env``: Ray's
-    runtime environment for the Supervisor, which the agents and hosts it starts inherit
-    (environment variables such as ``RAYMAS_METRICS``, pip packages).
+    runtime environment for a Supervisor created here (a running one keeps its own),
+    which the agents and hosts it starts inherit (environment variables such as
+    ``RAYMAS_METRICS``, pip packages).
     """
     from messaging.bus import on_head, start_bus
 
