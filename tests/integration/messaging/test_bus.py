@@ -74,6 +74,28 @@ def test_publish_subscribe_with_wildcards_and_dead_letter(make_supervisor: Any) 
     assert notice["payload"]["envelope"]["payload"] == "lost?"
 
 
+def test_an_agents_own_publishes_reach_every_subscriber_once_in_order(
+        make_supervisor: Any) -> None:
+    """A topic of eight subscribers or more is a fan-out: what an agent's code publishes
+    while one batch is on its way gathers into the next, and each subscriber still gets
+    every message once, in the order published (the messaging bench's task kind)."""
+    sup = make_supervisor()
+    pub, *subs = (agent_actor(i) for i in sup.spawn(specs("f", 9)))
+    ray.get([s.subscribe.remote("fan/out") for s in subs])
+    n = 300
+    for round_ in range(2):  # the second round finds the topic known to be a fan-out
+        before = ray.get(pub.bus_stats.remote()).get("batches", 0)
+        assert ray.get(pub.run_task.remote({
+            "task_id": f"publish-{round_}", "kind": "bench.agent_kinds:publish_each",
+            "args": {"topic": "fan/out", "count": n}})) == n
+        ray.get(pub.flush.remote())
+        for s in subs:
+            assert [m["payload"] for m in _drain(s, n)] == list(range(n))
+        batches = ray.get(pub.bus_stats.remote())["batches"] - before
+        assert 1 <= batches < n // 10, batches  # gathered, not one call per subscriber each
+    assert all(ray.get(s.receive.remote(10, 0.2)) == [] for s in subs)
+
+
 def test_request_response_failure_and_late_reply(make_supervisor: Any) -> None:
     sup = make_supervisor()
     a, b = (agent_actor(i) for i in sup.spawn(specs("rr", 2)))
