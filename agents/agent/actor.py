@@ -1,8 +1,9 @@
 """The thin Ray shell around :class:`agents.agent.Agent`.
 
-The shell adds only what needs Ray: heartbeats to the Supervisor, the GPU ids
-Ray assigned, the node the agent runs on, and ``watch`` (a call that returns
-only when the agent stops, so its caller learns of the actor's death at once).
+The shell adds only what needs Ray: ``pulse`` (the call the Supervisor holds
+open on every agent: it answers with a heartbeat after an interval, or at once
+when the agent stops, and fails when the actor dies, so the Supervisor learns
+of a death at once), the GPU ids Ray assigned and the node the agent runs on.
 Nothing here imports torch or tensorflow.
 """
 

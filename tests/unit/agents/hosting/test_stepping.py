@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import pickle
+import sys
 from collections import Counter
 from typing import Any
 
@@ -173,6 +175,20 @@ def test_delivered_mail_merges_into_the_inbox_in_priority_order() -> None:
     assert sink.inboxes[1] == ["far-9", "local-7", "local-5", "far-5"]
     with pytest.raises(ConfigError, match="priority"):
         stepper.deliver([("far", "sink", "bad", None, 0)])  # type: ignore[list-item]
+    with pytest.raises(ConfigError, match="recipient"):
+        stepper.deliver([("far", 7, "bad", 5, 0)])  # type: ignore[list-item]
+
+
+def test_agent_ids_are_interned() -> None:
+    """A model's ids that came through Ray are copies: interned, the exchange finds each
+    inbox by identity."""
+    made = pickle.loads(pickle.dumps("".join(["hosted", "-", "7"])))
+    stepper = Stepper()
+    stepper.add(made, Prioritised([]))
+    (key,) = stepper.agents
+    assert key is sys.intern("hosted-7")
+    stepper.deliver([("far", pickle.loads(pickle.dumps(made)), "hello", 5, 0)])
+    assert [m[PAYLOAD] for m in stepper.mail_for("hosted-7")] == ["hello"]
 
 
 def test_removing_an_agent_reports_its_mail_and_what_was_sent_to_it_later() -> None:
