@@ -6,9 +6,7 @@ throughput with metrics on and off; a new node's first agent and a lost node's a
 Baselines measured in the same run: 200 bare Ray actors spawned the same way
 (full run only: once before the agents and once after the core part, in a Ray
 with nothing else alive both times; the baseline is the mean of the two, so the
-machine's drift over the run reaches both sides alike; between those two, 200 bare
-actors each given an agent's spec as their argument, which makes Ray load its
-serialisation context in each), and raw Ray actor calls
+machine's drift over the run reaches both sides alike), and raw Ray actor calls
 straight to the same agent actors, which is the floor under any allocation
 strategy (one call per task).
 """
@@ -30,7 +28,6 @@ import psutil
 import ray
 
 from agents import TaskAllocation
-from agents.specs import AgentSpec
 from agents.supervisor.client import SupervisorClient, start_supervisor
 from bench._common import emit, log, selected_parts, start
 
@@ -40,9 +37,6 @@ STRATEGIES = ["contract_net", "first_price", "vickrey", "consensus", "least_load
 
 
 class Bare:
-    def __init__(self, spec: Any = None) -> None:
-        self.spec = spec
-
     def ping(self) -> int:
         return os.getpid()
 
@@ -52,15 +46,10 @@ def uss_mb(pids: list[int]) -> float:
     return sum(sizes) / len(sizes) / 2**20
 
 
-def spawn_bare(n: int, spec: dict[str, Any] | None = None) -> float:
-    """Seconds to start ``n`` bare actors until each answers; with ``spec``, each is given
-    it as its one constructor argument, as an agent is given its spec.  Ray deserialises an
-    argument with a serialisation context that imports pydantic, starlette, pyarrow and
-    numpy into the worker (about 0.1 CPU-second each here), which an actor without
-    arguments never loads."""
+def spawn_bare(n: int) -> float:
+    """Seconds to start ``n`` bare actors until each answers (then they are killed)."""
     t = time.perf_counter()
-    actors = [ray.remote(Bare).options(num_cpus=0).remote(*([spec] if spec else []))
-              for _ in range(n)]
+    actors = [ray.remote(Bare).options(num_cpus=0).remote() for _ in range(n)]
     ray.get([a.ping.remote() for a in actors])
     took = time.perf_counter() - t
     for a in actors:
@@ -186,16 +175,13 @@ def core(quick: bool, n_agents: int, n_bench: int, n_tasks: int) -> None:
          reassigned=sup.status()["stats"]["reassigned"])
     sup.shutdown()
     if bare is not None:  # the baseline again, with the agents gone: the mean of both
-        with_spec = spawn_bare(n_agents, AgentSpec.from_dict(specs[0]).to_dict())
-        log(f"bare actors given an agent's spec: {with_spec:.1f}s")
         again = spawn_bare(n_agents)
         log(f"bare actors again: {again:.1f}s")
         base = (bare + again) / 2
         emit(B, f"spawn_seconds_{n_agents}_agents", spawn_s, "s", target=60, better="lower",
              baseline=round(base, 3), baseline_name="bare ray actors, mean of before and after",
              ratio=round(spawn_s / base, 3), target_ratio=1.2, bare_before=round(bare, 3),
-             bare_after=round(again, 3), bare_given_a_spec=round(with_spec, 3),
-             ratio_to_bare_given_a_spec=round(spawn_s / with_spec, 3))
+             bare_after=round(again, 3))
     else:
         emit(B, f"spawn_seconds_{n_agents}_agents", spawn_s, "s", target=60, better="lower")
     ray.shutdown()
