@@ -33,19 +33,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from messaging.envelope import Envelope
-from messaging.errors import RaymasError
+from messaging.errors import AuthError, SecurityError
 
 __all__ = ["AuthError", "Keyring", "SecurityError", "TokenIssuer", "TokenVerifier"]
 
 _ENC = "aes-256-gcm"
-
-
-class SecurityError(RaymasError):
-    """An envelope could not be opened: unknown key, wrong key or tampered."""
-
-
-class AuthError(RaymasError):
-    """An identity token is missing, expired, forged or for someone else."""
 
 
 def _aad(env: Envelope) -> bytes:

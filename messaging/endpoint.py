@@ -22,19 +22,22 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 from cachetools import TTLCache
 
 from messaging import metrics, trace, wire
 from messaging.batcher import Batcher
-from messaging.crypto import Keyring, SecurityError
 from messaging.envelope import DEFAULT_MAX_BYTES, Envelope, Performative
+from messaging.errors import SecurityError
 from messaging.gossip import RumourStore
 from messaging.mailbox import DeadLetter, Mailbox, Parcel
 from messaging.requests import RequestHandler, Requests
 from messaging.topics import ENVIRONMENT_PREFIX, EVENTS_PREFIX, HEARD_IF_WANTED
+
+if TYPE_CHECKING:  # an endpoint with keys is given its keyring: see messaging/__init__.py
+    from messaging.crypto import Keyring
 
 __all__ = ["BROADCAST_ALL", "EVENTS_PREFIX", "ROUTE_TTL_S", "Endpoint", "broadcast_topic",
            "pattern_of"]

@@ -9,11 +9,20 @@ boundaries: Ray re-raises an actor's exception in the caller with its own type.
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "RaymasError", "UnknownNameError", "did_you_mean"]
+__all__ = ["AuthError", "ConfigError", "RaymasError", "SecurityError", "UnknownNameError",
+           "did_you_mean"]
 
 
 class RaymasError(Exception):
     """Root of every error raised by raymas on purpose."""
+
+
+class SecurityError(RaymasError):
+    """An envelope could not be opened: unknown key, wrong key or tampered."""
+
+
+class AuthError(RaymasError):
+    """An identity token is missing, expired, forged or for someone else."""
 
 
 class ConfigError(RaymasError):

@@ -24,7 +24,6 @@ from agents.agent import Agent
 from agents.agent.context import AgentContext
 from agents.agent.peer_allocation import Unrecorded, allocate, payload_for
 from agents.specs import AgentGoal, AgentSpec, Behavior, LifecycleState
-from messaging.crypto import Keyring
 from messaging.endpoint import Endpoint
 from messaging.envelope import Envelope
 
@@ -101,7 +100,11 @@ class AgentActor:
     async def _join_bus(self, bus_name: str, message_keys: str | None) -> None:
         directory = ray.get_actor(bus_name, namespace=self._namespace)
         spec = self.agent.spec
-        keyring = Keyring.from_spec(message_keys) if message_keys else None
+        keyring = None
+        if message_keys:  # cryptography only where keys are (7 ms of every agent's start)
+            from messaging.crypto import Keyring
+
+            keyring = Keyring.from_spec(message_keys)
         self.bus = Endpoint(spec.agent_id, spec.agent_type.value, directory,
                             mailbox_capacity=spec.mailbox_capacity, keyring=keyring,
                             request_handler=self._serve_request)

@@ -69,11 +69,12 @@ def test_rllib_leaves_tensorflow_eager_for_keras_models() -> None:
 
 def test_an_agent_or_host_process_loads_no_numpy_scipy_or_senses() -> None:
     """Every agent actor and host pays its imports at start: the shells load numpy, scipy
-    (allocation solvers) and the senses (environments, roles) only where they are used."""
+    (allocation solvers), the senses (environments, roles) and cryptography (message keys)
+    only where they are used."""
     code = (
         "import sys, agents.agent.actor, agents.hosting.host\n"
         "loaded = [m for m in ('numpy', 'scipy', 'agents.agent.senses', 'agents.agent.bundles',"
-        " 'agents.protocols') if m in sys.modules]\n"
+        " 'agents.protocols', 'cryptography', 'messaging.crypto') if m in sys.modules]\n"
         "assert not loaded, loaded\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
