@@ -5,8 +5,9 @@ Ray call per message: envelopes are encoded, coalesced per destination and
 flushed when a batch is full or has lingered ``linger_s``; one ``deliver``
 call carries the batch.  With ``linger_s=0`` (the default) batching adapts to
 load: a message to a destination with nothing on the way goes at once, and
-what is sent while a batch is on the way gathers into the next one, so
-latency stays low when idle and batches grow under load.  The receiver
+what is published on a topic while one of its batches is on the way gathers
+into the next one (see ``Endpoint._held``), so latency stays low when idle and
+batches grow under load.  The receiver
 validates each envelope on its own (a bad one is rejected, counted and
 dead-lettered; the rest of the batch goes through), routes replies to waiting
 requests, and queues the rest in a bounded priority mailbox, waiting for room
