@@ -5,8 +5,9 @@ throughput with metrics on and off; a new node's first agent and a lost node's a
 
 Baselines measured in the same run: 200 bare Ray actors spawned the same way
 (full run only: once before the agents and once after the core part, in a Ray
-with nothing else alive both times; the baseline is the mean of the two, so the
-machine's drift over the run reaches both sides alike), and raw Ray actor calls
+with nothing else alive both times; the baseline is the mean of the two, since
+the later one has always been the faster, by 13-24 %: a spawn of 200 before the
+first did not make it faster), and raw Ray actor calls
 straight to the same agent actors, which is the floor under any allocation
 strategy (one call per task).
 """
