@@ -185,7 +185,7 @@ class Directory:
             record = {"id": env.id, "sender": env.sender, "recipient": env.recipient,
                       "topic": env.topic, "performative": env.performative.value,
                       "payload": env.payload}
-            self.dead_counts[env.recipient or f"topic:{env.topic}"] += 1
+            self.dead_counts[env.destination] += 1
         except EnvelopeError:
             record = {"raw": bytes(data[:256])}
             self.dead_counts["(malformed)"] += 1

@@ -30,7 +30,7 @@ from cachetools import TTLCache
 
 from messaging import metrics, trace, wire
 from messaging.batcher import Batcher
-from messaging.envelope import DEFAULT_MAX_BYTES, Envelope, Performative
+from messaging.envelope import DEFAULT_MAX_BYTES, TOPIC_PREFIX, Envelope, Performative
 from messaging.errors import SecurityError
 from messaging.gossip import RumourStore
 from messaging.mailbox import DeadLetter, Mailbox, Parcel
@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # an endpoint with keys is given its keyring: see messaging/_
     from messaging.crypto import Keyring
 
 __all__ = ["BROADCAST_ALL", "EVENTS_PREFIX", "ROUTE_TTL_S", "Endpoint", "broadcast_topic",
-           "pattern_of"]
+           "keyring_of", "pattern_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +86,16 @@ def pattern_of(env: Envelope) -> str:
 
 def broadcast_topic(agent_type: str | None) -> str:
     return BROADCAST_ALL if agent_type is None else f"raymas/broadcast/{agent_type}"
+
+
+def keyring_of(message_keys: str | None) -> Keyring | None:
+    """The keyring of ``"kid:<base64>,..."`` keys, or None without keys; cryptography is
+    imported only here, where keys are (7 ms of CPU in every agent's start otherwise)."""
+    if not message_keys:
+        return None
+    from messaging.crypto import Keyring
+
+    return Keyring.from_spec(message_keys)
 
 
 class Endpoint(Requests):
@@ -215,7 +225,7 @@ class Endpoint(Requests):
     def _launch(self, dest: str, batch: list[wire.Row]) -> None:
         if not batch:
             return
-        if dest in self._busy and dest.startswith("topic:"):  # one at a time: see _held
+        if dest in self._busy and dest.startswith(TOPIC_PREFIX):  # one at a time: see _held
             self._queued.setdefault(dest, collections.deque()).append(batch)
             return
         self.counts["batches"] += 1
@@ -253,7 +263,7 @@ class Endpoint(Requests):
         throughput); they carry their frames inline and the receiver takes each in as Ray
         starts it, in the order sent.  Ray documents that order for synchronous actors
         only: ``test_direct_messages_arrive_batched_in_priority_order`` checks it here."""
-        return [d for d in self._busy if d.startswith("topic:")]
+        return [d for d in self._busy if d.startswith(TOPIC_PREFIX)]
 
     async def _flush_loop(self) -> None:
         while True:
@@ -291,9 +301,10 @@ class Endpoint(Requests):
 
     async def _deliver_batch(self, dest: str, rows: list[wire.Row]) -> None:
         frame = wire.pack_frame(rows)
-        if dest.startswith("topic:"):
-            targets = await self._route(dest[len("topic:"):])
-            if not targets and dest[len("topic:"):].startswith(HEARD_IF_WANTED):
+        if dest.startswith(TOPIC_PREFIX):
+            topic = dest[len(TOPIC_PREFIX):]
+            targets = await self._route(topic)
+            if not targets and topic.startswith(HEARD_IF_WANTED):
                 self.counts["unrouted_events"] += len(rows)
                 return
             if not targets:

@@ -25,10 +25,13 @@ import msgpack
 
 from messaging.errors import RaymasError
 
-__all__ = ["DEFAULT_MAX_BYTES", "Envelope", "EnvelopeError", "Performative", "new_id"]
+__all__ = ["DEFAULT_MAX_BYTES", "TOPIC_PREFIX", "Envelope", "EnvelopeError", "Performative",
+           "new_id"]
 
 #: Envelopes larger than this (encoded) are refused unless a limit is given.
 DEFAULT_MAX_BYTES = 1 << 20
+#: how a topic is written as a destination (``Envelope.destination``), beside agent ids
+TOPIC_PREFIX = "topic:"
 _WIRE_VERSION = 1
 _counter = itertools.count()
 _PROCESS_TAG = os.urandom(3).hex()
@@ -177,7 +180,7 @@ class Envelope:
 
     @property
     def destination(self) -> str:
-        return self.recipient if self.recipient is not None else f"topic:{self.topic}"
+        return self.recipient if self.recipient is not None else f"{TOPIC_PREFIX}{self.topic}"
 
     def expired(self, now: float | None = None) -> bool:
         """Whether the TTL has run out at ``now`` (default: the current time)."""

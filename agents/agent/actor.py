@@ -24,7 +24,7 @@ from agents.agent import Agent
 from agents.agent.context import AgentContext
 from agents.agent.peer_allocation import Unrecorded, allocate, payload_for
 from agents.specs import AgentGoal, AgentSpec, Behavior, LifecycleState
-from messaging.endpoint import Endpoint
+from messaging.endpoint import Endpoint, keyring_of
 from messaging.envelope import Envelope
 
 if TYPE_CHECKING:  # imported where used: most agents never sense nor run a bundle round
@@ -100,13 +100,9 @@ class AgentActor:
     async def _join_bus(self, bus_name: str, message_keys: str | None) -> None:
         directory = ray.get_actor(bus_name, namespace=self._namespace)
         spec = self.agent.spec
-        keyring = None
-        if message_keys:  # cryptography only where keys are (7 ms of every agent's start)
-            from messaging.crypto import Keyring
-
-            keyring = Keyring.from_spec(message_keys)
         self.bus = Endpoint(spec.agent_id, spec.agent_type.value, directory,
-                            mailbox_capacity=spec.mailbox_capacity, keyring=keyring,
+                            mailbox_capacity=spec.mailbox_capacity,
+                            keyring=keyring_of(message_keys),
                             request_handler=self._serve_request)
         await self.bus.start(ray.get_runtime_context().current_actor)
         bus = self.bus

@@ -36,7 +36,7 @@ from agents.agent.actor import _tune_gc
 from agents.hosting.host_bus import HostBus, HostedEndpoint
 from agents.hosting.hosted_agent import HostedAgent
 from agents.specs import AgentSpec, LifecycleState
-from messaging.endpoint import BROADCAST_ALL, Endpoint, broadcast_topic
+from messaging.endpoint import BROADCAST_ALL, Endpoint, broadcast_topic, keyring_of
 
 __all__ = ["AgentHost", "expand_specs"]
 
@@ -107,11 +107,7 @@ class AgentHost:
     async def _join_bus(self, bus_name: str) -> None:
         await asyncio.sleep(0)  # the agents are made first (see _start)
         directory = ray.get_actor(bus_name, namespace=self.namespace)
-        keyring = None
-        if self._keys:  # cryptography only where keys are (see the agent shell)
-            from messaging.crypto import Keyring
-
-            keyring = Keyring.from_spec(self._keys)
+        keyring = keyring_of(self._keys)
         outbound = Endpoint(self.key, "host", directory, keyring=keyring)
         self.bus = HostBus(self.key, directory, outbound, self._endpoint_of, self._members,
                            keyring=keyring)
